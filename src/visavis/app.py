@@ -1,0 +1,143 @@
+"""The FastAPI app factory and its lifespan: engine, registries, background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from visavis import __version__
+from visavis.api import problems, ws
+from visavis.api.limits import RequestLimitsMiddleware
+from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.components import build_agents, build_avatars, build_tts
+from visavis.config import Settings
+from visavis.context import AppContext
+from visavis.conversation.avatar_link import AvatarLauncher
+from visavis.conversation.avatar_store import AvatarStore
+from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.db.engine import create_engine, create_session_factory
+from visavis.db.repositories.tenants import TenantRepository
+from visavis.db.tenant_scope import install_tenant_scoping
+from visavis.errors import ConflictError, VisavisError
+from visavis.ops.sweeper import Sweeper
+from visavis.speech.tts.base import TTSEngine
+from visavis.tenancy.crypto import SecretBox
+from visavis.tenancy.flags import FlagCache
+from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
+from visavis.tenancy.ratelimit import build_rate_limiter
+
+logger = logging.getLogger(__name__)
+
+
+async def _warm_up(tts: TTSEngine) -> None:
+    """Load the voice and speak once in the background, so no conversation pays for it."""
+    try:
+        async for _ in tts.synthesize("Hello there, and welcome."):
+            pass
+    except VisavisError:  # reported again, to the conversation, at its first synthesis
+        logger.exception("could not warm up the voice")
+
+
+async def ensure_local_tenant(ctx: AppContext) -> None:
+    """In development, an empty database gets the ``local`` tenant the built-in page uses."""
+    if ctx.settings.env != "development":
+        return
+    async with ctx.sessions() as session:
+        repo = TenantRepository(session)
+        if await repo.count() > 0:
+            return
+        try:
+            await repo.create(name=local.LOCAL_TENANT)
+            await session.commit()
+            logger.info("created the 'local' tenant for the built-in page")
+        except ConflictError:
+            pass  # another instance created it first
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Visavis application; ``settings`` default to the environment."""
+    settings = settings or Settings()
+    install_log_redaction(secrets_of(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        sessions = create_session_factory(engine)
+        install_tenant_scoping(sessions)
+        tts = build_tts(settings)
+        providers = build_avatars(settings, tts)
+        store = AvatarStore(
+            sessions,
+            providers,
+            SecretBox.from_config(
+                encryption_keys=(
+                    settings.encryption_keys.get_secret_value()
+                    if settings.encryption_keys
+                    else None
+                ),
+                secret_key=settings.secret_key.get_secret_value(),
+            ),
+        )
+        ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            agents=build_agents(settings),
+            tts=tts,
+            synthesis=SynthesisScheduler(slots=settings.tts_concurrency or os.cpu_count() or 1),
+            providers=providers,
+            launcher=AvatarLauncher(settings=settings, store=store, providers=providers),
+            sweeper=Sweeper(
+                sessions=sessions,
+                store=store,
+                providers=providers,
+                client_timeout_s=settings.client_heartbeat_timeout_s,
+            ),
+            flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
+            rate_limiter=build_rate_limiter(settings.redis_url),
+        )
+        app.state.ctx = ctx
+        warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
+        try:
+            await ensure_local_tenant(ctx)
+            if ctx.sweeper is not None and settings.sweeper_interval_s > 0:
+                ctx.sweeper.start(settings.sweeper_interval_s)
+            yield
+        finally:
+            if ctx.sweeper is not None:
+                await ctx.sweeper.aclose()
+            await ctx.live.aclose()
+            if ctx.launcher is not None:
+                await ctx.launcher.aclose()
+            for provider in providers.values():
+                await provider.aclose()
+            await warm_up
+            await ctx.tts.aclose()
+            if ctx.rate_limiter is not None:
+                await ctx.rate_limiter.aclose()
+            if ctx.flags is not None:
+                await ctx.flags.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Visavis",
+        version=__version__,
+        summary="Real-time conversational AI avatars: agent, voice, avatar, tenants, quotas.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.max_request_bytes,
+        max_depth=settings.max_json_depth,
+    )
+    for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
+        app.include_router(router)
+    for router in (usage.router, flags.router, admin.router, plans.router, web.router):
+        app.include_router(router)
+    return app

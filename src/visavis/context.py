@@ -1,0 +1,64 @@
+"""The objects one Visavis instance holds for its lifetime, built by the app factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from visavis.agents.registry import AgentRegistry
+from visavis.avatars.base import AvatarProvider
+from visavis.config import Settings
+from visavis.conversation.avatar_link import AvatarLauncher
+from visavis.conversation.live import LiveConversations, LiveServices
+from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.ops.sweeper import Sweeper
+from visavis.speech.tts.base import TTSEngine
+from visavis.tenancy.flags import FlagCache
+from visavis.tenancy.ratelimit import RateLimiter
+
+ConversationEndHook = Callable[[uuid.UUID], Awaitable[None]]
+
+
+@dataclass
+class AppContext:
+    """Settings, database, the agents and the voice, and the live conversations."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    agents: AgentRegistry
+    tts: TTSEngine
+    live: LiveConversations = field(default_factory=LiveConversations)
+    end_hooks: list[ConversationEndHook] = field(default_factory=list)
+    flags: FlagCache | None = None
+    rate_limiter: RateLimiter | None = None
+    providers: dict[str, AvatarProvider] = field(default_factory=dict)
+    launcher: AvatarLauncher | None = None
+    sweeper: Sweeper | None = None
+    synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
+
+    def agent_names(self) -> Collection[str]:
+        return self.agents.names()
+
+    def live_services(self) -> LiveServices:
+        """What a live conversation needs from the instance."""
+        return LiveServices(
+            settings=self.settings,
+            sessions=self.sessions,
+            agents=self.agents,
+            tts=self.tts,
+            synthesis=self.synthesis,
+            launcher=self.launcher,
+            flags=self.flags,
+        )
+
+    async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:
+        """Tell every interested part (live session, avatar) that a conversation ended."""
+        await self.live.end(conversation_id, reason="ended_by_api")
+        if self.launcher is not None:
+            await self.launcher.conversation_ended(conversation_id)
+        for hook in self.end_hooks:
+            await hook(conversation_id)

@@ -1,0 +1,1 @@
+"""Data access, one module per aggregate; every tenant-owned query is scoped by tenant."""
