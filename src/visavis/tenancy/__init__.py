@@ -1,0 +1,1 @@
+"""Tenancy: API keys, client tokens, quotas, flags, costs and secrets at rest."""
