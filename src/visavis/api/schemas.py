@@ -1,0 +1,186 @@
+"""Request and response bodies of REST v1 (``XCreate`` / ``XUpdate`` / ``XPublic``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
+
+Provider = Literal["local", "heygen", "akool"]
+Quality = Literal["auto", "high", "medium", "low"]
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are an error, so typos don't pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AvatarRequest(StrictModel):
+    provider: Provider
+    avatar_id: str | None = Field(default=None, min_length=1, max_length=200)
+    quality: Quality | None = None
+
+
+class ConversationCreate(StrictModel):
+    agent: str | None = Field(default=None, min_length=1, max_length=50)
+    plan: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="An interview plan stored by the tenant (for the interviewer agent).",
+    )
+    user_ref: str | None = Field(default=None, max_length=200)
+    avatar: AvatarRequest | bool | None = Field(
+        default=None,
+        description="Omit (or false) for audio-only; true for the tenant's defaults.",
+    )
+
+
+class AvatarPublic(BaseModel):
+    enabled: bool
+    provider: str | None
+    avatar_id: str | None = None
+    quality: str | None = None
+    reason: str | None = Field(default=None, description="Why an asked-for avatar is off.")
+    detail: str | None = None
+
+
+class ConversationPublic(BaseModel):
+    id: uuid.UUID
+    status: str
+    agent: str
+    plan: str | None = None
+    user_ref: str | None
+    avatar: AvatarPublic
+    created_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+    @classmethod
+    def of(cls, row: Conversation) -> ConversationPublic:
+        return cls(
+            id=row.id,
+            status=row.status,
+            agent=row.agent,
+            plan=row.agent_plan,
+            user_ref=row.user_ref,
+            avatar=AvatarPublic(
+                enabled=row.avatar_enabled,
+                provider=row.avatar_provider,
+                avatar_id=row.avatar_id,
+                quality=row.avatar_quality,
+                reason=row.avatar_reason,
+                detail=row.avatar_detail,
+            ),
+            created_at=row.created_at,
+            ended_at=row.ended_at,
+            end_reason=row.end_reason,
+        )
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationPublic]
+    next_cursor: str | None
+
+
+class ClientTokenPublic(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class TranscriptItem(BaseModel):
+    role: str
+    text: str
+    actual_start_ms: int | None
+    duration_ms: int | None
+    interrupted: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: TranscriptEntry) -> TranscriptItem:
+        return cls(
+            role=row.role,
+            text=row.text,
+            actual_start_ms=row.actual_start_ms,
+            duration_ms=row.duration_ms,
+            interrupted=row.interrupted,
+            created_at=row.created_at,
+        )
+
+
+class TranscriptPublic(BaseModel):
+    items: list[TranscriptItem]
+
+
+class TurnPublic(BaseModel):
+    turn_id: int
+    trigger: str
+    user_text: str | None
+    started_at_ms: int
+    first_delta_ms: int | None
+    first_audio_ms: int | None
+    audio_ms: int
+    synthesis_ms: int
+    synthesis_rtf: float | None
+    sentences: int
+    interrupted: bool
+    outcome: str
+    error_code: str | None
+
+    @classmethod
+    def of(cls, row: ConversationTurn) -> TurnPublic:
+        return cls(
+            turn_id=row.seq,
+            trigger=row.trigger,
+            user_text=row.user_text,
+            started_at_ms=row.started_at_ms,
+            first_delta_ms=row.first_delta_ms,
+            first_audio_ms=row.first_audio_ms,
+            audio_ms=row.audio_ms,
+            synthesis_ms=row.synthesis_ms,
+            synthesis_rtf=row.synthesis_rtf,
+            sentences=row.sentences,
+            interrupted=row.interrupted,
+            outcome=row.outcome,
+            error_code=row.error_code,
+        )
+
+
+class TurnsPublic(BaseModel):
+    items: list[TurnPublic]
+
+
+class PreferencesUpdate(StrictModel):
+    """Fields given are set; fields left out keep their value; ``null`` removes a limit."""
+
+    avatar_enabled_default: bool | None = None
+    default_avatar_id: str | None = Field(default=None, max_length=200)
+    default_provider: Provider | None = None
+    monthly_avatar_session_limit: int | None = Field(default=None, ge=0, le=10_000_000)
+    monthly_avatar_seconds_limit: int | None = Field(default=None, ge=0, le=10**12)
+    monthly_cost_limit_usd: float | None = Field(default=None, ge=0, le=10_000_000)
+
+
+class PreferencesPublic(BaseModel):
+    avatar_enabled_default: bool
+    default_avatar_id: str | None
+    default_provider: str
+    monthly_avatar_session_limit: int | None
+    monthly_avatar_seconds_limit: int | None
+    monthly_cost_limit_usd: float | None
+
+    @classmethod
+    def of(cls, row: TenantPreferences) -> PreferencesPublic:
+        cost = row.monthly_cost_limit_microusd
+        return cls(
+            avatar_enabled_default=row.avatar_enabled_default,
+            default_avatar_id=row.default_avatar_id,
+            default_provider=row.default_provider,
+            monthly_avatar_session_limit=row.monthly_avatar_session_limit,
+            monthly_avatar_seconds_limit=row.monthly_avatar_seconds_limit,
+            monthly_cost_limit_usd=None if cost is None else cost / 1_000_000,
+        )

@@ -1,0 +1,243 @@
+"""The conversation WebSocket (protocol v1, docs/protocol.md): authorize, then relay.
+
+The edge only parses frames, checks the client token and moves messages between the socket
+and the ``ConversationSession``; everything the conversation does lives in the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from visavis.agents.plans import parse_plan
+from visavis.api.limits import parse_json_limited
+from visavis.context import AppContext
+from visavis.conversation.outbox import Outbox, OutboxClosed
+from visavis.conversation.session import ClientOptions, ConversationSession
+from visavis.db.repositories.conversation_events import ConversationEventRepository
+from visavis.db.repositories.conversations import ConversationRepository
+from visavis.db.repositories.interview_plans import InterviewPlanRepository
+from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.db.tenant_scope import scope_to_tenant
+from visavis.errors import NotFoundError
+from visavis.tenancy import client_tokens
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+PROTOCOL = 1
+SAMPLE_RATES = (16000, 22050, 24000, 48000)
+QUALITIES = ("auto", "high", "medium", "low")
+
+
+class Refusal(Exception):
+    """The connection is refused with a close code and a message for the client."""
+
+    def __init__(self, close_code: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.error_code = error_code
+        self.message = message
+
+
+@router.websocket("/v1/conversations/{conversation_id}/ws")
+async def conversation_socket(websocket: WebSocket, conversation_id: str) -> None:
+    """One live conversation: ``hello`` first, then the messages of docs/protocol.md."""
+    ctx: AppContext = websocket.app.state.ctx
+    await websocket.accept()
+    try:
+        session = await _open_session(websocket, ctx, conversation_id)
+    except Refusal as refusal:
+        await _refuse(websocket, refusal)
+        return
+    except WebSocketDisconnect:
+        return
+    await _serve(websocket, ctx, session)
+
+
+async def _open_session(
+    websocket: WebSocket, ctx: AppContext, conversation_id: str
+) -> ConversationSession:
+    try:
+        wanted = uuid.UUID(conversation_id)
+    except ValueError:
+        raise Refusal(4404, "not_found", "no such conversation") from None
+    hello = await _receive_hello(
+        websocket, ctx.settings.ws_max_message_bytes, ctx.settings.ws_hello_timeout_s
+    )
+    options = _client_options(hello)
+    token = hello.get("token")
+    if not isinstance(token, str) or not token:
+        raise Refusal(4401, "unauthorized", "hello needs the conversation's client token")
+    try:
+        claims = client_tokens.verify(token, secret=ctx.settings.secret_key.get_secret_value())
+    except client_tokens.InvalidClientToken as exc:
+        raise Refusal(4401, "unauthorized", exc.message) from exc
+    if claims.conversation_id != wanted:
+        raise Refusal(4401, "unauthorized", "this token is for another conversation")
+    previous = ctx.live.get(wanted)
+    if previous is not None:
+        # A reconnecting client takes over; the old session's records land before we read them.
+        await previous.aclose(reason="replaced_by_new_connection", code=4409)
+    async with ctx.sessions() as db:
+        await scope_to_tenant(db, claims.tenant_id, switch_role=ctx.settings.database_rls)
+        try:
+            conversation = await ConversationRepository(db, claims.tenant_id).get(wanted)
+        except NotFoundError:
+            raise Refusal(4404, "not_found", "no such conversation") from None
+        if conversation.status == "ended":
+            raise Refusal(4410, "conversation_ended", "the conversation has ended")
+        transcript = await TranscriptRepository(db, claims.tenant_id).list(wanted)
+        plan = None
+        if conversation.agent_plan is not None:
+            stored = await InterviewPlanRepository(db, claims.tenant_id).find(
+                conversation.agent_plan
+            )
+            plan = parse_plan(stored.plan) if stored is not None else None
+        turns = await ConversationEventRepository(db, claims.tenant_id).next_turn_seq(wanted)
+    outbox = Outbox(max_bytes=ctx.settings.ws_send_queue_bytes)
+    return ConversationSession(
+        services=ctx.live_services(),
+        conversation=conversation,
+        outbox=outbox,
+        options=options,
+        transcript=transcript,
+        turns_so_far=turns - 1,
+        plan=plan,
+    )
+
+
+async def _receive_hello(websocket: WebSocket, max_bytes: int, timeout_s: float) -> dict[str, Any]:
+    try:
+        raw = await asyncio.wait_for(websocket.receive(), timeout_s)
+    except TimeoutError:
+        raise Refusal(4400, "hello_timeout", f"send hello within {timeout_s:g} s") from None
+    if raw["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(raw.get("code", 1000))
+    message = _parse(raw, max_bytes)
+    if message.get("type") != "hello":
+        raise Refusal(4400, "hello_expected", "the first message must be hello")
+    if message.get("protocol", PROTOCOL) != PROTOCOL:
+        raise Refusal(4400, "protocol_unsupported", f"this server speaks protocol {PROTOCOL}")
+    return message
+
+
+def _client_options(hello: dict[str, Any]) -> ClientOptions:
+    rate = hello.get("sample_rate", 24000)
+    if rate not in SAMPLE_RATES:
+        raise Refusal(4400, "invalid_hello", f"sample_rate must be one of {SAMPLE_RATES}")
+    quality = hello.get("quality", "auto")
+    if quality not in QUALITIES:
+        raise Refusal(4400, "invalid_hello", f"quality must be one of {QUALITIES}")
+    avatar = hello.get("avatar", True)
+    if not isinstance(avatar, bool):
+        raise Refusal(4400, "invalid_hello", "avatar must be true or false")
+    return ClientOptions(sample_rate=rate, avatar=avatar, quality=quality)
+
+
+class _BadFrame(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _parse(raw: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    text = raw.get("text")
+    if text is None:
+        raise Refusal(4400, "binary_not_accepted", "messages are JSON text frames")
+    try:
+        return _parse_text(text, max_bytes)
+    except _BadFrame as bad:
+        raise Refusal(4400, bad.code, bad.message) from None
+
+
+def _parse_text(text: str, max_bytes: int) -> dict[str, Any]:
+    if len(text.encode("utf-8")) > max_bytes:
+        raise _BadFrame("message_too_large", f"messages are limited to {max_bytes} bytes")
+    try:
+        message = parse_json_limited(text, max_depth=16)
+    except (ValueError, RecursionError):
+        raise _BadFrame("invalid_json", "the message is not valid JSON") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise _BadFrame("invalid_message", "a message is a JSON object with a 'type'")
+    return message
+
+
+async def _refuse(websocket: WebSocket, refusal: Refusal) -> None:
+    try:
+        await websocket.send_text(
+            json.dumps({"type": "error", "code": refusal.error_code, "message": refusal.message})
+        )
+        await websocket.close(refusal.close_code, reason=refusal.error_code)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client left before hearing why
+
+
+async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSession) -> None:
+    live = ctx.live
+    previous = await live.attach(session)
+    if previous is not None:
+        await previous.aclose(reason="replaced_by_new_connection", code=4409)
+    writer = asyncio.create_task(_write(websocket, session), name="ws-writer")
+    reader = asyncio.create_task(_read(websocket, session, ctx), name="ws-reader")
+    try:
+        await session.open()
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await session.aclose(reason="client_disconnected", code=1001)
+        await live.detach(session)
+        for task in (reader, writer):
+            if not task.done():
+                task.cancel()
+        await asyncio.wait({reader, writer}, timeout=5)
+
+
+async def _read(websocket: WebSocket, session: ConversationSession, ctx: AppContext) -> None:
+    max_bytes = ctx.settings.ws_max_message_bytes
+    while True:
+        raw = await websocket.receive()
+        if raw["type"] == "websocket.disconnect":
+            return
+        if raw.get("text") is None:
+            session.error("binary_not_accepted", "messages are JSON text frames")
+            continue
+        try:
+            message = _parse_text(raw["text"], max_bytes)
+        except _BadFrame as bad:
+            session.error(bad.code, bad.message)
+            continue
+        try:
+            await session.handle(message)
+        except OutboxClosed:
+            return
+
+
+async def _write(websocket: WebSocket, session: ConversationSession) -> None:
+    outbox = session.outbox
+    try:
+        while not outbox.overflowed:
+            item = await outbox.get()
+            if isinstance(item, bytes):
+                await websocket.send_bytes(item)
+            else:
+                await websocket.send_text(item)
+    except OutboxClosed:
+        pass
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the client is gone
+    code = 4408 if outbox.overflowed else session.close_code or 1000
+    reason = "client_too_slow" if outbox.overflowed else session.close_reason
+    if websocket.client_state == WebSocketState.CONNECTED:
+        try:
+            await websocket.close(code, reason=reason[:100])
+        except (RuntimeError, OSError):
+            pass
