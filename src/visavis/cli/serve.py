@@ -1,0 +1,33 @@
+"""``visavis serve``: apply migrations, then run the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+import uvicorn
+
+from visavis.cli.db import upgrade_database
+from visavis.cli.errors import load_settings, run_async
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Interface to listen on (VISAVIS_HOST)."),
+    port: int | None = typer.Option(None, help="Port to listen on (VISAVIS_PORT)."),
+) -> None:
+    """Apply pending migrations, then serve the API, the WebSocket and the built-in page."""
+    from visavis.app import create_app  # the server's imports are heavy: only for serve
+
+    settings = load_settings(host=host, port=port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_async(upgrade_database(settings.database_url))
+    typer.echo(f"Visavis on http://{settings.host}:{settings.port}/ ({settings.env})", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws="websockets-sansio",
+    )

@@ -1,0 +1,232 @@
+"""``visavis lipsync`` (a drop-in for Rhubarb Lip Sync's formats) and ``visavis say``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from visavis.cli.errors import fail
+from visavis.errors import VisavisError
+from visavis.speech.audio import read_audio, write_wav
+from visavis.speech.lipsync import LipSyncStream, VisemeTrack, animate
+from visavis.speech.lipsync.track import MouthCue
+from visavis.speech.tts.base import TTSEngine
+
+EXIT_FALLBACK = 3
+
+
+class OutputFormat(StrEnum):
+    tsv = "tsv"
+    json = "json"
+    xml = "xml"
+    dat = "dat"
+    oculus = "oculus"
+    arkit = "arkit"
+
+
+class EngineName(StrEnum):
+    piper = "piper"
+    espeak = "espeak"
+
+
+_EXTENSIONS = {
+    "tsv": "tsv",
+    "json": "json",
+    "xml": "xml",
+    "dat": "dat",
+    "oculus": "json",
+    "arkit": "json",
+}
+
+
+def render(
+    track: VisemeTrack, fmt: OutputFormat, *, sound_file: str, fps: int, dat_fps: int
+) -> str:
+    """The track in one of the output formats."""
+    if fmt is OutputFormat.tsv:
+        return track.to_tsv()
+    if fmt is OutputFormat.json:
+        return track.to_rhubarb_json(sound_file)
+    if fmt is OutputFormat.xml:
+        return track.to_xml(sound_file)
+    if fmt is OutputFormat.dat:
+        return track.to_dat(dat_fps)
+    if fmt is OutputFormat.oculus:
+        return track.to_oculus()
+    return track.to_arkit(fps)
+
+
+def lipsync(
+    audio: Annotated[list[Path], typer.Argument(help="WAV file(s), any common format and rate.")],
+    dialog_file: Annotated[
+        Path | None, typer.Option("-d", "--dialog-file", help="File with the spoken text.")
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="The spoken text.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format.")] = (
+        OutputFormat.tsv
+    ),
+    extended_shapes: Annotated[
+        str,
+        typer.Option("--extended-shapes", "--extendedShapes", help="Extended shapes to use."),
+    ] = "GHX",
+    fps: Annotated[int, typer.Option("--fps", min=1, max=1000, help="ARKit frame rate.")] = 60,
+    dat_frame_rate: Annotated[
+        int, typer.Option("--dat-frame-rate", "--datFrameRate", min=1, help="dat frame rate.")
+    ] = 24,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Folder for one output per input.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Mouth cues for speech audio, in Rhubarb Lip Sync's formats (and Oculus, ARKit)."""
+    if dialog_file is not None and text is not None:
+        fail("give the text either with -d/--dialog-file or with --text, not both")
+    if set(extended_shapes.upper()) - set("GHX"):
+        fail(f"--extended-shapes takes letters among G, H and X, not {extended_shapes!r}")
+    if len(audio) > 1 and out_dir is None:
+        fail("several audio files need --out-dir")
+    if output is not None and out_dir is not None:
+        fail("use either -o/--output or --out-dir")
+    spoken = text
+    if dialog_file is not None:
+        try:
+            spoken = dialog_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read dialog file {dialog_file}: {exc}")
+    fallbacks: list[str] = []
+    with Progress(console=Console(stderr=True), disable=quiet or len(audio) < 2) as progress:
+        task = progress.add_task("lip-sync", total=len(audio))
+        for path in audio:
+            track = _animate_file(path, spoken, extended_shapes)
+            if track.fallback_reason is not None:
+                fallbacks.append(f"{path.name}: {track.fallback_reason}")
+            body = render(track, fmt, sound_file=str(path), fps=fps, dat_fps=dat_frame_rate)
+            target = output if out_dir is None else out_dir / f"{path.stem}{_suffix(fmt)}"
+            _write(target, body)
+            progress.advance(task)
+    if fallbacks:
+        for line in fallbacks[:1]:
+            typer.echo(
+                f"visavis: warning: text ignored, audio-only analysis used ({line})", err=True
+            )
+        raise typer.Exit(EXIT_FALLBACK)
+
+
+def _suffix(fmt: OutputFormat) -> str:
+    if fmt in (OutputFormat.oculus, OutputFormat.arkit):
+        return f".{fmt.value}.json"
+    return f".{_EXTENSIONS[fmt.value]}"
+
+
+def _animate_file(path: Path, text: str | None, extended_shapes: str) -> VisemeTrack:
+    try:
+        pcm, rate = read_audio(path)
+        return animate(pcm, rate, text=text, extended_shapes=extended_shapes.upper())
+    except VisavisError as exc:
+        fail(exc.message)
+
+
+def _write(target: Path | None, body: str) -> None:
+    if target is None:
+        sys.stdout.write(body)
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}")
+
+
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")],
+    visemes: Annotated[
+        Path | None,
+        typer.Option("--visemes", help="Also write mouth cues (.json Rhubarb, .tsv or .xml)."),
+    ] = None,
+    engine: Annotated[EngineName, typer.Option("--engine", help="Voice engine.")] = (
+        EngineName.piper
+    ),
+    voice: Annotated[
+        str | None,
+        typer.Option("--voice", help="Piper .onnx path or eSpeak voice name (e.g. en-us+f3)."),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Speaking speed (0.25-4).")] = 1.0,
+    pitch: Annotated[float, typer.Option("--pitch", help="Voice pitch (0.5-2).")] = 1.0,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Output rate (default: the voice's).")
+    ] = None,
+) -> None:
+    """Speak text to a WAV file, optionally with its mouth cues."""
+    try:
+        pcm, out_rate, track = asyncio.run(
+            _speak(_engine(engine, voice), text, sample_rate=sample_rate, rate=rate, pitch=pitch)
+        )
+    except VisavisError as exc:
+        fail(exc.message)
+    try:
+        write_wav(output, pcm, out_rate)
+    except (OSError, RuntimeError) as exc:
+        fail(f"cannot write {output}: {exc}")
+    if visemes is not None:
+        suffix = visemes.suffix.lower()
+        if suffix == ".tsv":
+            body = track.to_tsv()
+        elif suffix == ".xml":
+            body = track.to_xml(str(output))
+        else:
+            body = track.to_rhubarb_json(str(output))
+        _write(visemes, body)
+
+
+def _engine(name: EngineName, voice: str | None) -> TTSEngine:
+    if name is EngineName.espeak:
+        from visavis.speech.tts.espeak import EspeakEngine
+
+        return EspeakEngine(voice=voice or "en-us")
+    from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+
+    paths = PiperVoicePaths.from_model(voice) if voice else None
+    return PiperEngine(voice=paths, first_chunk_words=None)
+
+
+async def _speak(
+    engine: TTSEngine, text: str, *, sample_rate: int | None, rate: float, pitch: float
+) -> tuple[np.ndarray, int, VisemeTrack]:
+    stream = LipSyncStream()
+    pieces: list[np.ndarray] = []
+    cues: list[MouthCue] = []
+    out_rate = sample_rate or engine.native_sample_rate
+    try:
+        async for chunk in engine.synthesize(text, sample_rate=sample_rate, rate=rate, pitch=pitch):
+            out_rate = chunk.sample_rate
+            offset = stream.offset
+            track = await stream.apush(chunk)
+            cues += [
+                MouthCue(c.start + offset, c.end + offset, c.shape, c.viseme) for c in track.cues
+            ]
+            pieces.append(chunk.pcm)
+    finally:
+        await engine.aclose()
+    pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+    duration = len(pcm) / out_rate
+    return (
+        pcm,
+        out_rate,
+        VisemeTrack(tuple(cues), duration, {"method": "phones", "fallback_reason": None}),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``lipsync`` and ``say`` to the root ``visavis`` app."""
+    app.command("lipsync")(lipsync)
+    app.command("say")(say)
