@@ -1,0 +1,40 @@
+"""Agents: the LLMs and built-in agents that write a conversation's replies."""
+
+from visavis.agents.base import Agent, Message, Role
+from visavis.agents.errors import (
+    AgentAuthError,
+    AgentBadResponse,
+    AgentError,
+    AgentRateLimited,
+    AgentTimeout,
+    AgentUnavailable,
+    UnknownAgent,
+)
+from visavis.agents.interviewer import InterviewerAgent, InterviewerOptions
+from visavis.agents.openai_compatible import OpenAICompatibleAgent, OpenAICompatibleOptions
+from visavis.agents.plans import InterviewPlan, InvalidPlan, PlanQuestion, load_default_plan
+from visavis.agents.registry import AgentFactory, AgentRegistry, register_builtin_agents
+
+__all__ = [
+    "Agent",
+    "AgentAuthError",
+    "AgentBadResponse",
+    "AgentError",
+    "AgentFactory",
+    "AgentRateLimited",
+    "AgentRegistry",
+    "AgentTimeout",
+    "AgentUnavailable",
+    "InterviewPlan",
+    "InterviewerAgent",
+    "InterviewerOptions",
+    "InvalidPlan",
+    "Message",
+    "OpenAICompatibleAgent",
+    "OpenAICompatibleOptions",
+    "PlanQuestion",
+    "Role",
+    "UnknownAgent",
+    "load_default_plan",
+    "register_builtin_agents",
+]
