@@ -1,0 +1,84 @@
+"""Audio input/output helpers: decoding WAV files to mono int16 and resampling."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+
+from visavis.speech.errors import InvalidAudioError
+
+Pcm = npt.NDArray[np.int16]
+
+SUPPORTED_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def read_audio(source: str | Path | bytes) -> tuple[Pcm, int]:
+    """Decode a WAV/FLAC/OGG file (any common sample format and rate) to mono int16 PCM."""
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise InvalidAudioError(f"{name}: no such file")
+    try:
+        handle: io.BytesIO | str = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+        data, rate = sf.read(handle, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
+        raise InvalidAudioError(f"{name}: not a readable audio file ({_first_line(exc)})") from exc
+    if data.shape[0] == 0:
+        raise InvalidAudioError(f"{name}: the audio holds no samples")
+    mono = data.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise InvalidAudioError(f"{name}: the audio holds invalid (non-finite) samples")
+    return float_to_pcm(mono), int(rate)
+
+
+def write_wav(path: str | Path, pcm: Pcm, sample_rate: int) -> None:
+    """Write mono 16-bit PCM to a WAV file."""
+    sf.write(str(path), np.asarray(pcm, dtype=np.int16), sample_rate, subtype="PCM_16")
+
+
+def float_to_pcm(samples: npt.NDArray[np.floating]) -> Pcm:
+    """Convert float samples in [-1, 1] to int16, clipping what lies outside."""
+    scaled = np.clip(np.asarray(samples, dtype=np.float32) * 32767.0, -32768.0, 32767.0)
+    out: Pcm = np.rint(scaled).astype(np.int16)
+    return out
+
+
+def pcm_to_float(pcm: Pcm) -> npt.NDArray[np.float32]:
+    """Convert int16 samples to float32 in [-1, 1)."""
+    return np.asarray(pcm, dtype=np.float32) / 32768.0
+
+
+def resample(pcm: Pcm, source_rate: int, target_rate: int) -> Pcm:
+    """Resample mono int16 PCM with a polyphase filter (exact rational ratio)."""
+    if source_rate <= 0 or target_rate <= 0:
+        raise InvalidAudioError(f"invalid sample rate {source_rate} -> {target_rate}")
+    if source_rate == target_rate or len(pcm) == 0:
+        return np.asarray(pcm, dtype=np.int16)
+    divisor = math.gcd(source_rate, target_rate)
+    up, down = target_rate // divisor, source_rate // divisor
+    from scipy.signal import resample_poly  # heavy: only when resampling
+
+    out = resample_poly(pcm_to_float(pcm), up, down)
+    return float_to_pcm(out)
+
+
+def resample_float(
+    samples: npt.NDArray[np.float32], source_rate: int, target_rate: int
+) -> npt.NDArray[np.float32]:
+    """Resample float samples (used by the analyzers, which work at 16 kHz)."""
+    if source_rate == target_rate:
+        return samples
+    from scipy.signal import resample_poly  # heavy: only when resampling
+
+    divisor = math.gcd(source_rate, target_rate)
+    out = resample_poly(samples, target_rate // divisor, source_rate // divisor)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,164 @@
+"""Lip-sync entry points: ``animate`` (whole audio) and ``LipSyncStream`` (chunk by chunk)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+
+from visavis.speech.audio import Pcm
+from visavis.speech.errors import AlignmentError, InvalidAudioError, UnspeakableTextError
+from visavis.speech.lipsync.acoustic import default_model
+from visavis.speech.lipsync.aligner import AlignOptions, align, check_match
+from visavis.speech.lipsync.analyzer import recognize
+from visavis.speech.lipsync.animation import AnimationOptions, animate_phones
+from visavis.speech.lipsync.features import FRAME_SECONDS, features
+from visavis.speech.lipsync.g2p import text_to_words
+from visavis.speech.lipsync.track import VisemeTrack
+from visavis.speech.phones import SIL
+from visavis.speech.tts.base import AudioChunk, PhoneTiming
+
+METHOD_PHONES = "phones"
+METHOD_ALIGNED = "aligned"
+METHOD_AUDIO = "audio"
+EDGE_QUIET_DB = -35.0
+_CLOSING = frozenset({"P", "B", "M"})
+_CLOSURE_GRACE = 0.15  # a final closure may sit this long after the last loud frame
+
+
+def animate(
+    pcm: Pcm,
+    sample_rate: int,
+    *,
+    text: str | None = None,
+    phones: Sequence[PhoneTiming] | None = None,
+    extended_shapes: str = "GHX",
+    language: str = "en-us",
+    animation: AnimationOptions | None = None,
+    alignment: AlignOptions | None = None,
+) -> VisemeTrack:
+    """Mouth cues for mono int16 ``pcm``.
+
+    With ``phones`` (exact timings) they are mapped directly; with ``text`` its phones are
+    aligned to the audio (falling back to audio-only analysis, with ``fallback_reason`` in
+    the metadata, when the text does not match); otherwise the audio alone is analyzed.
+    """
+    samples = pcm if isinstance(pcm, np.ndarray) else np.asarray(pcm)
+    if samples.ndim != 1 or len(samples) == 0:
+        raise InvalidAudioError("the audio holds no samples")
+    if sample_rate < 4000:
+        raise InvalidAudioError(f"sample rate {sample_rate} Hz is too low for speech")
+    duration = len(samples) / sample_rate
+    if phones is not None:
+        # The live path (exact timings from the voice): nothing to analyze, kept lean.
+        cues = animate_phones(phones, duration, animation)
+        track = VisemeTrack(cues, duration, {"fallback_reason": None, "method": METHOD_PHONES})
+        return track if extended_shapes == "GHX" else track.with_shapes(extended_shapes)
+    metadata: dict[str, object] = {"fallback_reason": None}
+    if _is_silent(samples):
+        metadata["method"] = METHOD_AUDIO
+        if text is not None:
+            metadata["fallback_reason"] = "the audio is silent"
+        cues = animate_phones([], duration, animation)
+        return VisemeTrack(cues, duration, metadata).with_shapes(extended_shapes)
+    feats = features(samples.astype(np.int16), sample_rate)
+    model = default_model()
+    loglik = model.log_likelihoods(feats)
+    timed: list[PhoneTiming] = []
+    if text is not None:
+        try:
+            words = text_to_words(text, voice=language)
+            result = align(loglik, words, model, alignment)
+            check_match(result, alignment)
+            timed = result.phones
+            metadata["method"] = METHOD_ALIGNED
+            metadata["fit_gap"] = round(result.gap_per_frame, 2)
+            metadata["fit_gap_worst_second"] = round(result.worst_window_gap, 2)
+        except (AlignmentError, UnspeakableTextError) as exc:
+            metadata["fallback_reason"] = str(exc)
+    if not timed:
+        metadata["method"] = METHOD_AUDIO
+        timed = recognize(loglik, model)
+    cues = animate_phones(rest_at_quiet_edges(timed, samples, sample_rate), duration, animation)
+    track = VisemeTrack(cues, duration, metadata)
+    return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+
+
+def rest_at_quiet_edges(
+    phones: Sequence[PhoneTiming], samples: Pcm, sample_rate: int
+) -> list[PhoneTiming]:
+    """Phones with the quiet lead-in and tail of the audio made pauses (the mouth at rest).
+
+    Models may read faint noise or breath at the edges as speech; like a voice activity
+    detector, 10 ms frames more than ``EDGE_QUIET_DB`` under the loud part are not speech there.
+    """
+    hop = max(1, int(sample_rate * FRAME_SECONDS))
+    usable = len(samples) // hop * hop
+    if not phones or usable == 0:
+        return list(phones)
+    power = np.mean(np.square(samples[:usable].astype(np.float32).reshape(-1, hop)), axis=1)
+    loud = power > float(np.percentile(power, 95)) * 10 ** (EDGE_QUIET_DB / 10)
+    if not loud.any():
+        return list(phones)
+    first = int(np.argmax(loud))
+    last = len(loud) - 1 - int(np.argmax(loud[::-1]))
+    begin = first * FRAME_SECONDS
+    finish = (last + 1) * FRAME_SECONDS
+    out: list[PhoneTiming] = [PhoneTiming(SIL, 0.0, begin)] if begin > 0 else []
+    for phone, start, end in phones:
+        # Lips closing at the end (a final P, B or M) are quiet by nature: they stay.
+        last_closure = phone in _CLOSING and start < finish + _CLOSURE_GRACE
+        start, end = max(start, begin), (end if last_closure else min(end, finish))
+        if end <= start:
+            continue
+        if phone == SIL and out and out[-1].phone == SIL:
+            out[-1] = PhoneTiming(SIL, out[-1].start, end)
+        else:
+            out.append(PhoneTiming(phone, start, end))
+    tail = phones[-1].end
+    finish = max(finish, out[-1].end if out else finish)
+    if tail > finish:
+        if out and out[-1].phone == SIL:
+            out[-1] = PhoneTiming(SIL, out[-1].start, tail)
+        else:
+            out.append(PhoneTiming(SIL, finish, tail))
+    return out
+
+
+def _is_silent(samples: Pcm) -> bool:
+    """True when nothing in the audio rises above -60 dBFS (no speech to animate)."""
+    return float(np.max(np.abs(samples.astype(np.int32)))) < 33.0
+
+
+class LipSyncStream:
+    """Animates a stream of audio chunks one at a time (look-ahead: the chunk itself).
+
+    Each result is on the chunk's own clock; ``offset`` is where the chunk starts in the
+    stream, for callers that want one timeline.
+    """
+
+    def __init__(self, *, extended_shapes: str = "GHX", language: str = "en-us") -> None:
+        self.extended_shapes = extended_shapes
+        self.language = language
+        self.offset = 0.0
+
+    def push(self, chunk: AudioChunk) -> VisemeTrack:
+        """Cues for one chunk: exact phones if it has them, else its text, else its audio."""
+        track = animate(
+            chunk.pcm,
+            chunk.sample_rate,
+            text=None if chunk.phones is not None else (chunk.text or None),
+            phones=chunk.phones,
+            extended_shapes=self.extended_shapes,
+            language=self.language,
+        )
+        track = VisemeTrack(track.cues, track.duration, {**track.metadata, "offset": self.offset})
+        self.offset += chunk.duration
+        return track
+
+    async def apush(self, chunk: AudioChunk) -> VisemeTrack:
+        """``push`` in a worker thread, for chunks that need alignment or analysis."""
+        if chunk.phones is not None:
+            return self.push(chunk)
+        return await asyncio.to_thread(self.push, chunk)

@@ -1,0 +1,112 @@
+"""The text-to-speech interface: engines stream one or more audio chunks per sentence."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from visavis.speech.errors import UnspeakableTextError
+
+MAX_TEXT_CHARS = 100_000
+SENTENCE_MAX_CHARS = 400
+ALLOWED_OUTPUT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;…])[\"'”’)\]]*\s+|\n\s*\n")
+_SPEAKABLE = re.compile(r"\w", re.UNICODE)
+
+
+class PhoneTiming(NamedTuple):
+    """One phone of speech: ARPAbet-like name (``SIL`` for a pause), times in seconds."""
+
+    phone: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Mono int16 audio of one sentence (or part of one), with exact phone timings if known.
+
+    ``phones`` times are in seconds relative to the start of this chunk.
+    """
+
+    pcm: npt.NDArray[np.int16]
+    sample_rate: int
+    text: str
+    phones: tuple[PhoneTiming, ...] | None = None
+
+    @property
+    def duration(self) -> float:
+        """Length of the chunk in seconds."""
+        return len(self.pcm) / self.sample_rate
+
+
+class TTSEngine(abc.ABC):
+    """A voice. ``synthesize`` streams chunks sentence by sentence; safe to share."""
+
+    name: str
+    native_sample_rate: int
+
+    @abc.abstractmethod
+    def synthesize(
+        self,
+        text: str,
+        *,
+        sample_rate: int | None = None,
+        rate: float = 1.0,
+        pitch: float = 1.0,
+    ) -> AsyncIterator[AudioChunk]:
+        """Yield audio chunks (at ``sample_rate``, default native) for ``text``.
+
+        ``rate`` scales the speaking speed (0.25–4), ``pitch`` the voice pitch (0.5–2).
+        Raises ``UnspeakableTextError`` when the text holds nothing to say.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release what the engine holds; idempotent."""
+
+
+def check_options(text: str, sample_rate: int | None, rate: float, pitch: float) -> None:
+    """Validate the common ``synthesize`` arguments; raise a typed error a person can fix."""
+    if not isinstance(text, str) or not _SPEAKABLE.search(text):
+        raise UnspeakableTextError("the text has nothing to say (no letters or digits)")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UnspeakableTextError(f"the text is longer than {MAX_TEXT_CHARS} characters")
+    if sample_rate is not None and sample_rate not in ALLOWED_OUTPUT_RATES:
+        raise UnspeakableTextError(
+            f"sample rate {sample_rate} is not supported (use one of {ALLOWED_OUTPUT_RATES})"
+        )
+    if not 0.25 <= rate <= 4.0:
+        raise UnspeakableTextError(f"rate {rate} is outside 0.25-4")
+    if not 0.5 <= pitch <= 2.0:
+        raise UnspeakableTextError(f"pitch {pitch} is outside 0.5-2")
+
+
+def split_sentences(text: str) -> Iterator[str]:
+    """Split text into speakable sentences, lazily; over-long ones are cut at word boundaries."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        yield from _bounded(text[start : match.end()])
+        start = match.end()
+    yield from _bounded(text[start:])
+
+
+def _bounded(sentence: str) -> Iterator[str]:
+    sentence = " ".join(sentence.split())
+    if not _SPEAKABLE.search(sentence):
+        return
+    while len(sentence) > SENTENCE_MAX_CHARS:
+        cut = sentence.rfind(" ", 0, SENTENCE_MAX_CHARS)
+        cut = cut if cut > SENTENCE_MAX_CHARS // 2 else SENTENCE_MAX_CHARS
+        head, sentence = sentence[:cut].strip(), sentence[cut:].strip()
+        if _SPEAKABLE.search(head):
+            yield head
+    if _SPEAKABLE.search(sentence):
+        yield sentence
