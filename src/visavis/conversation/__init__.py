@@ -1,0 +1,1 @@
+"""The live conversation: agent → sentences → voice/avatar, interruption, transcripts."""

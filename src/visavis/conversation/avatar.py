@@ -1,0 +1,310 @@
+"""The avatar side of one live conversation: which output speaks, fallback, toggling.
+
+The avatar is an enhancement, never a requirement: whatever fails — the start, a sentence, the
+browser's media — the conversation carries on with the local voice, and the client is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy import update
+
+from visavis.conversation.avatar_link import AvatarLauncher, AvatarLink, Launch
+from visavis.conversation.clock import ConversationClock
+from visavis.conversation.outbox import Outbox
+from visavis.conversation.output import LocalSpeechOutput, SpeechOutput
+from visavis.conversation.provider_output import FallbackSpeechOutput, ProviderSpeechOutput
+from visavis.db.models import Conversation
+from visavis.db.repositories.tenants import TenantRepository
+from visavis.db.repositories.usage import UsageRepository
+from visavis.tenancy.admission import admit_avatar
+from visavis.tenancy.flags import FlagCache
+
+logger = logging.getLogger(__name__)
+
+StateChanger = Callable[[bool, str], Awaitable[None]]
+
+
+class ConversationAvatar:
+    """Owns the conversation's avatar: its link to the provider and the output that speaks."""
+
+    def __init__(
+        self,
+        *,
+        conversation: Conversation,
+        launcher: AvatarLauncher | None,
+        flags: FlagCache | None,
+        local: LocalSpeechOutput,
+        outbox: Outbox,
+        clock: ConversationClock,
+        wanted: bool,
+        set_degraded: StateChanger,
+    ) -> None:
+        self.conversation = conversation
+        self.launcher = launcher
+        self.flags = flags
+        self.local = local
+        self.outbox = outbox
+        self.clock = clock
+        self.wanted = wanted
+        self.set_degraded = set_degraded
+        self.enabled = conversation.avatar_enabled and wanted
+        self.reason = conversation.avatar_reason
+        self.detail = conversation.avatar_detail
+        self.degraded = False
+        self.link: AvatarLink | None = None
+        self.fallback: FallbackSpeechOutput | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def provider(self) -> str | None:
+        return self.conversation.avatar_provider
+
+    @property
+    def remote(self) -> bool:
+        return self.provider not in (None, "local")
+
+    @property
+    def output(self) -> SpeechOutput:
+        """Where the next sentence is spoken."""
+        return self.fallback if self.fallback is not None else self.local
+
+    def state(self) -> dict[str, Any]:
+        """The avatar as the client should show it (``ready.avatar`` and ``avatar`` messages)."""
+        media = self.link.media if self.enabled and self.remote and self.link else None
+        state: dict[str, Any] = {
+            "enabled": self.enabled,
+            "provider": self.provider,
+            "reason": self.reason,
+            "detail": self.detail,
+            "media": dict(media) if media else None,
+        }
+        if self.degraded:
+            state["fallback"] = "audio"
+        if self.enabled and self.remote:
+            state["status"] = "ready" if media else "connecting"
+        return state
+
+    def announce(self) -> None:
+        if not self.outbox.closed:
+            self.outbox.send_json({"type": "avatar", **self.state()})
+
+    async def connect(self, *, timeout_s: float) -> None:
+        """At ``hello``: take over the session launched at creation, or fall back."""
+        if self.launcher is None or not self.conversation.avatar_enabled:
+            return
+        if not self.wanted:
+            # This client asked for audio only: nobody would watch the provider's video.
+            self._spawn(self._stop_launched(reason="user_disabled"))
+            return
+        if not self.remote or self.launcher.launched(self.conversation.id):
+            launch = await self.launcher.result(self.conversation, timeout_s=timeout_s)
+            self._attach(launch)
+            if not launch.ok:
+                await self.fail(launch.reason or "connection_failed", launch.detail or "")
+            return
+        # Still starting: the conversation begins at once and the avatar joins when it is up
+        # (or the local voice, prepared meanwhile, goes on without it).
+        self._attach(Launch(None, None))
+        self.fallback = FallbackSpeechOutput(
+            ProviderSpeechOutput(self._link(), self.outbox, self.clock),
+            self.local,
+            on_failure=self.fail,
+        )
+        self.fallback.pending()
+        self._spawn(self._join(timeout_s))
+
+    async def _join(self, timeout_s: float) -> None:
+        launch = await self._launcher().result(self.conversation, timeout_s=timeout_s)
+        if not launch.ok:
+            await self.fail(launch.reason or "connection_failed", launch.detail or "")
+            return
+        self._link().adopt(launch)
+        if self.fallback is not None:
+            self.fallback.use_provider()
+        self.announce()
+
+    def _link(self) -> AvatarLink:
+        if self.link is None:
+            raise RuntimeError("the avatar has no link yet")
+        return self.link
+
+    def _attach(self, launch: Launch) -> None:
+        self.link = AvatarLink(
+            launcher=self._launcher(),
+            conversation=self.conversation,
+            sink=self._relay,
+            on_failure=self.fail,
+            on_renewed=self._renewed,
+        )
+        if not launch.ok:
+            return
+        self.link.adopt(launch)
+        if self.remote:
+            self.fallback = FallbackSpeechOutput(
+                ProviderSpeechOutput(self.link, self.outbox, self.clock),
+                self.local,
+                on_failure=self.fail,
+            )
+
+    def _launcher(self) -> AvatarLauncher:
+        if self.launcher is None:
+            raise RuntimeError("this instance has no avatar launcher")
+        return self.launcher
+
+    async def _relay(self, data: str) -> None:
+        """Hand a data-channel message to the browser, which relays it unchanged."""
+        if not self.outbox.closed:
+            self.outbox.send_json(
+                {"type": "provider_message", "provider": self.provider, "data": data}
+            )
+
+    def _renewed(self, media: Mapping[str, Any] | None) -> None:
+        self.announce()
+
+    async def fail(self, reason: str, detail: str) -> None:
+        """The avatar failed: audio-only from now on, said to the client, recorded, stopped."""
+        if self.degraded:
+            return
+        self.degraded = True
+        self.enabled = False
+        self.reason = reason
+        self.detail = f"{detail}; the conversation goes on audio-only" if detail else None
+        if self.fallback is not None:
+            self.fallback.use_local()
+        await self.set_degraded(True, reason)
+        self.announce()
+        link = self.link
+        if link is not None and self.launcher is not None:
+            await self.launcher.store.event(
+                self.conversation, "fallback", reason=reason, row_id=link.row_id
+            )
+            self._spawn(link.stop(reason=reason, settle=False))
+
+    async def client_media(self, status: Any, reason: Any) -> bool:
+        """The browser's word on the provider's media; ``False`` if the message was malformed."""
+        if status not in ("connected", "failed"):
+            return False
+        if status == "failed" and self.enabled and self.remote:
+            await self.fail("connection_failed", f"the browser could not show the video ({reason})")
+        return True
+
+    async def toggle(self, enabled: bool) -> str | None:
+        """Switch the avatar off or back on; returns an error message, or None."""
+        if enabled == self.enabled:
+            self.announce()
+            return None
+        if not enabled:
+            self.enabled = False
+            self.reason = "user_disabled"
+            self.detail = "the avatar was switched off"
+            if self.fallback is not None:
+                self.fallback.use_local()
+            if self.link is not None and self.remote:
+                self._spawn(self.link.stop(reason="user_disabled", settle=False))
+            if self.launcher is not None:
+                await self.launcher.store.event(
+                    self.conversation, "avatar_off", reason="user_disabled"
+                )
+            self.announce()
+            return None
+        if not self.conversation.avatar_requested:
+            return "this conversation was created without an avatar"
+        if not self.remote:
+            self.enabled, self.reason, self.detail = True, None, None
+            self.announce()
+            return None
+        self._spawn(self._restart())
+        return None
+
+    async def _restart(self) -> None:
+        """Start a fresh provider session (re-admitted if its quota was given back)."""
+        launcher = self._launcher()
+        refusal = await self._readmit(launcher)
+        if refusal is not None:
+            self.reason, self.detail = refusal
+            self.announce()
+            return
+        launch = await launcher.start(self.conversation)
+        if not launch.ok:
+            self.reason, self.detail = launch.reason, launch.detail
+            self.announce()
+            return
+        if self.link is not None:
+            await self.link.aclose()
+        self._attach(launch)
+        self.enabled, self.reason, self.detail = True, None, None
+        if self.degraded:
+            self.degraded = False
+            await self.set_degraded(False, "avatar_restored")
+        self.announce()
+
+    async def _readmit(self, launcher: AvatarLauncher) -> tuple[str | None, str | None] | None:
+        conversation = self.conversation
+        async with launcher.store.sessions() as db:
+            held = None
+            if conversation.quota_reservation_id is not None:
+                reservation = await UsageRepository(db, conversation.tenant_id).reservation(
+                    conversation.quota_reservation_id
+                )
+                held = reservation is not None and reservation.status == "reserved"
+            if held:
+                return None
+            prefs = await TenantRepository(db).preferences(conversation.tenant_id)
+            admission = await admit_avatar(
+                db,
+                settings=launcher.settings,
+                tenant_id=conversation.tenant_id,
+                provider=conversation.avatar_provider or "local",
+                prefs=prefs,
+                flags=self.flags,
+            )
+            if not admission.enabled or admission.reservation is None:
+                return admission.reason, admission.detail
+            conversation.quota_reservation_id = admission.reservation.id
+            await db.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation.id)
+                .values(quota_reservation_id=admission.reservation.id)
+            )
+            await db.commit()
+        return None
+
+    async def _stop_launched(self, *, reason: str) -> None:
+        launcher = self._launcher()
+        launch = await launcher.result(
+            self.conversation, timeout_s=launcher.settings.avatar_start_deadline_s
+        )
+        if launch.row_id is not None:
+            await launcher.store.stop(launch.row_id, reason=reason, settle=False)
+
+    async def interrupt(self) -> None:
+        if self.link is not None and self.enabled and self.remote:
+            await self.link.interrupt()
+
+    async def end(self) -> None:
+        """The conversation ended: stop the provider session and settle its quota."""
+        await self._drain()
+        if self.link is not None:
+            await self.link.stop(reason="conversation_ended", settle=True)
+        elif self.launcher is not None:
+            await self.launcher.conversation_ended(self.conversation.id)
+
+    async def aclose(self) -> None:
+        """The client left (it may come back): stop keeping the session alive; idempotent."""
+        await self._drain()
+        if self.link is not None:
+            await self.link.aclose()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=10)

@@ -1,0 +1,222 @@
+"""Playing local speech to one client: scheduling on the conversation clock, paced frames.
+
+Frames are sent at most ``lead_ms`` ahead of when they will play, so an interruption leaves
+little in the client's buffer and a client that stops reading is noticed. Each utterance's
+start on the conversation clock comes from the audio itself: it follows the previous
+utterance sample for sample, or starts when its first frame goes out after a gap; the client's
+``playback`` reports then pin it to when the client really played it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from visavis.conversation.clock import ConversationClock
+from visavis.conversation.frames import FRAME_MS, split_frames
+from visavis.conversation.outbox import Outbox
+from visavis.conversation.voice import SpokenAudio
+
+
+@dataclass
+class ScheduledUtterance:
+    """An utterance placed on the conversation's audio timeline."""
+
+    utterance_id: int
+    turn_id: int
+    text: str
+    duration_ms: int
+    scheduled_start_ms: int
+    frames_sent: int = 0
+    timeline_start_ms: int | None = None
+    ended_at_ms: int | None = None
+    reported_position_ms: int | None = None
+    ended: bool = False
+    sent_all: bool = False
+
+    @property
+    def start_ms(self) -> int:
+        """When it started playing on the conversation's audio timeline."""
+        if self.timeline_start_ms is not None:
+            return self.timeline_start_ms
+        return self.scheduled_start_ms
+
+    @property
+    def end_ms(self) -> int:
+        """When it stopped playing: the client's word when it said so, else start + length."""
+        if self.ended_at_ms is not None:
+            return self.ended_at_ms
+        return self.start_ms + self.duration_ms
+
+    def played_ms(self, now_ms: int) -> int:
+        """How much of it has been heard by ``now_ms``."""
+        if self.ended:
+            return self.duration_ms
+        if self.reported_position_ms is not None:
+            heard = self.reported_position_ms
+        else:
+            heard = now_ms - self.start_ms
+        sent_ms = min(self.duration_ms, self.frames_sent * FRAME_MS)
+        return max(0, min(heard, sent_ms, self.duration_ms))
+
+
+_MIN_SHIFT_MS = 20
+_MAX_SHIFT_MS = 10_000
+
+
+class Playout:
+    """The audio timeline of one live connection."""
+
+    def __init__(
+        self, outbox: Outbox, clock: ConversationClock, *, sample_rate: int, lead_ms: int = 1500
+    ) -> None:
+        self.outbox = outbox
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.lead_ms = lead_ms
+        self._busy_until_ms = 0
+        # Where the recorded audio timeline ends: speech is heard one utterance after another.
+        self._timeline_end_ms = 0
+        self._utterances: dict[int, ScheduledUtterance] = {}
+
+    @property
+    def busy_until_ms(self) -> int:
+        """Where the scheduled audio ends on the conversation clock."""
+        return self._busy_until_ms
+
+    def utterance(self, utterance_id: int) -> ScheduledUtterance | None:
+        return self._utterances.get(utterance_id)
+
+    def schedule(
+        self, *, utterance_id: int, turn_id: int, audio: SpokenAudio
+    ) -> ScheduledUtterance:
+        """Place the utterance on the timeline and announce it (its text and mouth cues)."""
+        start = max(self.clock.ms(), self._busy_until_ms)
+        scheduled = ScheduledUtterance(
+            utterance_id=utterance_id,
+            turn_id=turn_id,
+            text=audio.text,
+            duration_ms=audio.duration_ms,
+            scheduled_start_ms=start,
+        )
+        self._utterances[utterance_id] = scheduled
+        self._busy_until_ms = start + audio.duration_ms
+        self.outbox.send_json(
+            {
+                "type": "sentence",
+                "turn_id": turn_id,
+                "utterance_id": utterance_id,
+                "text": audio.text,
+            }
+        )
+        self.outbox.send_json(
+            {
+                "type": "visemes",
+                "utterance_id": utterance_id,
+                "duration_ms": audio.duration_ms,
+                "method": audio.method,
+                "cues": audio.cues,
+            }
+        )
+        return scheduled
+
+    def reschedule(self, scheduled: ScheduledUtterance, audio: SpokenAudio) -> None:
+        """Give an utterance announced elsewhere (a failed avatar's) local audio and cues."""
+        start = max(self.clock.ms(), self._busy_until_ms)
+        scheduled.duration_ms = audio.duration_ms
+        scheduled.scheduled_start_ms = start
+        scheduled.timeline_start_ms = None
+        scheduled.frames_sent = 0
+        scheduled.sent_all = False
+        self._utterances[scheduled.utterance_id] = scheduled
+        self._busy_until_ms = start + audio.duration_ms
+        self.outbox.send_json(
+            {
+                "type": "visemes",
+                "utterance_id": scheduled.utterance_id,
+                "duration_ms": audio.duration_ms,
+                "method": audio.method,
+                "cues": audio.cues,
+            }
+        )
+
+    async def send(self, scheduled: ScheduledUtterance, audio: SpokenAudio) -> None:
+        """Send the frames, each no earlier than ``lead_ms`` before it plays."""
+        for frame in split_frames(scheduled.utterance_id, audio.pcm, self.sample_rate):
+            due = scheduled.scheduled_start_ms + frame.seq * FRAME_MS - self.lead_ms
+            wait_ms = due - self.clock.ms()
+            if wait_ms > 0:
+                await asyncio.sleep(wait_ms / 1000)
+            self.outbox.put(frame.encode())
+            if scheduled.timeline_start_ms is None:
+                # Nothing is heard before its first frame leaves, nor before the previous ends.
+                scheduled.timeline_start_ms = max(self.clock.ms(), self._timeline_end_ms)
+                self._timeline_end_ms = scheduled.timeline_start_ms + scheduled.duration_ms
+            scheduled.frames_sent = frame.seq + 1
+        scheduled.sent_all = True
+        self.outbox.send_json(
+            {
+                "type": "utterance_end",
+                "utterance_id": scheduled.utterance_id,
+                "duration_ms": scheduled.duration_ms,
+                "frames": scheduled.frames_sent,
+            }
+        )
+
+    def report(self, *, utterance_id: int, position_ms: int, ended: bool) -> None:
+        """The client says how far it has played an utterance.
+
+        Its clock is the truth: the utterance and every one scheduled after it move by how far
+        the client is ahead of (or behind) the schedule, so pacing follows real playback.
+        """
+        scheduled = self._utterances.get(utterance_id)
+        if scheduled is None:
+            return
+        now = self.clock.ms()
+        position = max(0, min(position_ms, scheduled.duration_ms))
+        scheduled.reported_position_ms = max(scheduled.reported_position_ms or 0, position)
+        if ended:
+            if not scheduled.ended and scheduled.timeline_start_ms is not None:
+                old_end = scheduled.end_ms
+                start = scheduled.timeline_start_ms
+                scheduled.ended_at_ms = max(start, min(now, start + scheduled.duration_ms))
+                if self._timeline_end_ms == old_end:
+                    self._timeline_end_ms = scheduled.ended_at_ms
+            scheduled.ended = True
+            scheduled.reported_position_ms = scheduled.duration_ms
+            expected_end = now
+        else:
+            expected_end = now + scheduled.duration_ms - position
+        if not ended and position > 0 and scheduled.timeline_start_ms is not None:
+            # A client that started later than the timeline says (buffering) moves it later.
+            started = now - position
+            if started > scheduled.timeline_start_ms:
+                scheduled.timeline_start_ms = started
+                self._timeline_end_ms = max(self._timeline_end_ms, started + scheduled.duration_ms)
+        shift = expected_end - (scheduled.scheduled_start_ms + scheduled.duration_ms)
+        shift = max(-_MAX_SHIFT_MS, min(_MAX_SHIFT_MS, shift))
+        if abs(shift) < _MIN_SHIFT_MS:
+            return
+        for other in self._utterances.values():
+            if other.utterance_id >= utterance_id:
+                other.scheduled_start_ms += shift
+        self._busy_until_ms = max(now, self._busy_until_ms + shift)
+
+    def stop(self) -> None:
+        """The client stops its audio now: nothing is scheduled beyond this moment."""
+        now = self.clock.ms()
+        self._busy_until_ms = min(self._busy_until_ms, now)
+        self._timeline_end_ms = min(self._timeline_end_ms, now)
+
+    def forget_before(self, turn_id: int) -> None:
+        """Drop the bookkeeping of older turns (keeps memory bounded in long conversations)."""
+        for utterance_id in [u for u, s in self._utterances.items() if s.turn_id < turn_id]:
+            del self._utterances[utterance_id]
+
+    async def wait_played(self, scheduled: ScheduledUtterance, *, slack_ms: int = 250) -> None:
+        """Until the client has played ``scheduled`` (its report, or the schedule + slack)."""
+        while not scheduled.ended:
+            remaining = scheduled.start_ms + scheduled.duration_ms + slack_ms - self.clock.ms()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 100) / 1000)

@@ -1,0 +1,139 @@
+"""Speech synthesis shared by every live conversation: a few at a time, most urgent first.
+
+Synthesis is the CPU-bound step of a turn. Run without order, ten conversations speaking at once
+slow each other down evenly, and the one whose listener is about to hear silence waits as long
+as the one with seconds of audio still queued. Here each job carries a deadline — when its
+audio must start playing (now, for the first words of a reply) — and the earliest deadline gets
+the next free slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from visavis.speech.tts.base import AudioChunk, TTSEngine
+
+
+class SynthesisScheduler:
+    """At most ``slots`` syntheses at once; waiting jobs served earliest deadline first."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("the scheduler needs at least one slot")
+        self.slots = slots
+        self._free = slots
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for *_, future in self._waiting if not future.done())
+
+    @asynccontextmanager
+    async def slot(self, deadline: float) -> AsyncIterator[None]:
+        """Hold one slot; ``deadline`` is a ``loop.time()`` instant (smaller = sooner)."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (deadline, next(self._order), future))
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self._release()  # granted just as we were cancelled: pass it on
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._free += 1
+
+    def submit(
+        self,
+        engine: TTSEngine,
+        text: str,
+        *,
+        deadline: float,
+        sample_rate: int,
+        rate: float = 1.0,
+        pitch: float = 1.0,
+    ) -> SynthesisJob:
+        """Queue the synthesis of ``text`` now; read its chunks from the returned job."""
+        return SynthesisJob(self, engine, text, deadline, sample_rate, rate, pitch)
+
+    async def synthesize(
+        self,
+        engine: TTSEngine,
+        text: str,
+        *,
+        deadline: float,
+        sample_rate: int,
+        rate: float = 1.0,
+        pitch: float = 1.0,
+    ) -> AsyncIterator[AudioChunk]:
+        """The engine's chunks for ``text``, synthesized when a slot is free."""
+        job = self.submit(
+            engine, text, deadline=deadline, sample_rate=sample_rate, rate=rate, pitch=pitch
+        )
+        try:
+            async for chunk in job.chunks():
+                yield chunk
+        finally:
+            await job.aclose()
+
+
+class SynthesisJob:
+    """One queued synthesis. The slot is held only while the engine works, not while the
+    caller consumes the chunks: a conversation not ready for its next sentence blocks nobody.
+    """
+
+    def __init__(
+        self,
+        scheduler: SynthesisScheduler,
+        engine: TTSEngine,
+        text: str,
+        deadline: float,
+        sample_rate: int,
+        rate: float,
+        pitch: float,
+    ) -> None:
+        self._queue: asyncio.Queue[AudioChunk | BaseException | None] = asyncio.Queue()
+
+        async def work() -> None:
+            try:
+                async with scheduler.slot(deadline):
+                    async for chunk in engine.synthesize(
+                        text, sample_rate=sample_rate, rate=rate, pitch=pitch
+                    ):
+                        self._queue.put_nowait(chunk)
+            except Exception as exc:  # handed to the consumer, which raises it
+                self._queue.put_nowait(exc)
+            finally:
+                self._queue.put_nowait(None)
+
+        self._worker = asyncio.create_task(work(), name="synthesis")
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        """The chunks as they come; raises the engine's error."""
+        while (item := await self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def aclose(self) -> None:
+        """Cancel the work if it is still queued or running; idempotent."""
+        if not self._worker.done():
+            self._worker.cancel()
+        await asyncio.wait({self._worker})
