@@ -1,0 +1,1 @@
+"""Avatar providers behind one small interface: local, HeyGen, Akool."""

@@ -1,0 +1,1 @@
+"""Akool Live Avatar: HTTP client, data-stream messages and provider."""

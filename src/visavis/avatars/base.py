@@ -1,0 +1,113 @@
+"""The avatar provider interface: sessions at a provider, and speech through them.
+
+A provider declares its limits and its billing rule; the conversation pipeline reads them and
+never hard-codes them. Providers know nothing of HTTP routes or the database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from visavis.tenancy.costs import BillingRule
+
+#: Sends one ready-made data-channel message through the browser (Akool's data stream).
+DataSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderLimits:
+    """What a provider accepts; ``None`` means no limit of that kind."""
+
+    message_bytes: int | None = None
+    bytes_per_second: int | None = None
+    idle_timeout_s: float | None = None
+    max_session_s: float | None = None
+    #: How often to keep an idle session alive (safely below ``idle_timeout_s``).
+    keep_alive_interval_s: float | None = None
+    #: Roughly how long the avatar speaks one character, to place speech on the timeline
+    #: when the provider does not say.
+    ms_per_char: float = 65.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRequest:
+    """What a conversation asks of a provider session."""
+
+    avatar_id: str | None
+    quality: str | None = None
+    voice_id: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderSession:
+    """A live session at a provider, and what the browser needs to show it."""
+
+    provider: str
+    session_id: str
+    #: The browser's media connection (LiveKit/Agora fields), never logged.
+    media: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: When the provider will end the session by itself, and that maximum length.
+    expires_at: datetime | None = None
+    max_duration_s: float | None = None
+    #: Seconds asked of (and pre-charged by) the provider, where that applies.
+    requested_duration_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakResult:
+    """How long the avatar will speak the text, when the provider says."""
+
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    """A session the provider reports as open (for reconciliation)."""
+
+    session_id: str
+    status: str | None = None
+    created_at: datetime | None = None
+
+
+class AvatarProvider(abc.ABC):
+    """One avatar provider; one instance serves every conversation of the process."""
+
+    name: str
+    limits: ProviderLimits
+    billing: BillingRule
+
+    @abc.abstractmethod
+    async def create_session(self, request: SessionRequest) -> ProviderSession:
+        """Open a session (the provider may start billing now)."""
+
+    @abc.abstractmethod
+    async def start(self, session: ProviderSession) -> None:
+        """Make the session ready to speak (connect, or wait until the provider is ready)."""
+
+    @abc.abstractmethod
+    async def speak(self, session: ProviderSession, text: str, *, sink: DataSink) -> SpeakResult:
+        """Have the avatar say ``text`` (≤ ``limits.message_bytes`` when set)."""
+
+    @abc.abstractmethod
+    async def interrupt(self, session: ProviderSession, *, sink: DataSink) -> None:
+        """Stop the avatar mid-sentence."""
+
+    @abc.abstractmethod
+    async def keep_alive(self, session: ProviderSession) -> None:
+        """Tell the provider the session is still in use."""
+
+    @abc.abstractmethod
+    async def stop(self, session_id: str) -> bool:
+        """Close the session; idempotent (``False`` when it was already closed or unknown)."""
+
+    @abc.abstractmethod
+    async def list_active(self) -> list[ActiveSession]:
+        """Sessions the provider holds open for our account (reconciliation)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - providers without clients hold nothing
+        """Release the HTTP client; idempotent."""

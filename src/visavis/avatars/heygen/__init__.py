@@ -1,0 +1,1 @@
+"""HeyGen Streaming (Interactive Avatar): HTTP client and provider."""

@@ -1,0 +1,1 @@
+"""Operations: background jobs (the orphan sweeper), metrics, analytics."""
