@@ -1,0 +1,257 @@
+// A provider's avatar video in the avatar frame: HeyGen through LiveKit, Akool through Agora.
+// Their web SDKs are vendored (static/vendor/) and loaded only when a conversation needs one.
+// The browser's view of the media goes back to the server as ``avatar_status``; a failure
+// makes the server carry on with the local voice (docs/protocol.md).
+
+const VENDOR = "/static/vendor/";
+const SCRIPTS = {
+  livekit: `${VENDOR}livekit-client.min.js`,
+  agora: `${VENDOR}agora-rtc-sdk-ng.min.js`,
+};
+const CONNECT_TIMEOUT_MS = 10000;
+const RELAY_QUEUE_LIMIT = 64;
+
+const loading = new Map();
+
+function loadScript(src) {
+  if (!loading.has(src)) {
+    loading.set(
+      src,
+      new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.async = true;
+        script.onload = () => resolve();
+        script.onerror = () => {
+          loading.delete(src);
+          reject(new Error(`could not load ${src}`));
+        };
+        document.head.appendChild(script);
+      }),
+    );
+  }
+  return loading.get(src);
+}
+
+function withTimeout(promise, ms, reason) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(reason), { mediaReason: reason })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+class LiveKitSession {
+  constructor(media, box, events) {
+    this.media = media;
+    this.box = box;
+    this.events = events;
+    this.room = null;
+    this.publications = [];
+    this.elements = [];
+    this.playing = false;
+    this.left = false;
+  }
+
+  async join() {
+    await loadScript(SCRIPTS.livekit);
+    const lk = window.LivekitClient;
+    lk.setLogLevel("silent"); // failures are reported to the server and shown on the page
+    const room = new lk.Room({ adaptiveStream: true, dynacast: true });
+    this.room = room;
+    const playing = new Promise((resolve) => {
+      room.on(lk.RoomEvent.TrackSubscribed, (track, publication) => {
+        this.publications.push(publication);
+        const element = track.attach();
+        element.classList.add(track.kind === "video" ? "provider-video" : "provider-audio");
+        if (track.kind === "video") {
+          element.playsInline = true;
+          element.addEventListener("playing", () => resolve(), { once: true });
+        }
+        this.elements.push(element);
+        this.box.appendChild(element);
+        this.events.applyMuted(element);
+      });
+    });
+    room.on(lk.RoomEvent.Disconnected, () => {
+      // Before the video plays, a disconnection is the failed join itself (reported by join).
+      if (this.playing && !this.left) this.events.lost("media_lost");
+    });
+    await room.connect(this.media.url, this.media.access_token);
+    await playing;
+    this.playing = true;
+  }
+
+  setQuality(level) {
+    const lk = window.LivekitClient;
+    if (!lk || level === "auto") return;
+    const quality = { high: lk.VideoQuality.HIGH, medium: lk.VideoQuality.MEDIUM, low: lk.VideoQuality.LOW }[level];
+    for (const publication of this.publications) {
+      if (publication.kind === "video") publication.setVideoQuality(quality);
+    }
+  }
+
+  relay() {
+    return false; // HeyGen takes its text from the server; nothing travels through the room
+  }
+
+  async leave() {
+    this.left = true;
+    for (const element of this.elements) element.remove();
+    if (this.room) await this.room.disconnect();
+  }
+}
+
+class AgoraSession {
+  constructor(media, box, events) {
+    this.media = media;
+    this.box = box;
+    this.events = events;
+    this.client = null;
+    this.users = [];
+    this.joined = false;
+    this.queue = [];
+    this.playing = false;
+    this.left = false;
+  }
+
+  async join() {
+    await loadScript(SCRIPTS.agora);
+    const AgoraRTC = window.AgoraRTC;
+    AgoraRTC.setLogLevel(4); // none: failures are reported to the server and shown on the page
+    AgoraRTC.disableLogUpload();
+    const client = AgoraRTC.createClient({ mode: "rtc", codec: "vp8" });
+    this.client = client;
+    const playing = new Promise((resolve) => {
+      client.on("user-published", async (user, mediaType) => {
+        await client.subscribe(user, mediaType);
+        this.users.push(user);
+        if (mediaType === "video") {
+          const holder = document.createElement("div");
+          holder.className = "provider-video";
+          this.box.appendChild(holder);
+          user.videoTrack.on("first-frame-decoded", () => resolve());
+          user.videoTrack.play(holder, { fit: "cover" });
+        } else if (mediaType === "audio") {
+          user.audioTrack.play();
+          this.events.applyMuted(user.audioTrack);
+        }
+      });
+    });
+    client.on("connection-state-change", (state) => {
+      if (state === "DISCONNECTED" && this.playing && !this.left) this.events.lost("media_lost");
+    });
+    await client.join(this.media.app_id, this.media.channel, this.media.token || null, this.media.uid ?? null);
+    this.joined = true;
+    for (const data of this.queue.splice(0)) this.relay(data);
+    await playing;
+    this.playing = true;
+  }
+
+  setQuality(level) {
+    if (!this.client || level === "auto") return;
+    for (const user of this.users) this.client.setRemoteVideoStreamType(user.uid, level === "high" ? 0 : 1);
+  }
+
+  /** Send a provider_message's data unchanged on the data stream (queued until joined). */
+  relay(data) {
+    if (!this.joined) {
+      if (this.queue.length < RELAY_QUEUE_LIMIT) this.queue.push(data);
+      return true;
+    }
+    this.client.sendStreamMessage(data, false).catch((error) => this.events.warn(`data stream: ${error.message}`));
+    return true;
+  }
+
+  async leave() {
+    this.left = true;
+    this.box.querySelectorAll(".provider-video").forEach((node) => node.remove());
+    if (this.client) await this.client.leave();
+  }
+}
+
+export class ProviderMedia {
+  /** ``onStatus(status, reason)``: ``connecting`` | ``connected`` | ``failed``. */
+  constructor({ box, onStatus, onWarning }) {
+    this.box = box;
+    this.onStatus = onStatus;
+    this.onWarning = onWarning || (() => {});
+    this.session = null;
+    this.muted = false;
+    this.quality = "auto";
+  }
+
+  get active() {
+    return this.session !== null;
+  }
+
+  /** Join ``media`` (from ``avatar.media``); a renewal joins the new room, then leaves the old. */
+  async join(media) {
+    const Session = media.kind === "livekit" ? LiveKitSession : media.kind === "agora" ? AgoraSession : null;
+    if (!Session) {
+      this.onStatus("failed", "unsupported_media");
+      return;
+    }
+    const previous = this.session;
+    const events = {
+      lost: (reason) => {
+        if (this.session === session) this._fail(reason);
+      },
+      applyMuted: (target) => this._applyMuted(target),
+      warn: (text) => this.onWarning(text),
+    };
+    const session = new Session(media, this.box, events);
+    this.session = session;
+    this.onStatus("connecting", null);
+    try {
+      await withTimeout(session.join(), CONNECT_TIMEOUT_MS, "timeout");
+    } catch (error) {
+      if (this.session === session) {
+        this.session = null;
+        await session.leave().catch(() => {});
+        if (previous) await previous.leave().catch(() => {});
+        this.onStatus("failed", error.mediaReason || "connection_failed", error.message);
+      }
+      return;
+    }
+    if (this.session !== session) return; // left meanwhile
+    session.setQuality(this.quality);
+    this.onStatus("connected", null);
+    if (previous) await previous.leave().catch((error) => this.onWarning(error.message));
+  }
+
+  _fail(reason, detail) {
+    const session = this.session;
+    this.session = null;
+    if (session) session.leave().catch(() => {});
+    this.onStatus("failed", reason, detail);
+  }
+
+  async leave() {
+    const session = this.session;
+    this.session = null;
+    if (session) await session.leave().catch((error) => this.onWarning(error.message));
+  }
+
+  relay(data) {
+    return this.session ? this.session.relay(data) : false;
+  }
+
+  setQuality(level) {
+    this.quality = level;
+    if (this.session) this.session.setQuality(level);
+  }
+
+  setMuted(muted) {
+    this.muted = muted;
+    this.box.querySelectorAll("audio, video").forEach((node) => this._applyMuted(node));
+    if (this.session && this.session.users) {
+      for (const user of this.session.users) if (user.audioTrack) this._applyMuted(user.audioTrack);
+    }
+  }
+
+  _applyMuted(target) {
+    if (target instanceof HTMLMediaElement) target.muted = this.muted;
+    else if (target && typeof target.setVolume === "function") target.setVolume(this.muted ? 0 : 100);
+  }
+}
