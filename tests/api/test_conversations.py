@@ -1,0 +1,171 @@
+"""REST v1 conversations: create, read, list, end, transcript, client tokens, isolation."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import TenantFactory
+from visavis.context import AppContext
+from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.tenancy import client_tokens
+
+
+async def test_create_read_list_end(client: httpx.AsyncClient, make_tenant: TenantFactory) -> None:
+    acme = await make_tenant("acme")
+    created = await client.post(
+        "/v1/conversations", json={"user_ref": "candidate-7"}, headers=acme.headers
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["status"] == "created"
+    assert body["agent"] == "interviewer"
+    assert body["avatar"] == {
+        "enabled": False,
+        "provider": None,
+        "avatar_id": None,
+        "quality": None,
+        "reason": None,
+        "detail": None,
+    }
+
+    read = await client.get(f"/v1/conversations/{body['id']}", headers=acme.headers)
+    assert read.status_code == 200
+    assert read.json()["user_ref"] == "candidate-7"
+
+    listed = await client.get("/v1/conversations", headers=acme.headers)
+    assert [c["id"] for c in listed.json()["items"]] == [body["id"]]
+
+    ended = await client.post(f"/v1/conversations/{body['id']}/end", headers=acme.headers)
+    assert ended.status_code == 200
+    assert ended.json()["status"] == "ended"
+    assert ended.json()["ended_at"] is not None
+    again = await client.post(f"/v1/conversations/{body['id']}/end", headers=acme.headers)
+    assert again.json()["ended_at"] == ended.json()["ended_at"]
+
+    only_active = await client.get("/v1/conversations?status=active", headers=acme.headers)
+    assert only_active.json()["items"] == []
+
+
+async def test_another_tenants_conversation_is_404(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    other = await make_tenant("other")
+    created = (await client.post("/v1/conversations", json={}, headers=acme.headers)).json()
+    path = f"/v1/conversations/{created['id']}"
+    for method, suffix in [
+        ("GET", ""),
+        ("POST", "/end"),
+        ("GET", "/transcript"),
+        ("POST", "/client-token"),
+    ]:
+        response = await client.request(method, path + suffix, headers=other.headers)
+        assert response.status_code == 404, (method, suffix)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert created["id"] not in response.text
+    listed = await client.get("/v1/conversations", headers=other.headers)
+    assert listed.json()["items"] == []
+    # And the owner still sees it, unended.
+    mine = await client.get(path, headers=acme.headers)
+    assert mine.json()["status"] == "created"
+
+
+async def test_cursor_pagination_walks_every_conversation_once(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    ids = []
+    for n in range(7):
+        r = await client.post("/v1/conversations", json={"user_ref": f"u{n}"}, headers=acme.headers)
+        ids.append(r.json()["id"])
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": "3"} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/v1/conversations", params=params, headers=acme.headers)).json()
+        seen += [c["id"] for c in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == list(reversed(ids))
+    bad = await client.get("/v1/conversations?cursor=!!", headers=acme.headers)
+    assert bad.status_code == 422
+
+
+async def test_avatar_true_uses_tenant_defaults_and_reports_why_not(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    local = await client.post("/v1/conversations", json={"avatar": True}, headers=acme.headers)
+    assert local.json()["avatar"]["enabled"] is True
+    assert local.json()["avatar"]["provider"] == "local"
+
+    await client.put(
+        "/v1/tenant/preferences",
+        json={"default_provider": "heygen", "default_avatar_id": "Wayne_20240711"},
+        headers=acme.headers,
+    )
+    heygen = await client.post("/v1/conversations", json={"avatar": True}, headers=acme.headers)
+    avatar = heygen.json()["avatar"]
+    assert avatar["enabled"] is False
+    assert avatar["provider"] == "heygen"
+    assert avatar["reason"] == "provider_not_configured"
+    assert "audio-only" in avatar["detail"]
+
+    explicit = await client.post(
+        "/v1/conversations",
+        json={"avatar": {"provider": "local", "quality": "low"}},
+        headers=acme.headers,
+    )
+    assert explicit.json()["avatar"]["quality"] == "low"
+
+
+async def test_transcript_is_returned_in_order_with_timings(
+    client: httpx.AsyncClient, make_tenant: TenantFactory, ctx: AppContext
+) -> None:
+    acme = await make_tenant("acme")
+    conv = (await client.post("/v1/conversations", json={}, headers=acme.headers)).json()
+    async with ctx.sessions() as session:
+        repo = TranscriptRepository(session, uuid.UUID(acme.tenant_id))
+        await repo.append(conversation_id=uuid.UUID(conv["id"]), role="user", text="Hi")
+        await repo.append(
+            conversation_id=uuid.UUID(conv["id"]),
+            role="agent",
+            text="Hello there.",
+            actual_start_ms=420,
+            duration_ms=900,
+            interrupted=True,
+        )
+        await session.commit()
+    items = (
+        await client.get(f"/v1/conversations/{conv['id']}/transcript", headers=acme.headers)
+    ).json()["items"]
+    assert [(i["role"], i["text"]) for i in items] == [("user", "Hi"), ("agent", "Hello there.")]
+    assert items[1]["actual_start_ms"] == 420
+    assert items[1]["duration_ms"] == 900
+    assert items[1]["interrupted"] is True
+
+
+async def test_client_token_is_scoped_to_one_conversation(
+    client: httpx.AsyncClient, make_tenant: TenantFactory, ctx: AppContext
+) -> None:
+    acme = await make_tenant("acme")
+    conv = (await client.post("/v1/conversations", json={}, headers=acme.headers)).json()
+    minted = await client.post(f"/v1/conversations/{conv['id']}/client-token", headers=acme.headers)
+    assert minted.status_code == 200
+    secret = ctx.settings.secret_key.get_secret_value()
+    claims = client_tokens.verify(minted.json()["token"], secret=secret)
+    assert str(claims.conversation_id) == conv["id"]
+    assert str(claims.tenant_id) == acme.tenant_id
+    assert minted.json()["expires_at"].endswith("Z")
+
+    await client.post(f"/v1/conversations/{conv['id']}/end", headers=acme.headers)
+    refused = await client.post(
+        f"/v1/conversations/{conv['id']}/client-token", headers=acme.headers
+    )
+    assert refused.status_code == 409

@@ -1,0 +1,236 @@
+"""Every endpoint of the app, called with tenant B's key on tenant A's objects: 404, never data.
+
+The matrix is built by walking ``app.routes``: a new endpoint is covered (or the test says
+how to cover it), so none can escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import BaseRoute, Route
+
+from tests.conftest import TEST_SECRET, TenantCredentials, TenantFactory
+from visavis.config import Settings
+from visavis.context import AppContext
+from visavis.db.repositories.transcripts import TranscriptRepository
+
+ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
+# Public documents of the app itself: no tenant data can be in them.
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz"}
+# Bodies for routes whose body has required fields ({} otherwise).
+PLAN: dict[str, Any] = {
+    "title": "alpha-plan-marker",
+    "role": "Engineer",
+    "greeting": "Hello.",
+    "questions": [{"text": "Why?"}],
+    "closing": "Bye.",
+}
+BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
+    ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+}
+# Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
+NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        env="development",
+        secret_key=TEST_SECRET,
+        admin_api_key=ADMIN_KEY,
+    )
+
+
+def every_route(app: FastAPI) -> Iterator[tuple[str, BaseRoute]]:
+    """(path, route) of every endpoint, through included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included-router contexts: routes are flat
+        for route in app.routes:
+            yield getattr(route, "path", ""), route
+        return
+    for context in iter_route_contexts(app.routes):
+        yield context.path or "", context.route
+
+
+class Owner:
+    """Tenant A and everything it owns that B might reach."""
+
+    def __init__(self, tenant: TenantCredentials, conversation: dict[str, Any]) -> None:
+        self.tenant = tenant
+        self.conversation = conversation
+
+    @property
+    def markers(self) -> list[str]:
+        """Strings that only A's data contains."""
+        return [
+            self.tenant.tenant_id,
+            self.tenant.name,
+            self.conversation["id"],
+            "alpha-user-ref-marker",
+            "alpha-transcript-marker",
+            "alpha-plan-marker",
+        ]
+
+    def path_value(self, name: str) -> str:
+        values = {
+            "conversation_id": self.conversation["id"],
+            "tenant": self.tenant.name,
+            "plan_name": "alpha-plan",
+        }
+        values["name"] = "avatar"  # a feature flag: admin routes only
+        if name not in values:
+            pytest.fail(
+                f"unknown path parameter {{{name}}}: teach the isolation matrix which of "
+                "tenant A's objects it names"
+            )
+        return values[name]
+
+
+async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: TenantFactory) -> Owner:
+    alpha = await make_tenant("alpha-tenant-marker")
+    created = await client.post(
+        "/v1/conversations",
+        json={"user_ref": "alpha-user-ref-marker", "avatar": {"provider": "local"}},
+        headers=alpha.headers,
+    )
+    assert created.status_code == 201
+    async with ctx.sessions() as session:
+        await TranscriptRepository(session, uuid.UUID(alpha.tenant_id)).append(
+            conversation_id=uuid.UUID(created.json()["id"]),
+            role="user",
+            text="alpha-transcript-marker",
+        )
+        await session.commit()
+    stored = await client.put(
+        "/v1/tenant/interview-plans/alpha-plan", json=PLAN, headers=alpha.headers
+    )
+    assert stored.status_code == 201
+    return Owner(alpha, created.json())
+
+
+def _assert_no_data_of(owner: Owner, where: str, text: str) -> None:
+    leaked = [m for m in owner.markers if m in text]
+    assert leaked == [], f"{where} leaks tenant A's data: {leaked}"
+
+
+async def _http_case(
+    client: httpx.AsyncClient, owner: Owner, beta: TenantCredentials, route: APIRoute, path: str
+) -> None:
+    params = re.findall(r"{(\w+)(?::\w+)?}", path)
+    url = path
+    for name in params:
+        url = re.sub(rf"{{{name}(?::\w+)?}}", owner.path_value(name), url)
+    for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+        body = BODIES.get((method, path), {}) if method in ("POST", "PUT", "PATCH") else None
+        response = await client.request(method, url, json=body, headers=beta.headers)
+        where = f"{method} {path}"
+        _assert_no_data_of(owner, where, response.text + json.dumps(dict(response.headers)))
+        if path.startswith("/v1/admin"):
+            assert response.status_code == 401, f"{where}: a tenant key opened the admin API"
+        elif path in NAMESPACED:
+            assert response.status_code in (200, 201, 204, 404), f"{where}: {response.status_code}"
+        elif any(p != "name" for p in params):
+            assert response.status_code == 404, f"{where} answered {response.status_code}"
+            assert response.headers["content-type"] == "application/problem+json"
+        else:
+            assert response.status_code < 500, f"{where} answered {response.status_code}"
+            assert response.status_code != 422, f"{where}: give it a valid body in BODIES"
+
+
+async def _websocket_exchange(app: FastAPI, path: str, hello: dict[str, Any]) -> list[Any]:
+    """A minimal ASGI WebSocket client: connect, say hello, collect what the server sends."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for message in (
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": json.dumps(hello)},
+    ):
+        inbox.put_nowait(message)
+    sent: list[Any] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close":
+            inbox.put_nowait({"type": "websocket.disconnect", "code": message.get("code", 1000)})
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"visavis.test")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("visavis.test", 80),
+        "subprotocols": [],
+    }
+    await asyncio.wait_for(app(scope, inbox.get, send), timeout=10)
+    return sent
+
+
+async def _websocket_case(
+    app: FastAPI, client: httpx.AsyncClient, owner: Owner, beta: TenantCredentials, path: str
+) -> None:
+    if path != "/v1/conversations/{conversation_id}/ws":
+        pytest.fail(f"WebSocket {path}: add its isolation check to this matrix")
+    # B's own, genuine client token, used on A's conversation.
+    mine = (await client.post("/v1/conversations", json={}, headers=beta.headers)).json()
+    token = (
+        await client.post(f"/v1/conversations/{mine['id']}/client-token", headers=beta.headers)
+    ).json()["token"]
+    url = path.replace("{conversation_id}", owner.conversation["id"])
+    sent = await _websocket_exchange(app, url, {"type": "hello", "token": token})
+    _assert_no_data_of(owner, f"WebSocket {path}", json.dumps(sent))
+    closes = [m for m in sent if m["type"] == "websocket.close"]
+    assert closes and closes[-1]["code"] in (4401, 4404), sent
+
+
+async def test_tenant_b_gets_nothing_of_tenant_a_anywhere(
+    app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, make_tenant: TenantFactory
+) -> None:
+    owner = await _owner(client, ctx, make_tenant)
+    beta = await make_tenant("beta")
+    unseen = await client.get("/v1/tenant/interview-plans/alpha-plan", headers=beta.headers)
+    assert unseen.status_code == 404
+    covered = 0
+    for path, route in every_route(app):
+        if path in PUBLIC:
+            response = await client.get(path, headers=beta.headers)
+            _assert_no_data_of(owner, path, response.text)
+        elif isinstance(route, APIRoute):
+            await _http_case(client, owner, beta, route, path)
+        elif isinstance(route, APIWebSocketRoute):
+            await _websocket_case(app, client, owner, beta, path)
+        elif isinstance(route, Route):
+            pytest.fail(f"{path}: a plain route; add its isolation check to this matrix")
+        else:
+            pytest.fail(f"{path}: a {type(route).__name__}; add its isolation check here")
+        covered += 1
+    assert covered >= 25
+
+    # And A's objects are as A left them.
+    mine = await client.get(
+        f"/v1/conversations/{owner.conversation['id']}", headers=owner.tenant.headers
+    )
+    assert mine.json()["status"] == "created"
+    transcript = await client.get(
+        f"/v1/conversations/{owner.conversation['id']}/transcript", headers=owner.tenant.headers
+    )
+    assert [i["text"] for i in transcript.json()["items"]] == ["alpha-transcript-marker"]
+    plan = await client.get("/v1/tenant/interview-plans/alpha-plan", headers=owner.tenant.headers)
+    assert plan.json()["title"] == "alpha-plan-marker"

@@ -1,0 +1,136 @@
+"""``visavis lipsync`` and ``visavis say``: Rhubarb-compatible output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import typer
+from typer.testing import CliRunner
+
+from visavis.cli.speech import EXIT_FALLBACK, register
+from visavis.speech.tts.espeak import EspeakEngine
+
+TEXT = "Bob bought a big map for his mother."
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    root = typer.Typer()
+    register(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chunk = EspeakEngine().synthesize_sentence(TEXT, 44100)
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    # 24-bit stereo at 44.1 kHz: any common format must load.
+    stereo = np.stack([chunk.pcm, chunk.pcm], axis=1).astype(np.float64) / 32768
+    sf.write(path, stereo, 44100, subtype="PCM_24")
+    return path
+
+
+def _run(app: typer.Typer, *args: str) -> object:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_json_output_is_rhubarb_json(app: typer.Typer, speech_wav: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cues.json"
+    result = _run(app, "lipsync", speech_wav, "--text", TEXT, "-f", "json", "-o", out)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    document = json.loads(out.read_text())
+    assert document["metadata"]["soundFile"] == str(speech_wav)
+    assert document["metadata"]["visavis"]["method"] == "aligned"
+    cues = document["mouthCues"]
+    assert cues[0]["start"] == 0 and cues[-1]["end"] == document["metadata"]["duration"]
+    assert "A" in {c["value"] for c in cues}
+
+
+def test_dialog_file_tsv_to_stdout_and_rhubarb_option_names(
+    app: typer.Typer, speech_wav: Path, tmp_path: Path
+) -> None:
+    dialog = tmp_path / "dialog.txt"
+    dialog.write_text(TEXT)
+    result = _run(app, "lipsync", speech_wav, "-d", dialog, "--extendedShapes", "")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    lines = result.stdout.strip().splitlines()  # type: ignore[attr-defined]
+    shapes = {line.split("\t")[1] for line in lines[:-1]}
+    assert shapes <= set("ABCDEF")
+    assert lines[-1].endswith("\tA")  # the rest shape without X, as Rhubarb writes it
+
+
+def test_several_files_go_to_an_out_dir(app: typer.Typer, speech_wav: Path, tmp_path: Path) -> None:
+    second = tmp_path / "second.wav"
+    second.write_bytes(speech_wav.read_bytes())
+    out_dir = tmp_path / "out"
+    for fmt, suffix in (("xml", ".xml"), ("oculus", ".oculus.json"), ("arkit", ".arkit.json")):
+        result = _run(app, "lipsync", speech_wav, second, "-f", fmt, "--out-dir", out_dir)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert (out_dir / f"speech{suffix}").exists() and (out_dir / f"second{suffix}").exists()
+    arkit = json.loads((out_dir / "speech.arkit.json").read_text())
+    assert arkit["fps"] == 60
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"this is not audio", "not a readable audio file"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a readable audio file"),
+        (None, "no samples"),
+    ],
+)
+def test_bad_audio_gives_one_line_and_non_zero_exit(
+    app: typer.Typer, tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / "bad.wav"
+    if content is None:
+        sf.write(path, np.zeros(0), 16000, subtype="PCM_16")
+    else:
+        path.write_bytes(content)
+    result = _run(app, "lipsync", path)
+    assert result.exit_code != 0
+    errors = result.stderr.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in errors[0]
+
+
+def test_text_that_does_not_match_falls_back_and_says_so(
+    app: typer.Typer, speech_wav: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cues.json"
+    wrong = "Seventeen quiet zebras examined the unusual weather forecast in Lisbon yesterday."
+    result = _run(app, "lipsync", speech_wav, "--text", wrong, "-f", "json", "-o", out)
+    assert result.exit_code == EXIT_FALLBACK
+    assert len(result.stderr.strip().splitlines()) == 1  # type: ignore[attr-defined]
+    metadata = json.loads(out.read_text())["metadata"]["visavis"]
+    assert metadata["method"] == "audio" and "does not match" in metadata["fallbackReason"]
+
+
+def test_usage_errors_are_one_line(app: typer.Typer, speech_wav: Path, tmp_path: Path) -> None:
+    result = _run(app, "lipsync", speech_wav, speech_wav)
+    assert result.exit_code != 0 and "--out-dir" in result.stderr  # type: ignore[attr-defined]
+    result = _run(app, "lipsync", speech_wav, "--text", "a", "-d", tmp_path / "x.txt")
+    assert result.exit_code != 0 and "not both" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_say_writes_wav_and_visemes(app: typer.Typer, tmp_path: Path) -> None:
+    wav, cues = tmp_path / "hello.wav", tmp_path / "hello.json"
+    result = _run(
+        app, "say", "Hello. My name is Bob.", "-o", wav, "--visemes", cues, "--engine", "espeak",
+        "--sample-rate", "24000",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    data, rate = sf.read(wav)
+    assert rate == 24000 and len(data) > 24000
+    document = json.loads(cues.read_text())
+    assert document["mouthCues"][-1]["end"] == round(len(data) / rate, 2)
+    assert "A" in {c["value"] for c in document["mouthCues"]}
+
+
+def test_say_refuses_text_with_nothing_to_say(app: typer.Typer, tmp_path: Path) -> None:
+    result = _run(app, "say", "...", "-o", tmp_path / "x.wav", "--engine", "espeak")
+    assert result.exit_code != 0
+    assert "nothing to say" in result.stderr  # type: ignore[attr-defined]

@@ -1,0 +1,72 @@
+import time
+
+import numpy as np
+import pytest
+
+from visavis.speech.errors import UnspeakableTextError, VoiceLoadError
+from visavis.speech.tts.base import AudioChunk, PhoneTiming
+from visavis.speech.tts.piper import (
+    PiperEngine,
+    PiperVoicePaths,
+    alignments_to_phones,
+    trim_trailing_quiet,
+)
+
+
+def test_piper_durations_become_phones_with_stress_on_the_vowel() -> None:
+    hop = 256
+    pairs = [("^", 2 * hop), ("b", hop), ("ˈ", 2 * hop), ("ɑ", 3 * hop), ("ː", hop), ("p", hop),
+             (" ", hop), (".", 4 * hop), ("$", hop)]  # fmt: skip
+    total = sum(n for _, n in pairs)
+    phones = alignments_to_phones(pairs, 22050, total) or ()
+    assert [p.phone for p in phones] == ["SIL", "B", "AA", "P", "SIL"]
+    vowel = phones[2]
+    assert vowel.start == pytest.approx(3 * hop / 22050)
+    assert vowel.end == pytest.approx(9 * hop / 22050)
+    assert phones[-1].end == pytest.approx(total / 22050)
+
+
+def test_a_cut_sentence_part_loses_its_closing_silence_but_not_its_sounds() -> None:
+    rate = 22050
+    voiced = (np.sin(np.arange(rate) / 7) * 8000).astype(np.int16)
+    pcm = np.concatenate([voiced, np.full(rate // 2, 20, dtype=np.int16)])
+    phones = (PhoneTiming("AA", 0.0, 1.0), PhoneTiming("SIL", 1.0, 1.5))
+    trimmed = trim_trailing_quiet(AudioChunk(pcm=pcm, sample_rate=rate, text="ah", phones=phones))
+    assert trimmed.duration == pytest.approx(1.06, abs=0.01)
+    assert np.array_equal(trimmed.pcm[:rate], voiced)
+    assert trimmed.phones is not None and trimmed.phones[-1].end == pytest.approx(trimmed.duration)
+
+
+def test_missing_voice_file_is_a_load_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = PiperEngine(voice=PiperVoicePaths.from_model(tmp_path / "nope.onnx"))
+    with pytest.raises(VoiceLoadError):
+        engine.load()
+
+
+@pytest.mark.slow
+async def test_default_voice_streams_sentences_with_exact_timings() -> None:
+    engine = PiperEngine()
+    chunks = [
+        c async for c in engine.synthesize("Hello there, my friend. Good bye.", sample_rate=16000)
+    ]
+    assert [c.text for c in chunks] == ["Hello there,", "my friend.", "Good bye."]
+    for chunk in chunks:
+        assert chunk.sample_rate == 16000 and len(chunk.pcm) > 1000
+        assert chunk.phones is not None
+        assert chunk.phones[-1].end == pytest.approx(chunk.duration, abs=0.01)
+        assert np.abs(chunk.pcm).max() > 1000
+    names = [p.phone for p in chunks[-1].phones or ()]
+    assert "G" in names and "B" in names
+    # The first sentence of a reply comes in a short first part, cut at a comma or a few words.
+    first, rest = "I think we should", "meet again next week to talk about the plan."
+    parts = [c.text async for c in engine.synthesize(f"{first} {rest} See you.")]
+    assert parts == [first, rest, "See you."]
+    greeting = [c async for c in engine.synthesize("Hello there, how are you?")]
+    assert [c.text for c in greeting] == ["Hello there,", "how are you?"]
+    assert greeting[0].duration < 1.0  # its closing silence is trimmed: no pause at the cut
+    with pytest.raises(UnspeakableTextError):
+        [c async for c in engine.synthesize("   ")]
+    # A second engine shares the loaded voice: no second load.
+    started = time.perf_counter()
+    PiperEngine().load()
+    assert time.perf_counter() - started < 0.5

@@ -1,0 +1,93 @@
+"""A provider avatar whose video cannot connect: the page shows connecting, then degraded,
+and the conversation goes on with the local voice (docs/protocol.md, "Provider avatars and
+degradation"). HeyGen's fake hands out a LiveKit URL that leads nowhere, as a real outage would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.db_support import SqliteTemplate
+from tests.fakes.heygen import serve_heygen
+from tests.fakes.loopback import LoopbackServer
+from tests.web.conftest import PageFactory, start_server
+
+pytestmark = pytest.mark.browser
+
+HEYGEN_KEY = "test-heygen-key"
+# Chromium itself logs the failed connection to the fake's LiveKit host; nothing else may fail.
+UNREACHABLE_MEDIA = (r"fake-heygen\.livekit\.invalid",)
+
+
+@pytest.fixture(scope="module")
+def heygen() -> Iterator[Any]:
+    with serve_heygen(ms_per_char=25.0) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def provider_server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate, heygen: Any
+) -> Iterator[LoopbackServer]:
+    directory: Path = tmp_path_factory.mktemp("web-heygen")
+    running = start_server(
+        directory,
+        sqlite_template,
+        heygen_base_url=heygen.base_url,
+        heygen_api_key=HEYGEN_KEY,
+        sweeper_interval_s=3600,
+    )
+    yield running
+    running.stop()
+
+
+def heygen_conversation(base_url: str) -> tuple[str, str]:
+    """A HeyGen conversation of the local tenant and its client token."""
+    answer = httpx.post(
+        base_url + "/v1/local/conversations",
+        json={"avatar": {"provider": "heygen", "avatar_id": "Wayne_1"}},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["conversation"]["avatar"]["enabled"], body
+    return body["conversation"]["id"], body["token"]
+
+
+def test_unreachable_provider_video_degrades_to_the_local_voice(
+    provider_server: LoopbackServer, open_page: PageFactory, heygen: Any
+) -> None:
+    conversation_id, token = heygen_conversation(provider_server.base_url)
+    watched = open_page(
+        f"{provider_server.base_url}/c/{conversation_id}?token={token}", allowed=UNREACHABLE_MEDIA
+    )
+    page = watched.page
+    watched.wait_state("s.degradedReason !== null", 30)
+    history: list[str] = page.evaluate("() => window.visavis.statusHistory()")
+    assert "connecting" in history and "degraded" in history
+    assert history.index("degraded") > history.index("connecting")
+    assert page.get_attribute("[data-testid=status]", "data-state") == "degraded"
+    assert page.locator("[data-testid=degraded]").is_visible()
+    assert page.locator("[data-testid=audio-only]").is_visible()
+    assert not page.locator("[data-testid=provider-video]").is_visible()
+
+    # The conversation goes on: the greeting is heard in the local voice, then a reply.
+    watched.wait_state("window.visavis.audio().busy", 30)
+    page.fill("[data-testid=chat-input]", "I build data pipelines in Python.")
+    page.press("[data-testid=chat-input]", "Enter")
+    watched.wait_state("window.visavis.turns().length === 1", 30)
+    # The degraded notice gives way to the ordinary states; the badge stays.
+    watched.wait_state("s.status === 'speaking'", 10)
+    assert page.locator("[data-testid=degraded]").is_visible()
+    level = 0.0
+    for _ in range(20):
+        level = max(level, watched.audio()["level"])
+        page.wait_for_timeout(25)
+    assert level > 0.01
+    watched.screenshot("desktop-degraded")
+    assert heygen.fake.open_sessions() == []  # the provider session was stopped
