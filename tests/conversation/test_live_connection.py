@@ -223,13 +223,18 @@ async def test_a_full_interview_follows_its_stored_plan_to_the_close(
                 (m["entry"]["role"], m["entry"]["text"][:70]) for m in client.messages("transcript")
             ]
             raise AssertionError(f"the interview did not close: {said}")
+        if not interrupted_once:
+            # Listened to in real time (no playback reports), so the reply is still playing.
+            client.playback = "none"
         await client.send({"type": "user_text", "text": answer})
         if not interrupted_once:
             await client.wait_for("sentence", after=mark)
             await asyncio.sleep(0.4)
             await client.send({"type": "interrupt"})
             interrupted_once = True
-            await client.wait_for("turn_end", after=mark)
+            ended = await client.wait_for("turn_end", after=mark)
+            assert ended["interrupted"] is True
+            client.playback = "instant"
             mark = len(client.received)
             await client.send({"type": "user_text", "text": "Sorry, please go on."})
         await client.wait_for("turn_end", after=mark, interrupted=False, timeout=60)

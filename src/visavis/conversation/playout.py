@@ -29,6 +29,7 @@ class ScheduledUtterance:
     scheduled_start_ms: int
     frames_sent: int = 0
     timeline_start_ms: int | None = None
+    first_sent_ms: int | None = None
     ended_at_ms: int | None = None
     reported_position_ms: int | None = None
     ended: bool = False
@@ -126,6 +127,7 @@ class Playout:
         scheduled.duration_ms = audio.duration_ms
         scheduled.scheduled_start_ms = start
         scheduled.timeline_start_ms = None
+        scheduled.first_sent_ms = None
         scheduled.frames_sent = 0
         scheduled.sent_all = False
         self._utterances[scheduled.utterance_id] = scheduled
@@ -150,7 +152,8 @@ class Playout:
             self.outbox.put(frame.encode())
             if scheduled.timeline_start_ms is None:
                 # Nothing is heard before its first frame leaves, nor before the previous ends.
-                scheduled.timeline_start_ms = max(self.clock.ms(), self._timeline_end_ms)
+                scheduled.first_sent_ms = self.clock.ms()
+                scheduled.timeline_start_ms = max(scheduled.first_sent_ms, self._timeline_end_ms)
                 self._timeline_end_ms = scheduled.timeline_start_ms + scheduled.duration_ms
             scheduled.frames_sent = frame.seq + 1
         scheduled.sent_all = True
@@ -177,11 +180,9 @@ class Playout:
         scheduled.reported_position_ms = max(scheduled.reported_position_ms or 0, position)
         if ended:
             if not scheduled.ended and scheduled.timeline_start_ms is not None:
-                old_end = scheduled.end_ms
                 start = scheduled.timeline_start_ms
                 scheduled.ended_at_ms = max(start, min(now, start + scheduled.duration_ms))
-                if self._timeline_end_ms == old_end:
-                    self._timeline_end_ms = scheduled.ended_at_ms
+                self._pull_in_after(scheduled)
             scheduled.ended = True
             scheduled.reported_position_ms = scheduled.duration_ms
             expected_end = now
@@ -201,6 +202,30 @@ class Playout:
             if other.utterance_id >= utterance_id:
                 other.scheduled_start_ms += shift
         self._busy_until_ms = max(now, self._busy_until_ms + shift)
+
+    def _pull_in_after(self, ended: ScheduledUtterance) -> None:
+        """``ended`` finished before the timeline said: what followed it started sooner.
+
+        The client plays utterances back to back, so each later one that the client has not
+        reported on yet starts when the one before it ended (never later than assumed).
+        """
+        timed = sorted(
+            (u for u in self._utterances.values() if u.timeline_start_ms is not None),
+            key=lambda u: u.utterance_id,
+        )
+        previous_end = ended.end_ms
+        for other in timed:
+            if other.utterance_id <= ended.utterance_id:
+                continue
+            # Nothing plays before its first frame has left.
+            earliest = max(previous_end, other.first_sent_ms or 0)
+            start = other.timeline_start_ms
+            if other.reported_position_ms is not None or start is None or start <= earliest:
+                return  # from here on the timeline stands as it was
+            other.timeline_start_ms = earliest
+            previous_end = other.end_ms
+        # The whole tail moved: the next utterance follows the new end.
+        self._timeline_end_ms = min(self._timeline_end_ms, previous_end)
 
     def stop(self) -> None:
         """The client stops its audio now: nothing is scheduled beyond this moment."""
