@@ -21,17 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from typing import Any
 
-import httpx
 from playwright.sync_api import Page, sync_playwright
+
+from served import served_visavis
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,12 +51,6 @@ ANSWERS = [
     "chose the one with the safer rollback.",
     "I am looking for a team that owns its services end to end.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -187,33 +177,8 @@ def main() -> None:
     parser.add_argument("--speak-s", type=float, default=3.0, help="seconds of each reply heard")
     parser.add_argument("--viewport", default="1280x800")
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VISAVIS_")}
-        env |= {"VISAVIS_PORT": str(port), "VISAVIS_LOG_LEVEL": "warning"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "visavis", "serve"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(base_url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not become ready")
-                time.sleep(0.1)
-            result = run(base_url, args.turns, args.warmup_turns, args.speak_s, args.viewport)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+    with served_visavis() as server:
+        result = run(server.base_url, args.turns, args.warmup_turns, args.speak_s, args.viewport)
     print(json.dumps(result, indent=2))
 
 

@@ -18,18 +18,15 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import websockets
+
+from served import served_visavis
 
 HEADER_BYTES = 12
 JITTER_BUFFER_S = 0.12
@@ -48,12 +45,6 @@ ANSWERS = [
     "I am looking for a team that owns its services end to end, and I would like to know how "
     "on-call is shared.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -223,36 +214,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--warmup-turns", type=int, default=1)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VISAVIS_")}
-        env |= {"VISAVIS_PORT": str(port), "VISAVIS_LOG_LEVEL": "warning"}
-        env |= {k: v for k, v in os.environ.items() if k.startswith("VISAVIS_TTS_")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "visavis", "serve"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(base_url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not become ready")
-                time.sleep(0.1)
-            # Warm the voice and the code paths once, then measure.
-            asyncio.run(bench(1, args.warmup_turns, base_url, server.pid))
-            result = asyncio.run(bench(args.clients, args.turns, base_url, server.pid))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+    tts_env = {k: v for k, v in os.environ.items() if k.startswith("VISAVIS_TTS_")}
+    with served_visavis(tts_env) as server:
+        # Warm the voice and the code paths once, then measure.
+        asyncio.run(bench(1, args.warmup_turns, server.base_url, server.pid))
+        result = asyncio.run(bench(args.clients, args.turns, server.base_url, server.pid))
     print(json.dumps(result, indent=2))
 
 

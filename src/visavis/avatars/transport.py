@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 
 from visavis.avatars.errors import (
+    ProviderAuthError,
+    ProviderConcurrencyLimit,
     ProviderError,
     ProviderProtocolError,
+    ProviderQuotaError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -116,6 +119,33 @@ def generic_http_error(
             status=status,
             provider_code=provider_code,
         )
+    return None
+
+
+def common_refusal(
+    response: httpx.Response,
+    *,
+    provider: str,
+    message: str,
+    provider_code: int | None,
+    auth_codes: frozenset[int],
+) -> ProviderError | None:
+    """The refusals every provider signals alike, in order: rate limit and server errors (by
+    status), bad credentials, exhausted credit, too many sessions; None for the rest."""
+    generic = generic_http_error(
+        response, provider=provider, message=message, provider_code=provider_code
+    )
+    if generic is not None:
+        return generic
+    status = response.status_code
+    kwargs: dict[str, Any] = {"provider": provider, "status": status}
+    kwargs["provider_code"] = provider_code
+    if provider_code in auth_codes or status in (401, 403):
+        return ProviderAuthError(message, **kwargs)
+    if status == 402 or mentions(message, QUOTA_WORDS):
+        return ProviderQuotaError(message, **kwargs)
+    if mentions(message, CONCURRENCY_WORDS):
+        return ProviderConcurrencyLimit(message, **kwargs)
     return None
 
 

@@ -16,23 +16,18 @@ from typing import Any, Literal
 import httpx
 
 from visavis.avatars.errors import (
-    ProviderAuthError,
-    ProviderConcurrencyLimit,
     ProviderError,
     ProviderInvalidRequest,
     ProviderNotFound,
     ProviderProtocolError,
-    ProviderQuotaError,
     ProviderSessionFailed,
     ProviderTimeout,
 )
 from visavis.avatars.transport import (
-    CONCURRENCY_WORDS,
     NOT_FOUND_WORDS,
-    QUOTA_WORDS,
     JSONDict,
+    common_refusal,
     decode_json,
-    generic_http_error,
     mentions,
     optional_int,
     optional_str,
@@ -112,15 +107,11 @@ def akool_error(response: httpx.Response, body: JSONDict | None) -> ProviderErro
     message = message or f"HTTP {status}"
     kwargs: dict[str, Any] = {"provider": PROVIDER, "status": status, "provider_code": code}
 
-    generic = generic_http_error(response, provider=PROVIDER, message=message, provider_code=code)
-    if generic is not None:
-        return generic
-    if code in AUTH_CODES or status in (401, 403):
-        return ProviderAuthError(message, **kwargs)
-    if status == 402 or mentions(message, QUOTA_WORDS):
-        return ProviderQuotaError(message, **kwargs)
-    if mentions(message, CONCURRENCY_WORDS):
-        return ProviderConcurrencyLimit(message, **kwargs)
+    common = common_refusal(
+        response, provider=PROVIDER, message=message, provider_code=code, auth_codes=AUTH_CODES
+    )
+    if common is not None:
+        return common
     if status == 404 or mentions(message, NOT_FOUND_WORDS):
         return ProviderNotFound(message, **kwargs)
     if status in (400, 422):
