@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speech_evalset as ev  # noqa: E402
 from visavis.speech.audio import write_wav  # noqa: E402
 from visavis.speech.lipsync import animate  # noqa: E402
-from visavis.speech.lipsync._acoustic_params import TRAINED_ON  # noqa: E402
+from visavis.speech.lipsync.acoustic import trained_on  # noqa: E402
 from visavis.speech.lipsync.track import MouthCue  # noqa: E402
 
 METHODS = ("phones", "aligned", "audio", "frozen_b")
@@ -149,7 +149,7 @@ def main() -> None:
         total = ev.Counts()
         for counts in per_voice_counts.values():
             total.add(counts)
-        unseen = [v for v in per_voice_counts if v not in TRAINED_ON]
+        unseen = [v for v in per_voice_counts if v not in trained_on()]
         report[method] = {
             "all": total.metrics(),
             "x_realtime": round(audio_s / compute_s, 1) if compute_s else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -167,7 +168,14 @@ def _piper(texts: list[str]) -> list[Any]:
     return out
 
 
+FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+
+
 def _festival(texts: list[str], voice: str) -> list[Any]:
+    if shutil.which("festival") is None:
+        raise SystemExit(
+            f"the evaluation set needs festival's voices: apt-get install -y {FESTIVAL_PACKAGES}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         script = [f"(voice_{voice})"]
         for index, text in enumerate(texts):

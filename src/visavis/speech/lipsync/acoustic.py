@@ -2,15 +2,15 @@
 
 Each phone has three states (onset, middle, offset); ``CL`` is the silent closure before a
 stop's release and ``SP`` an optional short pause. The parameters are fitted by
-``bench/train_lipsync_model.py`` on synthetic speech of several voices and shipped in
-``_acoustic_params.py``; they load lazily, once per process.
+``bench/train_lipsync_model.py`` on synthetic speech of several voices and shipped as
+``acoustic_model.npz`` (float16 arrays); they load lazily, once per process.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import threading
+from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
@@ -66,8 +66,8 @@ class AcousticModel:
         best = per_mixture.reshape(len(feats), *self._shape).max(axis=2)
         return np.asarray(best, dtype=np.float32)
 
-    def to_text(self) -> str:
-        """Serialize to a base64 string (float16 arrays in an ``.npz``)."""
+    def to_bytes(self, *, trained_on: tuple[str, ...] = ()) -> bytes:
+        """Serialize to an ``.npz`` (float16 arrays) that names the voices it was fitted on."""
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -80,24 +80,28 @@ class AcousticModel:
                 if self.transitions is None
                 else self.transitions.astype(np.float16)
             ),
+            trained_on=np.array(trained_on, dtype=str),
         )
-        return base64.b64encode(buffer.getvalue()).decode("ascii")
+        return buffer.getvalue()
 
     @classmethod
-    def from_text(cls, text: str) -> AcousticModel:
-        """Load a model written by :meth:`to_text`."""
-        with np.load(io.BytesIO(base64.b64decode(text))) as data:
+    def from_bytes(cls, data: bytes) -> AcousticModel:
+        """Load a model written by :meth:`to_bytes`."""
+        with np.load(io.BytesIO(data)) as arrays:
             return cls(
-                names=tuple(str(n) for n in data["names"]),
-                means=data["means"].astype(np.float32),
-                inv_vars=data["inv_vars"].astype(np.float32),
-                log_weights=data["log_weights"].astype(np.float32),
+                names=tuple(str(n) for n in arrays["names"]),
+                means=arrays["means"].astype(np.float32),
+                inv_vars=arrays["inv_vars"].astype(np.float32),
+                log_weights=arrays["log_weights"].astype(np.float32),
                 transitions=(
-                    data["transitions"].astype(np.float32)
-                    if "transitions" in data and data["transitions"].size
+                    arrays["transitions"].astype(np.float32)
+                    if "transitions" in arrays and arrays["transitions"].size
                     else None
                 ),
             )
+
+
+MODEL_FILE = "acoustic_model.npz"
 
 
 _MODEL: list[AcousticModel] = []
@@ -108,12 +112,21 @@ def default_model() -> AcousticModel:
     """The shipped model, decoded on first use."""
     with _MODEL_LOCK:
         if not _MODEL:
-            try:
-                from visavis.speech.lipsync._acoustic_params import MODEL
-            except ImportError as exc:  # pragma: no cover - shipped with the package
-                raise AlignmentError("the lip-sync acoustic model is missing") from exc
-            _MODEL.append(AcousticModel.from_text(MODEL))
+            _MODEL.append(AcousticModel.from_bytes(_model_bytes()))
         return _MODEL[0]
+
+
+def trained_on() -> tuple[str, ...]:
+    """The voices the shipped model was fitted on (held-out voices are not among them)."""
+    with np.load(io.BytesIO(_model_bytes())) as arrays:
+        return tuple(str(v) for v in arrays["trained_on"])
+
+
+def _model_bytes() -> bytes:
+    try:
+        return (resources.files("visavis.speech.lipsync") / MODEL_FILE).read_bytes()
+    except OSError as exc:  # pragma: no cover - shipped with the package
+        raise AlignmentError("the lip-sync acoustic model is missing") from exc
 
 
 def is_silence_state(name: str) -> bool:
