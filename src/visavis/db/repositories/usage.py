@@ -47,30 +47,14 @@ INSERT INTO quota_reservations
 VALUES (:id, :tenant, :period, 'reserved', :seconds, :cost, :now)
 """
 # PostgreSQL: the same two statements in one round trip; nothing is recorded if not admitted.
-_COUNT_AND_RECORD = """
-WITH admitted AS (
-    UPDATE usage_months SET
-        avatar_sessions = avatar_sessions + 1,
-        avatar_seconds = avatar_seconds + :seconds,
-        cost_microusd = cost_microusd + :cost,
-        reserved_sessions = reserved_sessions + 1,
-        reserved_seconds = reserved_seconds + :seconds,
-        reserved_cost_microusd = reserved_cost_microusd + :cost,
-        updated_at = :now
-    WHERE tenant_id = :tenant AND period = :period
-        AND (CAST(:session_limit AS BIGINT) IS NULL
-             OR avatar_sessions + 1 <= CAST(:session_limit AS BIGINT))
-        AND (CAST(:seconds_limit AS BIGINT) IS NULL
-             OR avatar_seconds + :seconds <= CAST(:seconds_limit AS BIGINT))
-        AND (CAST(:cost_limit AS BIGINT) IS NULL
-             OR cost_microusd + :cost <= CAST(:cost_limit AS BIGINT))
-    RETURNING tenant_id, period
+_COUNT_AND_RECORD = f"""
+WITH admitted AS ({_COUNT_IF_WITHIN_LIMITS}    RETURNING tenant_id, period
 )
 INSERT INTO quota_reservations
     (id, tenant_id, period, status, estimated_seconds, estimated_cost_microusd, created_at)
 SELECT :id, tenant_id, period, 'reserved', :seconds, :cost, :now FROM admitted
 RETURNING id
-"""
+"""  # noqa: S608 - composed of constants only
 _TYPES = (
     bindparam("tenant", type_=Uuid()),
     bindparam("now", type_=UTCDateTime()),
