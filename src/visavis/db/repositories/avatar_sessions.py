@@ -39,29 +39,6 @@ class AvatarSessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(
-        self,
-        *,
-        tenant_id: uuid.UUID,
-        conversation_id: uuid.UUID,
-        provider: str,
-        avatar_id: str | None,
-        quality: str | None,
-        voice: str | None,
-    ) -> AvatarSession:
-        row = AvatarSession(
-            tenant_id=tenant_id,
-            conversation_id=conversation_id,
-            provider=provider,
-            avatar_id=avatar_id,
-            quality=quality,
-            voice=voice,
-            status="creating",
-        )
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
     async def insert(
         self,
         *,
