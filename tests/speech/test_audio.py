@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from visavis.speech.audio import read_audio, resample
+from visavis.speech.audio import (
+    read_audio,
+    resample,
+    resample_float,
+    resample_margin,
+    resample_span,
+)
 from visavis.speech.errors import InvalidAudioError
 
 
@@ -46,3 +52,23 @@ def test_resampling_keeps_length_and_pitch(target: int) -> None:
     assert abs(len(out) - target) <= 1
     spectrum = np.abs(np.fft.rfft(out.astype(float)))
     assert abs(np.argmax(spectrum) * target / len(out) - 300) < 3
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [(22050, 24000), (22050, 16000), (22050, 8000), (24255, 24000)]
+)
+def test_spans_resampled_apart_join_into_the_whole_signal_resampled(
+    source: int, target: int
+) -> None:
+    signal = np.random.default_rng(3).normal(size=30_000).astype(np.float32)
+    whole = resample_float(signal, source, target)
+    margin = resample_margin(source, target)
+    cuts = [0, 5_001, 5_500, 17_777, 30_000]
+    spans = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        first = max(0, start - margin)
+        piece = signal[first : end + margin]
+        spans.append(resample_span(piece, first, (start, end), source, target))
+    np.testing.assert_allclose(np.concatenate(spans), whole, atol=1e-6)
+    with pytest.raises(ValueError, match="too short"):
+        resample_span(signal[5_000:], 5_000, (5_001, 6_000), source, target)

@@ -66,6 +66,48 @@ def resample(pcm: Pcm, source_rate: int, target_rate: int) -> Pcm:
     return float_to_pcm(out)
 
 
+def resample_margin(source_rate: int, target_rate: int) -> int:
+    """Source samples each side of a span that ``resample_span`` needs beyond it (grid + filter)."""
+    divisor = math.gcd(source_rate, target_rate)
+    up, down = target_rate // divisor, source_rate // divisor
+    if up == down:
+        return 0
+    # resample_poly's default filter reaches 10 * max(up, down) taps of the upsampled signal.
+    return down + math.ceil(10 * max(up, down) / up) + 1
+
+
+def resample_span(
+    piece: npt.NDArray[np.float32],
+    piece_start: int,
+    span: tuple[int, int],
+    source_rate: int,
+    target_rate: int,
+) -> npt.NDArray[np.float32]:
+    """The target-rate samples of source samples ``span`` of a longer signal, from a piece of it.
+
+    ``piece`` holds the signal's samples from index ``piece_start``. Spans cut one after
+    another come out exactly as resampling the whole signal at once (one sample grid, no
+    seam), provided the piece reaches ``resample_margin`` samples beyond the span on each
+    side, or the signal's own start or end.
+    """
+    start, end = span
+    if source_rate == target_rate:
+        return piece[start - piece_start : end - piece_start]
+    divisor = math.gcd(source_rate, target_rate)
+    up, down = target_rate // divisor, source_rate // divisor
+    from scipy.signal import resample_poly  # heavy: only when resampling
+
+    # Output samples fall on the whole signal's grid only from a multiple of ``down``.
+    grid_start = -(-piece_start // down) * down
+    if grid_start > start:
+        raise ValueError(f"piece from {piece_start} is too short before the span {span}")
+    out = resample_poly(piece[grid_start - piece_start :], up, down)
+    first = grid_start * up // down
+    return np.asarray(
+        out[-(-start * up // down) - first : -(-end * up // down) - first], np.float32
+    )
+
+
 def resample_float(
     samples: npt.NDArray[np.float32], source_rate: int, target_rate: int
 ) -> npt.NDArray[np.float32]:
