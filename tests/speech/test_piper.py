@@ -9,6 +9,7 @@ from visavis.speech.tts.piper import (
     PiperEngine,
     PiperVoicePaths,
     alignments_to_phones,
+    load_piper_voice,
     trim_trailing_quiet,
 )
 
@@ -70,3 +71,45 @@ async def test_default_voice_streams_sentences_with_exact_timings() -> None:
     started = time.perf_counter()
     PiperEngine().load()
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.slow
+async def test_first_words_come_first_and_join_the_rest_without_a_seam(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = PiperEngine(first_chunk_words=None)
+    engine.load()
+    config = load_piper_voice(engine.paths).voice.config
+    # No sampling noise: two syntheses of one sentence are then the same audio.
+    monkeypatch.setattr(config, "noise_scale", 0.0)
+    monkeypatch.setattr(config, "noise_w_scale", 0.0)
+    sentence = "Please take a seat and tell me about your last project."
+    for rate in (24000, 16000):
+        streamed = [
+            c async for c in engine.synthesize(sentence, sample_rate=rate, first_chunk_s=0.3)
+        ]
+        assert [c.continued for c in streamed] == [True, False]
+        assert " ".join(c.text for c in streamed) == sentence
+        head, rest = streamed
+        assert 0.3 <= head.duration < 1.2 and 0 < len(head.text.split()) < 4
+        for chunk in streamed:
+            assert chunk.phones and chunk.phones[-1].end == pytest.approx(chunk.duration, abs=0.02)
+        (whole,) = [c async for c in engine.synthesize(sentence, sample_rate=rate)]
+        joined = np.concatenate([head.pcm, rest.pcm]).astype(np.int32)
+        assert len(joined) == len(whole.pcm)
+        # The same samples to rounding: no click, gap or repeat where the chunks meet.
+        assert np.abs(joined - whole.pcm.astype(np.int32)).max() <= 2
+        # The phones, too, are the unsplit sentence's, each on its own chunk's clock.
+        names = [p.phone for c in streamed for p in c.phones or ()]
+        assert names == [p.phone for p in whole.phones or ()]
+
+
+@pytest.mark.slow
+def test_the_voice_speaks_at_a_steady_level_not_one_peak_per_sentence() -> None:
+    engine = PiperEngine(first_chunk_words=None)
+    peaks = [
+        int(np.abs(engine.synthesize_sentence(text)[0].pcm).max())
+        for text in ("Yes.", "The quick brown fox jumps over the lazy dog!")
+    ]
+    assert all(8000 < peak <= 32767 for peak in peaks)
+    assert len(set(peaks)) == 2  # Piper's own normalization would put both at full scale

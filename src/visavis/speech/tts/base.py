@@ -33,13 +33,15 @@ class PhoneTiming(NamedTuple):
 class AudioChunk:
     """Mono int16 audio of one sentence (or part of one), with exact phone timings if known.
 
-    ``phones`` times are in seconds relative to the start of this chunk.
+    ``phones`` times are in seconds relative to the start of this chunk. ``continued``: the
+    next chunk carries more of the same sentence, its audio following without a break.
     """
 
     pcm: npt.NDArray[np.int16]
     sample_rate: int
     text: str
     phones: tuple[PhoneTiming, ...] | None = None
+    continued: bool = False
 
     @property
     def duration(self) -> float:
@@ -61,10 +63,13 @@ class TTSEngine(abc.ABC):
         sample_rate: int | None = None,
         rate: float = 1.0,
         pitch: float = 1.0,
+        first_chunk_s: float | None = None,
     ) -> AsyncIterator[AudioChunk]:
         """Yield audio chunks (at ``sample_rate``, default native) for ``text``.
 
         ``rate`` scales the speaking speed (0.25–4), ``pitch`` the voice pitch (0.5–2).
+        ``first_chunk_s``: someone is waiting; an engine that can split a sentence's audio
+        yields the first words (about that many seconds) as a chunk of their own, sooner.
         Raises ``UnspeakableTextError`` when the text holds nothing to say.
         """
 

@@ -38,8 +38,12 @@ class EspeakEngine(TTSEngine):
         sample_rate: int | None = None,
         rate: float = 1.0,
         pitch: float = 1.0,
+        first_chunk_s: float | None = None,
     ) -> AsyncIterator[AudioChunk]:
-        """Yield one chunk per sentence, with its phones (times relative to the chunk)."""
+        """Yield one chunk per sentence, with its phones (times relative to the chunk).
+
+        ``first_chunk_s`` is not needed: eSpeak speaks a sentence in a few milliseconds.
+        """
         check_options(text, sample_rate, rate, pitch)
         for sentence in split_sentences(text):
             yield await asyncio.to_thread(

