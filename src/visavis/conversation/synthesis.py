@@ -69,9 +69,13 @@ class SynthesisScheduler:
         sample_rate: int,
         rate: float = 1.0,
         pitch: float = 1.0,
+        first_chunk_s: float | None = None,
     ) -> SynthesisJob:
-        """Queue the synthesis of ``text`` now; read its chunks from the returned job."""
-        return SynthesisJob(self, engine, text, deadline, sample_rate, rate, pitch)
+        """Queue the synthesis of ``text`` now; read its chunks from the returned job.
+
+        ``first_chunk_s``: someone is waiting for this text (see ``TTSEngine.synthesize``).
+        """
+        return SynthesisJob(self, engine, text, deadline, sample_rate, rate, pitch, first_chunk_s)
 
     async def synthesize(
         self,
@@ -108,6 +112,7 @@ class SynthesisJob:
         sample_rate: int,
         rate: float,
         pitch: float,
+        first_chunk_s: float | None = None,
     ) -> None:
         self._queue: asyncio.Queue[AudioChunk | BaseException | None] = asyncio.Queue()
 
@@ -115,7 +120,11 @@ class SynthesisJob:
             try:
                 async with scheduler.slot(deadline):
                     async for chunk in engine.synthesize(
-                        text, sample_rate=sample_rate, rate=rate, pitch=pitch
+                        text,
+                        sample_rate=sample_rate,
+                        rate=rate,
+                        pitch=pitch,
+                        first_chunk_s=first_chunk_s,
                     ):
                         self._queue.put_nowait(chunk)
             except Exception as exc:  # handed to the consumer, which raises it

@@ -144,7 +144,8 @@ class TurnRunner:
 def played_text(record: TurnRecord, now_ms: int) -> tuple[str, int, int | None]:
     """The text the listener heard, how long (ms), and when it started, on an interruption.
 
-    Whole utterances heard count fully; the one cut off keeps the share of its words heard.
+    Whole utterances heard count fully; the one cut off keeps the share of its words heard
+    (a word counts once most of its share was played).
     """
     parts: list[str] = []
     start: int | None = None
@@ -160,7 +161,7 @@ def played_text(record: TurnRecord, now_ms: int) -> tuple[str, int, int | None]:
             parts.append(utterance.text)
             continue
         words = utterance.text.split()
-        keep = int(len(words) * heard / max(1, utterance.duration_ms))
+        keep = round(len(words) * heard / max(1, utterance.duration_ms))
         if keep:
             parts.append(" ".join(words[:keep]))
         break

@@ -38,6 +38,8 @@ URGENT_S = 2.0
 #: Rough speaking time of a word, to order the syntheses of one sentence's parts.
 SECONDS_PER_WORD = 0.32
 FIRST_WORDS = 4
+#: Of those first words, about this much audio is decoded and sent before the rest of them.
+FIRST_CHUNK_S = 0.3
 
 
 def split_first_words(sentence: str, count: int = FIRST_WORDS) -> list[str]:
@@ -79,12 +81,14 @@ class LocalVoice:
 
         ``deadline`` (a ``loop.time()`` instant) is when its audio must start playing: the
         instance's syntheses run earliest deadline first; None means now. When it is due at
-        once, its first few words are synthesized on their own, beside the rest, so the
-        listener hears something sooner.
+        once, its first few words are synthesized on their own, beside the rest, and the
+        first of them are sent before the others are decoded, so the listener hears
+        something sooner.
         """
         now = asyncio.get_running_loop().time()
         due = now if deadline is None else deadline
-        parts = split_first_words(sentence) if due - now < URGENT_S else [sentence]
+        urgent = due - now < URGENT_S
+        parts = split_first_words(sentence) if urgent else [sentence]
         jobs = []
         for part in parts:
             jobs.append(
@@ -95,6 +99,7 @@ class LocalVoice:
                     sample_rate=self.sample_rate,
                     rate=self.rate,
                     pitch=self.pitch,
+                    first_chunk_s=FIRST_CHUNK_S if urgent and part is parts[0] else None,
                 )
             )
             due += len(part.split()) * SECONDS_PER_WORD
@@ -102,7 +107,7 @@ class LocalVoice:
         try:
             for index, job in enumerate(jobs):
                 async for chunk in job.chunks():
-                    if index + 1 < len(jobs):
+                    if index + 1 < len(jobs) and not chunk.continued:
                         # Mid-sentence: the voice's closing silence would be a pause nobody wrote.
                         chunk = trim_trailing_quiet(chunk)
                     synthesis_s = time.perf_counter() - started
