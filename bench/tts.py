@@ -1,4 +1,6 @@
-"""TTS benchmark: load time, first-audio latency, speed (× real time) and lip-sync overhead.
+"""TTS benchmark: load time, first-audio latency, speed (× real time), lip-sync overhead, and
+the speed one core could reach at best for the Piper voice (its arithmetic against a matrix
+product's rate).
 
 Pinned to one CPU core by default (``--cores 2`` to lift it); audio at 24 kHz, the live
 pipeline's default rate (``--sample-rate 0``: each voice's own). Prints JSON.
@@ -14,6 +16,7 @@ import os
 import statistics
 import time
 
+from visavis.conversation.voice import FIRST_CHUNK_S
 from visavis.speech.lipsync import animate
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
@@ -30,22 +33,43 @@ PARAGRAPH = (
 )
 
 
-async def first_audio(engine: TTSEngine, text: str, sample_rate: int | None) -> tuple[float, float]:
+async def first_audio(
+    engine: TTSEngine, text: str, sample_rate: int | None, first_chunk_s: float | None
+) -> tuple[float, float]:
     """(wall, CPU) seconds until the first chunk arrives."""
     started, cpu = time.perf_counter(), time.process_time()
-    async for _chunk in engine.synthesize(text, sample_rate=sample_rate):
+    chunks = engine.synthesize(text, sample_rate=sample_rate, first_chunk_s=first_chunk_s)
+    async for _chunk in chunks:
+        await chunks.aclose()
         return time.perf_counter() - started, time.process_time() - cpu
     raise RuntimeError("no audio")
 
 
-async def measure(engine: TTSEngine, runs: int, sample_rate: int | None) -> dict[str, float]:
+async def latency(
+    engine: TTSEngine, runs: int, sample_rate: int | None, first_chunk_s: float | None
+) -> dict[str, float]:
+    """First audio of the twelve-word sentence: median and least of ``runs``."""
+    await first_audio(engine, "Warm up.", sample_rate, first_chunk_s)
+    runs_ = [
+        await first_audio(engine, TWELVE_WORDS, sample_rate, first_chunk_s) for _ in range(runs)
+    ]
+    return {
+        "first_audio_ms_median": round(statistics.median(w for w, _ in runs_) * 1000, 1),
+        "first_audio_ms_min": round(min(w for w, _ in runs_) * 1000, 1),
+        "first_audio_cpu_ms_median": round(statistics.median(c for _, c in runs_) * 1000, 1),
+    }
+
+
+async def measure(
+    engine: TTSEngine, runs: int, sample_rate: int | None, first_chunk_s: float | None = None
+) -> dict[str, float]:
     """Latency, speed and the cost of lip-sync from exact phones, against the same run."""
-    await first_audio(engine, "Warm up.", sample_rate)
-    latencies = [await first_audio(engine, TWELVE_WORDS, sample_rate) for _ in range(runs)]
+    report = await latency(engine, runs, sample_rate, first_chunk_s)
     audio_s = synth_s = synth_cpu = lipsync_cpu = 0.0
     for _ in range(runs):
         started, cpu = time.perf_counter(), time.process_time()
-        chunks = [chunk async for chunk in engine.synthesize(PARAGRAPH, sample_rate=sample_rate)]
+        speech = engine.synthesize(PARAGRAPH, sample_rate=sample_rate, first_chunk_s=first_chunk_s)
+        chunks = [chunk async for chunk in speech]
         synth_s += time.perf_counter() - started
         synth_cpu += time.process_time() - cpu
         audio_s += sum(c.duration for c in chunks)
@@ -54,10 +78,7 @@ async def measure(engine: TTSEngine, runs: int, sample_rate: int | None) -> dict
             for chunk in chunks:
                 animate(chunk.pcm, chunk.sample_rate, phones=chunk.phones)
         lipsync_cpu += (time.process_time() - cpu) / 20
-    return {
-        "first_audio_ms_median": round(statistics.median(w for w, _ in latencies) * 1000, 1),
-        "first_audio_ms_min": round(min(w for w, _ in latencies) * 1000, 1),
-        "first_audio_cpu_ms_median": round(statistics.median(c for _, c in latencies) * 1000, 1),
+    return report | {
         "x_realtime": round(audio_s / synth_s, 1),
         "x_realtime_cpu": round(audio_s / synth_cpu, 1),
         "lipsync_overhead_percent_cpu": round(100 * lipsync_cpu / synth_cpu, 2),
@@ -65,46 +86,116 @@ async def measure(engine: TTSEngine, runs: int, sample_rate: int | None) -> dict
 
 
 def graph_speed(runs: int, threads: int) -> dict[str, float]:
-    """Piper's model alone, unedited vs with the 2-D decoder, interleaved in one run (× RT)."""
-    import numpy as np
+    """Piper's model alone: the unedited graph at once vs ours (front, then decoded in runs).
+
+    Interleaved in one run, × real time on CPU time.
+    """
     import onnx
     import onnxruntime
 
-    from visavis.speech.tts.piper_graph import expose_durations
+    from visavis.speech.tts.piper import _feed
 
     paths = PiperVoicePaths.default()
-    voice = load_piper_voice(paths, threads=threads)
-    plain = onnx.load(str(paths.model))
-    expose_durations(plain)
+    loaded = load_piper_voice(paths, threads=threads)
+    voice, network = loaded.voice, loaded.network
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    sessions = {
-        "plain_graph": onnxruntime.InferenceSession(
-            plain.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-        ),
-        "edited_graph": voice.session,
-    }
-    config = voice.config
-    scales = np.array([config.noise_scale, config.length_scale, config.noise_w_scale], np.float32)
-    feeds = []
-    for phonemes in voice.phonemize(PARAGRAPH):
-        ids = voice.phonemes_to_ids(phonemes)
-        feeds.append(
-            {
-                "input": np.array([ids], dtype=np.int64),
-                "input_lengths": np.array([len(ids)], dtype=np.int64),
-                "scales": scales,
-            }
-        )
-    speeds: dict[str, list[float]] = {name: [] for name in sessions}
+    plain = onnxruntime.InferenceSession(
+        onnx.load(str(paths.model)).SerializeToString(),
+        sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )
+    feeds = [
+        _feed(voice, phonemes, float(voice.config.length_scale))
+        for phonemes in voice.phonemize(PARAGRAPH)
+    ]
+
+    def unedited(feed: dict[str, object]) -> int:
+        return int(plain.run(None, feed)[0].size)
+
+    def ours(feed: dict[str, object]) -> int:
+        latents = network.front(feed)
+        return len(network.decode(latents, 0, latents.frames))
+
+    speeds: dict[str, list[float]] = {"plain_graph": [], "ours": []}
     for _ in range(runs):
-        for name, session in sessions.items():
-            cpu, samples = time.process_time(), 0
-            for feed in feeds:
-                samples += session.run(None, feed)[0].size
-            speeds[name].append(samples / config.sample_rate / (time.process_time() - cpu))
+        for name, run in (("plain_graph", unedited), ("ours", ours)):
+            cpu = time.process_time()
+            samples = sum(run(feed) for feed in feeds)
+            speeds[name].append(samples / loaded.sample_rate / (time.process_time() - cpu))
     return {f"{name}_x_realtime_cpu": round(statistics.median(v), 1) for name, v in speeds.items()}
+
+
+def compute_ceiling(threads: int) -> dict[str, float]:
+    """How fast one core could run the voice at best: its convolutions' arithmetic per second
+    of audio against onnxruntime's own single-precision matrix product on this core.
+    """
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from visavis.speech.tts.piper import _feed
+
+    size = 1024
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "gemm",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size]),
+        ],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
+    )
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    gemm = onnxruntime.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    operands = {k: np.random.default_rng(0).random((size, size), np.float32) for k in "ab"}
+    gemm.run(None, operands)
+    best = 0.0
+    for _ in range(5):
+        started, count = time.perf_counter(), 0
+        while time.perf_counter() - started < 0.4:
+            gemm.run(None, operands)
+            count += 1
+        best = max(best, 2 * size**3 * count / (time.perf_counter() - started))
+
+    paths = PiperVoicePaths.default()
+    loaded = load_piper_voice(paths, threads=threads)
+    voice = loaded.voice
+    voice_model = onnx.load(str(paths.model), load_external_data=False)
+    weights = {init.name: list(init.dims) for init in voice_model.graph.initializer}
+    flops = audio_s = 0.0
+    for phonemes in voice.phonemize(PARAGRAPH):
+        feed = _feed(voice, phonemes, float(voice.config.length_scale))
+        latents = loaded.network.front(feed)
+        ids, frames = feed["input"].shape[1], latents.frames
+        audio_s += frames * loaded.network.hop_length / loaded.sample_rate
+        scale = 1
+        for node in voice_model.graph.node:
+            shape = weights.get(node.input[1]) if len(node.input) > 1 else None
+            if node.op_type not in ("Conv", "ConvTranspose") or not shape:
+                continue
+            stride = next((a.ints[-1] for a in node.attribute if a.name == "strides"), 1)
+            per_step = 2 * shape[0] * shape[1] * shape[-1]  # multiply-adds per input/output step
+            if node.name.startswith(("/enc_p/", "/dp/")):
+                flops += per_step * ids
+            elif node.op_type == "ConvTranspose":
+                flops += per_step * frames * scale  # per input step
+                scale *= stride
+            else:
+                flops += per_step * frames * scale
+    per_second = flops / audio_s
+    return {
+        "matmul_gflops_one_core": round(best / 1e9, 1),
+        "model_conv_gflop_per_audio_second": round(per_second / 1e9, 2),
+        "ceiling_x_realtime": round(best / per_second, 1),
+    }
 
 
 async def main() -> None:
@@ -129,8 +220,10 @@ async def main() -> None:
     piper = PiperEngine(threads=threads)
     piper.load()
     report["piper_load_s"] = round(time.perf_counter() - started, 2)
-    report["piper"] = await measure(piper, args.runs, rate)
+    report["piper"] = await measure(piper, args.runs, rate, FIRST_CHUNK_S)
+    report["piper_first_words_not_streamed"] = await latency(piper, args.runs, rate, None)
     report["piper_model_only"] = graph_speed(args.runs, threads)
+    report["piper_ceiling"] = compute_ceiling(threads)
     whole = PiperEngine(first_chunk_words=None, threads=threads)
     report["piper_whole_sentences"] = await measure(whole, max(1, args.runs // 2), rate)
     espeak = EspeakEngine()
