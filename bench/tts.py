@@ -93,7 +93,7 @@ def graph_speed(runs: int, threads: int) -> dict[str, float]:
     import onnx
     import onnxruntime
 
-    from visavis.speech.tts.piper import _feed
+    from visavis.speech.tts.piper import piper_inputs
 
     paths = PiperVoicePaths.default()
     loaded = load_piper_voice(paths, threads=threads)
@@ -107,7 +107,7 @@ def graph_speed(runs: int, threads: int) -> dict[str, float]:
         providers=["CPUExecutionProvider"],
     )
     feeds = [
-        _feed(voice, phonemes, float(voice.config.length_scale))
+        piper_inputs(voice, phonemes, float(voice.config.length_scale))
         for phonemes in voice.phonemize(PARAGRAPH)
     ]
 
@@ -136,7 +136,7 @@ def compute_ceiling(threads: int) -> dict[str, float]:
     import onnxruntime
     from onnx import TensorProto, helper
 
-    from visavis.speech.tts.piper import _feed
+    from visavis.speech.tts.piper import piper_inputs
 
     size = 1024
     graph = helper.make_graph(
@@ -172,7 +172,7 @@ def compute_ceiling(threads: int) -> dict[str, float]:
     weights = {init.name: list(init.dims) for init in voice_model.graph.initializer}
     flops = audio_s = 0.0
     for phonemes in voice.phonemize(PARAGRAPH):
-        feed = _feed(voice, phonemes, float(voice.config.length_scale))
+        feed = piper_inputs(voice, phonemes, float(voice.config.length_scale))
         latents = loaded.network.front(feed)
         ids, frames = feed["input"].shape[1], latents.frames
         audio_s += frames * loaded.network.hop_length / loaded.sample_rate

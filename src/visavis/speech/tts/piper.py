@@ -124,13 +124,13 @@ def _load(paths: PiperVoicePaths, threads: int) -> LoadedVoice:
     voice = PiperVoice(session=network.front_session, config=config)
     peak = 0.0
     for phonemes in voice.phonemize(_CALIBRATION_TEXT):
-        latents = network.front(_feed(voice, phonemes, float(config.length_scale)))
+        latents = network.front(piper_inputs(voice, phonemes, float(config.length_scale)))
         peak = max(peak, float(np.abs(network.decode(latents, 0, latents.frames)).max()))
     gain = _CALIBRATION_PEAK / peak if peak > 1e-3 else 1.0
     return LoadedVoice(voice, network, gain)
 
 
-def _feed(voice: Any, phonemes: list[str], length_scale: float) -> dict[str, Any]:
+def piper_inputs(voice: Any, phonemes: list[str], length_scale: float) -> dict[str, Any]:
     """Piper's inputs for one phonemized sentence (its default speaker, if it has several)."""
     config = voice.config
     ids = voice.phonemes_to_ids(phonemes)
@@ -245,7 +245,7 @@ class PiperEngine(TTSEngine):
         words = sentence.split()
         rest = _Assembly()
         for number, phonemes in enumerate(phonemized):
-            latents = network.front(_feed(voice, phonemes, length_scale))
+            latents = network.front(piper_inputs(voice, phonemes, length_scale))
             if latents.frames == 0:
                 continue
             timing = _phoneme_samples(voice.config, phonemes, latents.frames_per_id, hop)
