@@ -33,9 +33,9 @@ from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
 from visavis.avatars.base import AvatarProvider, SessionRequest
 from visavis.avatars.heygen.api import HeyGenAPI
 from visavis.avatars.heygen.provider import HeyGenProvider
+from visavis.avatars.launcher import AvatarLauncher
+from visavis.avatars.store import AvatarStore
 from visavis.config import Settings
-from visavis.conversation.avatar_link import AvatarLauncher
-from visavis.conversation.avatar_store import AvatarStore
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.migrate import upgrade
 from visavis.db.models import Conversation

@@ -16,11 +16,11 @@ import os
 import statistics
 import time
 
-from visavis.conversation.voice import FIRST_CHUNK_S
 from visavis.speech.lipsync import animate
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths, load_piper_voice
+from visavis.speech.voice import FIRST_CHUNK_S
 
 TWELVE_WORDS = "I think we should meet again next week to talk about the plan."
 PARAGRAPH = (

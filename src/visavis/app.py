@@ -14,18 +14,18 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.avatars.launcher import AvatarLauncher
+from visavis.avatars.store import AvatarStore
 from visavis.components import build_agents, build_avatars, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
-from visavis.conversation.avatar_link import AvatarLauncher
-from visavis.conversation.avatar_store import AvatarStore
-from visavis.conversation.synthesis import SynthesisScheduler
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
 from visavis.errors import ConflictError, VisavisError
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of

@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.base import AvatarProvider
+from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
-from visavis.conversation.avatar_link import AvatarLauncher
-from visavis.conversation.live import LiveConversations, LiveServices
-from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.conversation.live import LiveConversations
+from visavis.conversation.services import LiveServices
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
 

@@ -14,7 +14,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from visavis.conversation.frames import AudioFrame
+from visavis.conversation.protocol import AudioFrame
 
 
 @dataclass

@@ -253,7 +253,9 @@ async def test_a_full_interview_follows_its_stored_plan_to_the_close(
     timed = [i for i in items if i["actual_start_ms"] is not None]
     starts = [i["actual_start_ms"] for i in timed]
     assert starts == sorted(starts)
-    assert all(i["duration_ms"] > 0 for i in agent if not i["interrupted"])
+    assert all(i["duration_ms"] > 0 for i in agent if not i["interrupted"]), [
+        (i["text"][:20], i["actual_start_ms"], i["duration_ms"], i["interrupted"]) for i in agent
+    ]
     assert "thank you very much" in agent[-1]["text"].lower()
 
 

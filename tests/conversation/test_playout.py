@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from visavis.conversation.clock import ConversationClock
+from visavis.conversation.local_output import Playout
 from visavis.conversation.outbox import Outbox
-from visavis.conversation.playout import Playout, ScheduledUtterance
-from visavis.conversation.voice import SpokenAudio
+from visavis.conversation.speech_output import ScheduledUtterance
+from visavis.speech.voice import SpokenAudio
+from visavis.timing import ConversationClock
 
 RATE = 16_000
 

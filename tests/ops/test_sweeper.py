@@ -19,9 +19,9 @@ from tests.conversation.live_client import start_conversation
 from tests.fakes.heygen import serve_heygen
 from tests.live_server import RunningServer, ServerFactory
 from visavis.avatars.heygen.api import HeyGenAPI
+from visavis.avatars.store import AvatarStore
 from visavis.components import build_avatars, build_tts
 from visavis.config import Settings
-from visavis.conversation.avatar_store import AvatarStore
 from visavis.db.base import utcnow
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.models import AvatarSession, AvatarSessionEvent, Conversation, UsageMonth

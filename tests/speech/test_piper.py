@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 
 from visavis.speech.errors import UnspeakableTextError, VoiceLoadError
-from visavis.speech.tts.base import AudioChunk, PhoneTiming
+from visavis.speech.tts.base import AudioChunk, PhoneTiming, trim_trailing_quiet
 from visavis.speech.tts.piper import (
     PiperEngine,
     PiperVoicePaths,
     alignments_to_phones,
     load_piper_voice,
-    trim_trailing_quiet,
 )
 
 

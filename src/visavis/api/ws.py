@@ -1,7 +1,8 @@
 """The conversation WebSocket (protocol v1, docs/protocol.md): authorize, then relay.
 
-The edge only parses frames, checks the client token and moves messages between the socket
-and the ``ConversationSession``; everything the conversation does lives in the session.
+The edge checks the client token and moves messages between the socket and the
+``ConversationSession``; the protocol module parses and builds every message, and everything
+the conversation does lives in the session.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from visavis.agents.plans import parse_plan
-from visavis.api.limits import parse_json_limited
 from visavis.context import AppContext
+from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox, OutboxClosed
-from visavis.conversation.session import ClientOptions, ConversationSession
+from visavis.conversation.session import ConversationSession
 from visavis.db.repositories.conversation_events import ConversationEventRepository
 from visavis.db.repositories.conversations import ConversationRepository
 from visavis.db.repositories.interview_plans import InterviewPlanRepository
@@ -32,10 +31,6 @@ from visavis.tenancy import client_tokens
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
-
-PROTOCOL = 1
-SAMPLE_RATES = (16000, 22050, 24000, 48000)
-QUALITIES = ("auto", "high", "medium", "low")
 
 
 class Refusal(Exception):
@@ -73,12 +68,10 @@ async def _open_session(
     hello = await _receive_hello(
         websocket, ctx.settings.ws_max_message_bytes, ctx.settings.ws_hello_timeout_s
     )
-    options = _client_options(hello)
-    token = hello.get("token")
-    if not isinstance(token, str) or not token:
-        raise Refusal(4401, "unauthorized", "hello needs the conversation's client token")
     try:
-        claims = client_tokens.verify(token, secret=ctx.settings.secret_key.get_secret_value())
+        claims = client_tokens.verify(
+            hello.token, secret=ctx.settings.secret_key.get_secret_value()
+        )
     except client_tokens.InvalidClientToken as exc:
         raise Refusal(4401, "unauthorized", exc.message) from exc
     if claims.conversation_id != wanted:
@@ -108,75 +101,36 @@ async def _open_session(
         services=ctx.live_services(),
         conversation=conversation,
         outbox=outbox,
-        options=options,
+        hello=hello,
         transcript=transcript,
         turns_so_far=turns - 1,
         plan=plan,
     )
 
 
-async def _receive_hello(websocket: WebSocket, max_bytes: int, timeout_s: float) -> dict[str, Any]:
+async def _receive_hello(websocket: WebSocket, max_bytes: int, timeout_s: float) -> protocol.Hello:
     try:
         raw = await asyncio.wait_for(websocket.receive(), timeout_s)
     except TimeoutError:
         raise Refusal(4400, "hello_timeout", f"send hello within {timeout_s:g} s") from None
     if raw["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(raw.get("code", 1000))
-    message = _parse(raw, max_bytes)
-    if message.get("type") != "hello":
-        raise Refusal(4400, "hello_expected", "the first message must be hello")
-    if message.get("protocol", PROTOCOL) != PROTOCOL:
-        raise Refusal(4400, "protocol_unsupported", f"this server speaks protocol {PROTOCOL}")
-    return message
-
-
-def _client_options(hello: dict[str, Any]) -> ClientOptions:
-    rate = hello.get("sample_rate", 24000)
-    if rate not in SAMPLE_RATES:
-        raise Refusal(4400, "invalid_hello", f"sample_rate must be one of {SAMPLE_RATES}")
-    quality = hello.get("quality", "auto")
-    if quality not in QUALITIES:
-        raise Refusal(4400, "invalid_hello", f"quality must be one of {QUALITIES}")
-    avatar = hello.get("avatar", True)
-    if not isinstance(avatar, bool):
-        raise Refusal(4400, "invalid_hello", "avatar must be true or false")
-    return ClientOptions(sample_rate=rate, avatar=avatar, quality=quality)
-
-
-class _BadFrame(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _parse(raw: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     text = raw.get("text")
     if text is None:
         raise Refusal(4400, "binary_not_accepted", "messages are JSON text frames")
     try:
-        return _parse_text(text, max_bytes)
-    except _BadFrame as bad:
-        raise Refusal(4400, bad.code, bad.message) from None
-
-
-def _parse_text(text: str, max_bytes: int) -> dict[str, Any]:
-    if len(text.encode("utf-8")) > max_bytes:
-        raise _BadFrame("message_too_large", f"messages are limited to {max_bytes} bytes")
-    try:
-        message = parse_json_limited(text, max_depth=16)
-    except (ValueError, RecursionError):
-        raise _BadFrame("invalid_json", "the message is not valid JSON") from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise _BadFrame("invalid_message", "a message is a JSON object with a 'type'")
+        message = protocol.parse_message(text, max_bytes=max_bytes)
+    except protocol.ProtocolError as bad:
+        raise Refusal(4401 if bad.code == "unauthorized" else 4400, bad.code, bad.message) from None
+    if not isinstance(message, protocol.Hello):
+        raise Refusal(4400, "hello_expected", "the first message must be hello")
     return message
 
 
 async def _refuse(websocket: WebSocket, refusal: Refusal) -> None:
     try:
-        await websocket.send_text(
-            json.dumps({"type": "error", "code": refusal.error_code, "message": refusal.message})
-        )
+        error = protocol.error(code=refusal.error_code, message=refusal.message)
+        await websocket.send_text(json.dumps(error))
         await websocket.close(refusal.close_code, reason=refusal.error_code)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client left before hearing why
@@ -211,8 +165,8 @@ async def _read(websocket: WebSocket, session: ConversationSession, ctx: AppCont
             session.error("binary_not_accepted", "messages are JSON text frames")
             continue
         try:
-            message = _parse_text(raw["text"], max_bytes)
-        except _BadFrame as bad:
+            message = protocol.parse_message(raw["text"], max_bytes=max_bytes)
+        except protocol.ProtocolError as bad:
             session.error(bad.code, bad.message)
             continue
         try:

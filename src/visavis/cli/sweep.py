@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from visavis.avatars.store import AvatarStore
 from visavis.cli.errors import load_settings, run_async
 from visavis.config import Settings
-from visavis.conversation.avatar_store import AvatarStore
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.ops.sweeper import Sweeper, SweepReport
 from visavis.tenancy.crypto import SecretBox

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from sqlalchemy import update
-
-from visavis.conversation.avatar_link import AvatarLauncher, AvatarLink, Launch
-from visavis.conversation.clock import ConversationClock
-from visavis.conversation.outbox import Outbox
-from visavis.conversation.output import LocalSpeechOutput, SpeechOutput
-from visavis.conversation.provider_output import FallbackSpeechOutput, ProviderSpeechOutput
+from visavis.avatars.launcher import AvatarLauncher, Launch
+from visavis.avatars.link import AvatarLink
+from visavis.conversation import protocol
+from visavis.conversation.fallback_output import FallbackOutput
+from visavis.conversation.journal import ConversationJournal
+from visavis.conversation.local_output import LocalVoiceOutput
+from visavis.conversation.provider_output import Handover, ProviderOutput
+from visavis.conversation.speech_output import SpeechOutput
 from visavis.db.models import Conversation
-from visavis.db.repositories.tenants import TenantRepository
-from visavis.db.repositories.usage import UsageRepository
-from visavis.tenancy.admission import admit_avatar
+from visavis.tenancy.admission import readmit_avatar
 from visavis.tenancy.flags import FlagCache
 
 logger = logging.getLogger(__name__)
-
-StateChanger = Callable[[bool, str], Awaitable[None]]
 
 
 class ConversationAvatar:
@@ -38,26 +35,22 @@ class ConversationAvatar:
         conversation: Conversation,
         launcher: AvatarLauncher | None,
         flags: FlagCache | None,
-        local: LocalSpeechOutput,
-        outbox: Outbox,
-        clock: ConversationClock,
+        local: LocalVoiceOutput,
+        journal: ConversationJournal,
         wanted: bool,
-        set_degraded: StateChanger,
     ) -> None:
         self.conversation = conversation
         self.launcher = launcher
         self.flags = flags
         self.local = local
-        self.outbox = outbox
-        self.clock = clock
+        self.journal = journal
         self.wanted = wanted
-        self.set_degraded = set_degraded
         self.enabled = conversation.avatar_enabled and wanted
         self.reason = conversation.avatar_reason
         self.detail = conversation.avatar_detail
         self.degraded = False
         self.link: AvatarLink | None = None
-        self.fallback: FallbackSpeechOutput | None = None
+        self.fallback: FallbackOutput | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -90,8 +83,7 @@ class ConversationAvatar:
         return state
 
     def announce(self) -> None:
-        if not self.outbox.closed:
-            self.outbox.send_json({"type": "avatar", **self.state()})
+        self.journal.send(protocol.avatar(self.state()))
 
     async def connect(self, *, timeout_s: float) -> None:
         """At ``hello``: take over the session launched at creation, or fall back."""
@@ -110,11 +102,7 @@ class ConversationAvatar:
         # Still starting: the conversation begins at once and the avatar joins when it is up
         # (or the local voice, prepared meanwhile, goes on without it).
         self._attach(Launch(None, None))
-        self.fallback = FallbackSpeechOutput(
-            ProviderSpeechOutput(self._link(), self.outbox, self.clock),
-            self.local,
-            on_failure=self.fail,
-        )
+        self.fallback = self._fallback(self._link())
         self.fallback.pending()
         self._spawn(self._join(timeout_s))
 
@@ -125,7 +113,7 @@ class ConversationAvatar:
             return
         self._link().adopt(launch)
         if self.fallback is not None:
-            self.fallback.use_provider()
+            await self.fallback.use_provider()
         self.announce()
 
     def _link(self) -> AvatarLink:
@@ -145,11 +133,19 @@ class ConversationAvatar:
             return
         self.link.adopt(launch)
         if self.remote:
-            self.fallback = FallbackSpeechOutput(
-                ProviderSpeechOutput(self.link, self.outbox, self.clock),
-                self.local,
-                on_failure=self.fail,
-            )
+            self.fallback = self._fallback(self.link)
+
+    def _fallback(self, link: AvatarLink) -> FallbackOutput:
+        provider = ProviderOutput(
+            link,
+            self.journal.outbox,
+            clock=self.local.clock,
+            ids=self.local.ids,
+            on_failed=_unattached,
+        )
+        fallback = FallbackOutput(provider, self.local)
+        fallback.on_failure = self.fail
+        return fallback
 
     def _launcher(self) -> AvatarLauncher:
         if self.launcher is None:
@@ -158,10 +154,7 @@ class ConversationAvatar:
 
     async def _relay(self, data: str) -> None:
         """Hand a data-channel message to the browser, which relays it unchanged."""
-        if not self.outbox.closed:
-            self.outbox.send_json(
-                {"type": "provider_message", "provider": self.provider, "data": data}
-            )
+        self.journal.send(protocol.provider_message(provider=self.provider, data=data))
 
     def _renewed(self, media: Mapping[str, Any] | None) -> None:
         self.announce()
@@ -175,8 +168,8 @@ class ConversationAvatar:
         self.reason = reason
         self.detail = f"{detail}; the conversation goes on audio-only" if detail else None
         if self.fallback is not None:
-            self.fallback.use_local()
-        await self.set_degraded(True, reason)
+            await self.fallback.use_local()
+        await self.journal.set_degraded(True, reason=reason)
         self.announce()
         link = self.link
         if link is not None and self.launcher is not None:
@@ -185,13 +178,10 @@ class ConversationAvatar:
             )
             self._spawn(link.stop(reason=reason, settle=False))
 
-    async def client_media(self, status: Any, reason: Any) -> bool:
-        """The browser's word on the provider's media; ``False`` if the message was malformed."""
-        if status not in ("connected", "failed"):
-            return False
+    async def client_media(self, status: str, reason: str | None) -> None:
+        """The browser's word on the provider's media (``connected`` or ``failed``)."""
         if status == "failed" and self.enabled and self.remote:
             await self.fail("connection_failed", f"the browser could not show the video ({reason})")
-        return True
 
     async def toggle(self, enabled: bool) -> str | None:
         """Switch the avatar off or back on; returns an error message, or None."""
@@ -203,7 +193,7 @@ class ConversationAvatar:
             self.reason = "user_disabled"
             self.detail = "the avatar was switched off"
             if self.fallback is not None:
-                self.fallback.use_local()
+                await self.fallback.use_local()
             if self.link is not None and self.remote:
                 self._spawn(self.link.stop(reason="user_disabled", settle=False))
             if self.launcher is not None:
@@ -240,39 +230,16 @@ class ConversationAvatar:
         self.enabled, self.reason, self.detail = True, None, None
         if self.degraded:
             self.degraded = False
-            await self.set_degraded(False, "avatar_restored")
+            await self.journal.set_degraded(False, reason="avatar_restored")
         self.announce()
 
     async def _readmit(self, launcher: AvatarLauncher) -> tuple[str | None, str | None] | None:
-        conversation = self.conversation
         async with launcher.store.sessions() as db:
-            held = None
-            if conversation.quota_reservation_id is not None:
-                reservation = await UsageRepository(db, conversation.tenant_id).reservation(
-                    conversation.quota_reservation_id
-                )
-                held = reservation is not None and reservation.status == "reserved"
-            if held:
-                return None
-            prefs = await TenantRepository(db).preferences(conversation.tenant_id)
-            admission = await admit_avatar(
-                db,
-                settings=launcher.settings,
-                tenant_id=conversation.tenant_id,
-                provider=conversation.avatar_provider or "local",
-                prefs=prefs,
-                flags=self.flags,
-            )
-            if not admission.enabled or admission.reservation is None:
-                return admission.reason, admission.detail
-            conversation.quota_reservation_id = admission.reservation.id
-            await db.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation.id)
-                .values(quota_reservation_id=admission.reservation.id)
+            admission = await readmit_avatar(
+                db, settings=launcher.settings, conversation=self.conversation, flags=self.flags
             )
             await db.commit()
-        return None
+        return None if admission.enabled else (admission.reason, admission.detail)
 
     async def _stop_launched(self, *, reason: str) -> None:
         launcher = self._launcher()
@@ -281,10 +248,6 @@ class ConversationAvatar:
         )
         if launch.row_id is not None:
             await launcher.store.stop(launch.row_id, reason=reason, settle=False)
-
-    async def interrupt(self) -> None:
-        if self.link is not None and self.enabled and self.remote:
-            await self.link.interrupt()
 
     async def end(self) -> None:
         """The conversation ended: stop the provider session and settle its quota."""
@@ -297,6 +260,8 @@ class ConversationAvatar:
     async def aclose(self) -> None:
         """The client left (it may come back): stop keeping the session alive; idempotent."""
         await self._drain()
+        if self.fallback is not None:
+            await self.fallback.aclose()
         if self.link is not None:
             await self.link.aclose()
 
@@ -308,3 +273,7 @@ class ConversationAvatar:
     async def _drain(self) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=10)
+
+
+async def _unattached(handover: Handover) -> None:
+    raise RuntimeError("a provider output speaks only inside a fallback")

@@ -1,36 +1,11 @@
-"""The live conversations of this instance, and the services they share."""
+"""The live conversations of this instance: one session per conversation."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from visavis.agents.registry import AgentRegistry
-from visavis.config import Settings
-from visavis.conversation.avatar_link import AvatarLauncher
-from visavis.conversation.synthesis import SynthesisScheduler
-from visavis.speech.tts.base import TTSEngine
-from visavis.tenancy.flags import FlagCache
-
-if TYPE_CHECKING:
-    from visavis.conversation.session import ConversationSession
-
-
-@dataclass
-class LiveServices:
-    """What every live conversation of the instance uses: one voice, the agents, the store."""
-
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-    agents: AgentRegistry
-    tts: TTSEngine
-    synthesis: SynthesisScheduler
-    launcher: AvatarLauncher | None = None
-    flags: FlagCache | None = None
+from visavis.conversation.session import ConversationSession
 
 
 class LiveConversations:

@@ -4,13 +4,20 @@ A boundary is decided only once the first character after it (past closing quote
 spaces and opening quotes) has arrived, and the decision depends on the text alone: any
 split of the same text into deltas yields the same sentences. ``$29.99``, ``3.5``,
 ``Dr. Smith``, ``e.g. this``, ``U.S.`` and URLs do not end a sentence.
+``reply_sentences`` follows a whole streamed reply: every delta, every sentence (a pause in
+the stream releases the pending fragment), then the end of the reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from visavis.timing import Clock, MonotonicClock
 
 #: Terminators that end a sentence only when whitespace follows (Latin-like scripts).
 SPACED_TERMINATORS = ".!?;…\u037e"
@@ -280,3 +287,84 @@ def _extends_cluster(text: str, index: int) -> bool:
             run += 1
         return run % 2 == 1
     return False
+
+
+# --- sentences of a streamed reply ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaReceived:
+    """A delta from the agent, as it arrived."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceReady:
+    """A sentence to speak: at a boundary, after a pause in the stream, or at the end."""
+
+    text: str
+    reason: Literal["boundary", "pause", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnComplete:
+    """The agent finished its reply (its stream ended)."""
+
+
+ReplyEvent = DeltaReceived | SentenceReady | TurnComplete
+
+
+async def reply_sentences(
+    deltas: AsyncIterator[str],
+    segmenter: SentenceSegmenter,
+    *,
+    pause_s: float = 0.5,
+    clock: Clock | None = None,
+) -> AsyncGenerator[ReplyEvent, None]:
+    """Follow an agent's reply: every delta, every sentence, then ``TurnComplete``.
+
+    When no delta comes for ``pause_s``, the pending fragment is released as a sentence
+    so it can be spoken; the stream may continue afterwards. Agent errors propagate
+    unchanged (the pending text stays in ``segmenter``). Closing or cancelling this
+    generator cancels the pending read and closes ``deltas``.
+    """
+    clock = clock if clock is not None else MonotonicClock()
+    iterator = aiter(deltas)
+    reading: asyncio.Task[str] | None = None
+    try:
+        while True:
+            reading = asyncio.ensure_future(anext(iterator))
+            if segmenter.pending.strip() and not await _done_within(reading, pause_s, clock):
+                for text in segmenter.flush():
+                    yield SentenceReady(text, "pause")
+            try:
+                delta = await reading
+            except StopAsyncIteration:
+                reading = None
+                break
+            reading = None
+            yield DeltaReceived(delta)
+            for text in segmenter.push(delta):
+                yield SentenceReady(text, "boundary")
+        for text in segmenter.flush():
+            yield SentenceReady(text, "end")
+        yield TurnComplete()
+    finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
+            await asyncio.wait({reading})  # never re-raises: our own cancellation survives
+        closer = getattr(iterator, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+async def _done_within(task: asyncio.Task[str], seconds: float, clock: Clock) -> bool:
+    """True if ``task`` is done before ``seconds`` pass on ``clock`` (the task keeps running)."""
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        await asyncio.wait({timer})  # never re-raises: our own cancellation survives
+    return task.done()

@@ -1,8 +1,8 @@
-"""ConversationSession: one live conversation on this instance.
+"""ConversationSession: one live conversation on this instance, for one connected client.
 
-It wires the agent, the segmenter and the voice (or avatar) together for each turn, handles
-interruption, keeps the state machine, and records transcripts with their audio timing, state
-events and turn metrics. It knows nothing of WebSockets: messages arrive as dicts and leave
+It takes the client's messages (already parsed by the protocol module), runs the turns (agent →
+sentences → the speech output), interrupts them, and keeps the journal: states, transcript
+timed on the audio timeline, turn figures. It knows nothing of WebSockets: messages leave
 through an ``Outbox``.
 """
 
@@ -10,47 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from visavis.agents.base import INTERRUPTED_MARK, Message
 from visavis.agents.errors import AgentError
 from visavis.agents.plans import InterviewPlan
+from visavis.conversation import protocol
 from visavis.conversation.avatar import ConversationAvatar
-from visavis.conversation.clock import ConversationClock
-from visavis.conversation.live import LiveServices
+from visavis.conversation.journal import (
+    ConversationJournal,
+    ConversationRecorder,
+    ConversationStateMachine,
+    TurnFigures,
+)
+from visavis.conversation.journal import ConversationState as S
+from visavis.conversation.local_output import LocalVoiceOutput, Playout
 from visavis.conversation.outbox import Outbox, OutboxClosed
-from visavis.conversation.output import LocalSpeechOutput
-from visavis.conversation.playout import Playout
-from visavis.conversation.recorder import ConversationRecorder
-from visavis.conversation.states import DEGRADABLE, ConversationStateMachine, StateChange
-from visavis.conversation.states import ConversationState as S
-from visavis.conversation.turn import TurnRecord, TurnRunner, played_text
-from visavis.conversation.voice import LocalVoice
+from visavis.conversation.services import LiveServices
+from visavis.conversation.speech_output import Heard, ReplyFigures, UtteranceIds
+from visavis.conversation.turn import TurnRecord, TurnRunner
 from visavis.db.base import utcnow
-from visavis.db.models import Conversation, ConversationTurn, TranscriptEntry
-from visavis.db.repositories.conversation_events import ConversationEventRepository
-from visavis.db.repositories.conversations import ConversationRepository
-from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.db.models import Conversation, TranscriptEntry
 from visavis.errors import VisavisError
+from visavis.speech.voice import LocalVoice
+from visavis.timing import ConversationClock
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_WRITE_S = 10.0
-MAX_USER_TEXT = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class ClientOptions:
-    """What the client asked for in ``hello``."""
-
-    sample_rate: int = 24000
-    avatar: bool = True
-    quality: str = "auto"
 
 
 class ConversationSession:
@@ -62,7 +49,7 @@ class ConversationSession:
         services: LiveServices,
         conversation: Conversation,
         outbox: Outbox,
-        options: ClientOptions,
+        hello: protocol.Hello,
         transcript: Sequence[TranscriptEntry] = (),
         turns_so_far: int = 0,
         plan: InterviewPlan | None = None,
@@ -72,172 +59,122 @@ class ConversationSession:
         self.tenant_id = conversation.tenant_id
         self.conversation = conversation
         self.outbox = outbox
-        self.options = options
+        self.hello = hello
         origin_ms = max(0, int((utcnow() - conversation.created_at).total_seconds() * 1000))
         self.clock = ConversationClock(origin_ms=origin_ms)
-        self.machine = ConversationStateMachine()
-        self.machine.add_listener(self._on_state_change)
-        self.recorder = ConversationRecorder(
+        recorder = ConversationRecorder(
             services.sessions,
             conversation_id=conversation.id,
             tenant_id=conversation.tenant_id,
             switch_role=services.settings.database_rls,
         )
+        self.journal = ConversationJournal(recorder, outbox=outbox, clock=self.clock)
         self.agent = services.agents.create(conversation.agent, plan=plan)
+        voice = LocalVoice(
+            services.tts, sample_rate=hello.sample_rate, scheduler=services.synthesis
+        )
         self.playout = Playout(
             outbox,
             self.clock,
-            sample_rate=options.sample_rate,
+            sample_rate=hello.sample_rate,
             lead_ms=services.settings.ws_audio_lead_ms,
         )
         self.avatar = ConversationAvatar(
             conversation=conversation,
             launcher=services.launcher,
             flags=services.flags,
-            local=LocalSpeechOutput(
-                LocalVoice(
-                    services.tts, sample_rate=options.sample_rate, scheduler=services.synthesis
-                ),
-                self.playout,
-            ),
-            outbox=outbox,
-            clock=self.clock,
-            wanted=options.avatar,
-            set_degraded=self._set_degraded,
+            local=LocalVoiceOutput(voice, self.playout, ids=UtteranceIds()),
+            journal=self.journal,
+            wanted=hello.avatar,
         )
         self.history: list[Message] = [_message(entry) for entry in transcript if entry.text]
         self._transcript = list(transcript)
         self._turn_seq = turns_so_far
-        self._utterances = 0
         self._turn_task: asyncio.Task[None] | None = None
-        self._turn: TurnRecord | None = None
         self._last_heartbeat = 0.0
-        self._closing = False
         self._closed = asyncio.Event()
         self._heartbeats: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
 
+    @property
+    def machine(self) -> ConversationStateMachine:
+        return self.journal.machine
+
     # --- opening ------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Announce ``ready`` and start listening (or greeting, for agents that speak first)."""
-        self.recorder.start()
-        await self.machine.transition(S.CONNECTING, reason="client_connected")
+        machine = self.journal.machine
+        self.journal.recorder.start()
+        await machine.transition(S.CONNECTING, reason="client_connected")
         await self.avatar.connect(timeout_s=self.services.settings.avatar_start_deadline_s)
-        await self.machine.transition(S.READY, reason="hello_accepted")
+        await machine.transition(S.READY, reason="hello_accepted")
         self._heartbeats = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
         resumed = bool(self._transcript) or self._turn_seq > 0
-        self.outbox.send_json(self._ready_message(resumed))
+        self.outbox.send_json(
+            protocol.ready(
+                conversation_id=str(self.conversation_id),
+                agent=self.conversation.agent,
+                sample_rate=self.hello.sample_rate,
+                avatar=self.avatar.state(),
+                state=machine.state.value,
+                transcript=[_entry(e) for e in self._transcript],
+                resumed=resumed,
+            )
+        )
         self._heartbeat(force=True)
         if self.agent.greets_first and not self._transcript and self._turn_seq == 0:
             self._start_turn(trigger="greeting", user_text=None)
         else:
-            await self.machine.transition(S.LISTENING, reason="ready")
-
-    def _ready_message(self, resumed: bool) -> dict[str, Any]:
-        return {
-            "type": "ready",
-            "protocol": 1,
-            "conversation_id": str(self.conversation_id),
-            "agent": self.conversation.agent,
-            "audio": {
-                "format": "pcm_s16le",
-                "channels": 1,
-                "sample_rate": self.options.sample_rate,
-                "header_bytes": 12,
-            },
-            "avatar": self.avatar_state(),
-            "state": self.machine.state.value,
-            "transcript": [_entry_json(e) for e in self._transcript],
-            "resumed": resumed,
-        }
-
-    def avatar_state(self) -> dict[str, Any]:
-        """The avatar as the client should show it now."""
-        return self.avatar.state()
-
-    async def _set_degraded(self, degraded: bool, reason: str) -> None:
-        if self.machine.state in DEGRADABLE:
-            await self.machine.set_degraded(degraded, reason=reason)
+            await machine.transition(S.LISTENING, reason="ready")
 
     # --- client messages ----------------------------------------------------------------
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        """One message from the client (already parsed and checked to be an object)."""
+    async def handle(self, message: protocol.ClientMessage) -> None:
+        """One message from the client, parsed and checked by the protocol module."""
         self._heartbeat()
-        kind = message.get("type")
-        if kind == "user_text":
-            await self._user_text(message.get("text"))
-        elif kind == "interrupt":
-            await self.interrupt(reason="client_interrupt")
-        elif kind == "playback":
-            self._playback(message)
-        elif kind == "avatar_toggle":
-            await self._avatar_toggle(message.get("enabled"))
-        elif kind == "avatar_status":
-            if not await self.avatar.client_media(message.get("status"), message.get("reason")):
-                self.error("invalid_message", "avatar_status needs status 'connected' or 'failed'")
-        elif kind == "end":
-            await self.end(reason="ended_by_client")
-        elif kind == "ping":
-            self._send({"type": "pong"})
-        elif kind == "hello":
-            self.error("already_connected", "hello was already accepted on this connection")
-        else:
-            self.error("unknown_message", f"unknown message type {kind!r}: see docs/protocol.md")
+        match message:
+            case protocol.UserText(text=text):
+                await self._user_text(text)
+            case protocol.Interrupt():
+                await self.interrupt(reason="client_interrupt")
+            case protocol.Playback(utterance_id=uid, position_ms=position, ended=ended):
+                self.playout.report(utterance_id=uid, position_ms=position, ended=ended)
+            case protocol.AvatarToggle(enabled=enabled):
+                await self._avatar_toggle(enabled)
+            case protocol.AvatarStatus(status=status, reason=reason):
+                await self.avatar.client_media(status, reason)
+            case protocol.End():
+                await self.end(reason="ended_by_client")
+            case protocol.Ping():
+                self.journal.send(protocol.pong())
+            case protocol.Hello():
+                self.error("already_connected", "hello was already accepted on this connection")
 
     def error(self, code: str, message: str) -> None:
         """Tell the client something went wrong; the connection stays open."""
-        self._send({"type": "error", "code": code, "message": message})
+        self.journal.send(protocol.error(code=code, message=message))
 
-    async def _user_text(self, text: Any) -> None:
-        if not isinstance(text, str) or not text.strip():
-            self.error("invalid_message", "user_text needs a non-empty 'text' string")
-            return
-        if len(text) > MAX_USER_TEXT:
-            self.error("text_too_long", f"user_text is limited to {MAX_USER_TEXT} characters")
-            return
+    async def _user_text(self, text: str) -> None:
         await self.interrupt(reason="barge_in")
-        text = text.strip()
         at_ms = self.clock.ms()
         self.history.append(Message("user", text))
-        self._add_transcript("user", text, actual_start_ms=at_ms, duration_ms=None)
+        self.journal.transcript("user", text, actual_start_ms=at_ms, duration_ms=None)
         self._start_turn(trigger="user", user_text=text)
 
-    def _playback(self, message: dict[str, Any]) -> None:
-        utterance_id = message.get("utterance_id")
-        position = message.get("position_ms")
-        ended = message.get("ended", False)
-        if (
-            not isinstance(utterance_id, int)
-            or not isinstance(position, int | float)
-            or not isinstance(ended, bool)
-        ):
-            self.error("invalid_message", "playback needs utterance_id (int) and position_ms")
-            return
-        self.playout.report(utterance_id=utterance_id, position_ms=int(position), ended=ended)
-
-    async def _avatar_toggle(self, enabled: Any) -> None:
-        if not isinstance(enabled, bool):
-            self.error("invalid_message", "avatar_toggle needs 'enabled': true or false")
-            return
+    async def _avatar_toggle(self, enabled: bool) -> None:
         refusal = await self.avatar.toggle(enabled)
         if refusal is not None:
             self.error("avatar_unavailable", refusal)
         else:
-            self._record_event("avatar", reason="user_enabled" if enabled else "user_disabled")
+            self.journal.event("avatar", reason="user_enabled" if enabled else "user_disabled")
 
     # --- turns --------------------------------------------------------------------------
-
-    def _next_utterance_id(self) -> int:
-        self._utterances += 1
-        return self._utterances
 
     def _start_turn(self, *, trigger: str, user_text: str | None) -> None:
         self._turn_seq += 1
         record = TurnRecord(turn_id=self._turn_seq, trigger=trigger, started_ms=self.clock.ms())
-        self._turn = record
         self.playout.forget_before(record.turn_id - 1)
         self._turn_task = asyncio.create_task(
             self._run_turn(record, list(self.history), user_text),
@@ -247,82 +184,95 @@ class ConversationSession:
     async def _run_turn(
         self, record: TurnRecord, messages: list[Message], user_text: str | None
     ) -> None:
-        await self.machine.transition(S.THINKING, reason=record.trigger)
+        machine = self.journal.machine
+        await machine.transition(S.THINKING, reason=record.trigger)
+        output = self.avatar.output
+        figures = output.start(record.turn_id)
+        speaking = asyncio.create_task(self._speaking(figures), name="speaking")
         runner = TurnRunner(
-            record=record,
-            agent=self.agent,
-            messages=messages,
-            output=self.avatar.output,
-            outbox=self.outbox,
-            clock=self.clock,
-            next_utterance_id=self._next_utterance_id,
-            on_first_audio=self._speaking,
+            record=record, agent=self.agent, messages=messages, output=output, journal=self.journal
         )
+        heard: Heard | None = None
         failure: BaseException | None = None
         interrupted = False
         try:
-            await runner.run()
+            heard = await runner.run()
         except asyncio.CancelledError:
             interrupted = True
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-        except BaseExceptionGroup as group:
-            failure = _first_leaf(group)
         except Exception as exc:  # reported to the client and logged in _finish_turn
             failure = exc
-        await self._finish_turn(record, user_text, interrupted=interrupted, failure=failure)
+        if heard is None:
+            heard = await output.interrupt()
+        if figures.speaking.is_set():
+            await asyncio.wait({speaking})
+        else:
+            speaking.cancel()
+        await self._finish_turn(
+            record, figures, heard, user_text, interrupted=interrupted, failure=failure
+        )
 
-    async def _speaking(self) -> None:
-        await self.machine.transition(S.SPEAKING, reason="first_audio")
+    async def _speaking(self, figures: ReplyFigures) -> None:
+        await figures.speaking.wait()
+        await self.journal.machine.transition(S.SPEAKING, reason="first_audio")
 
     async def _finish_turn(
         self,
         record: TurnRecord,
+        figures: ReplyFigures,
+        heard: Heard,
         user_text: str | None,
         *,
         interrupted: bool,
         failure: BaseException | None,
     ) -> None:
         now = self.clock.ms()
-        if interrupted or failure is not None:
-            text, duration, start = played_text(record, now)
-        else:
-            text = " ".join(u.text for u in record.delivered) or record.reply.strip()
-            start = record.delivered[0].start_ms if record.delivered else now
-            last = record.delivered[-1] if record.delivered else None
-            duration = (last.end_ms - start) if last else 0
+        text, start, duration = heard.text, heard.start_ms, heard.duration_ms
+        if not interrupted and failure is None:
+            text = text or record.reply.strip()
+            start = now if start is None else start
         if text:
             self.history.append(_assistant(text, interrupted=interrupted))
         if text or interrupted:
-            self._add_transcript(
+            self.journal.transcript(
                 "agent", text, actual_start_ms=start, duration_ms=duration, interrupted=interrupted
             )
         outcome = "interrupted" if interrupted else "error" if failure else "completed"
-        error_code = failure.code if isinstance(failure, VisavisError) else None
-        self._record_turn(record, user_text, outcome=outcome, error_code=error_code)
-        if self._closing:
+        first_audio_ms = (
+            None if figures.first_audio_ms is None else figures.first_audio_ms - record.started_ms
+        )
+        turn = TurnFigures(
+            turn_id=record.turn_id,
+            trigger=record.trigger,
+            user_text=user_text,
+            started_ms=record.started_ms,
+            first_delta_ms=record.first_delta_ms,
+            first_audio_ms=first_audio_ms,
+            audio_ms=figures.audio_ms,
+            synthesis_s=figures.synthesis_s,
+            sentences=figures.sentences,
+            outcome=outcome,
+            error_code=failure.code if isinstance(failure, VisavisError) else None,
+        )
+        self.journal.turn(turn)
+        if self.journal.closing:
             return
         if failure is not None:
             await self._report_failure(failure)
-        self._send(
-            {
-                "type": "metrics",
-                "turn_id": record.turn_id,
-                "first_delta_ms": record.first_delta_ms,
-                "first_audio_ms": record.first_audio_ms,
-                "synthesis_rtf": record.synthesis_rtf,
-            }
+        self.journal.send(
+            protocol.metrics(
+                turn_id=record.turn_id,
+                first_delta_ms=record.first_delta_ms,
+                first_audio_ms=first_audio_ms,
+                synthesis_rtf=turn.synthesis_rtf,
+            )
         )
-        self._send(
-            {
-                "type": "turn_end",
-                "turn_id": record.turn_id,
-                "interrupted": interrupted,
-                "reason": outcome,
-            }
+        self.journal.send(
+            protocol.turn_end(turn_id=record.turn_id, interrupted=interrupted, reason=outcome)
         )
-        await self.machine.transition(S.LISTENING, reason=outcome)
+        await self.journal.machine.transition(S.LISTENING, reason=outcome)
         if outcome == "completed" and self.agent.wants_to_end(self.history):
             await self.end(reason="agent_closed")
 
@@ -334,7 +284,7 @@ class ConversationSession:
         else:
             logger.error("turn failed", exc_info=failure)
             self.error("internal", "the reply failed unexpectedly; please try again")
-        await self.machine.transition(S.ERROR, reason=getattr(failure, "code", "internal"))
+        await self.journal.machine.transition(S.ERROR, reason=getattr(failure, "code", "internal"))
 
     async def interrupt(self, *, reason: str) -> bool:
         """Stop the running turn now; returns whether one was running."""
@@ -342,28 +292,20 @@ class ConversationSession:
         if task is None or task.done() or task is asyncio.current_task():
             return False
         task.cancel()
-        self.outbox.drop_audio()
-        self.avatar.output.stop()
         await asyncio.wait({task})
-        self._record_event("interrupt", reason=reason)
+        self.journal.event("interrupt", reason=reason)
         return True
 
     # --- ending -------------------------------------------------------------------------
 
     async def end(self, *, reason: str, by_server: bool = False) -> None:
         """End the conversation: stop the turn, mark it ended, say goodbye to the client."""
-        if self._closing:
+        if self.journal.closing:
             return
         await self.interrupt(reason=reason)
-
-        async def mark_ended(session: AsyncSession) -> None:
-            await ConversationRepository(session, self.tenant_id).end(
-                self.conversation_id, reason=reason
-            )
-
         if not by_server:
-            self.recorder.write(mark_ended)
-        self._send({"type": "end", "reason": reason})
+            self.journal.ended(reason)
+        self.journal.send(protocol.end(reason=reason))
         await self.avatar.end()
         await self.aclose(reason=reason, code=1000)
 
@@ -373,18 +315,19 @@ class ConversationSession:
         A second call waits for the first to finish; the queued records are written even if
         the caller is cancelled meanwhile.
         """
-        if self._closing:
+        if self.journal.closing:
             await self._closed.wait()
             return
-        self._closing = True
+        self.journal.closing = True
         self.close_code = code
         self.close_reason = reason
         task = self._turn_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
             await asyncio.wait({task})
-        if self.machine.can(S.DISCONNECTED):
-            await self.machine.transition(S.DISCONNECTED, reason=reason)
+        machine = self.journal.machine
+        if machine.can(S.DISCONNECTED):
+            await machine.transition(S.DISCONNECTED, reason=reason)
         self.outbox.close()
         try:
             await asyncio.shield(self._release())
@@ -397,102 +340,11 @@ class ConversationSession:
             heartbeats.cancel()
             await asyncio.wait({heartbeats})
         await self.avatar.aclose()
-        await self.recorder.aclose()
+        await self.avatar.local.aclose()
+        await self.journal.recorder.aclose()
         await self.agent.aclose()
 
-    # --- recording ----------------------------------------------------------------------
-
-    async def _on_state_change(self, change: StateChange) -> None:
-        at_ms = self.clock.ms()
-        if not self._closing or change.to_state == S.DISCONNECTED:
-            self._send(
-                {
-                    "type": "state",
-                    "state": change.to_state.value,
-                    "previous": change.from_state.value,
-                    "degraded": change.degraded,
-                    "reason": change.reason,
-                    "at_ms": at_ms,
-                }
-            )
-
-        async def write(session: AsyncSession) -> None:
-            await ConversationEventRepository(session, self.tenant_id).add_event(
-                conversation_id=self.conversation_id,
-                kind="state_rejected" if change.rejected else "state",
-                from_state=change.from_state.value,
-                to_state=change.to_state.value,
-                reason=change.reason,
-                at_ms=at_ms,
-                detail={"degraded": change.degraded} if change.degraded else None,
-            )
-
-        self.recorder.write(write)
-
-    def _record_event(self, kind: str, *, reason: str) -> None:
-        at_ms = self.clock.ms()
-
-        async def write(session: AsyncSession) -> None:
-            await ConversationEventRepository(session, self.tenant_id).add_event(
-                conversation_id=self.conversation_id, kind=kind, reason=reason, at_ms=at_ms
-            )
-
-        self.recorder.write(write)
-
-    def _add_transcript(
-        self,
-        role: str,
-        text: str,
-        *,
-        actual_start_ms: int | None,
-        duration_ms: int | None,
-        interrupted: bool = False,
-    ) -> None:
-        entry: dict[str, Any] = {
-            "role": role,
-            "text": text,
-            "actual_start_ms": actual_start_ms,
-            "duration_ms": duration_ms,
-            "interrupted": interrupted,
-        }
-        self._send({"type": "transcript", "entry": entry})
-
-        async def write(session: AsyncSession) -> None:
-            await TranscriptRepository(session, self.tenant_id).append(
-                conversation_id=self.conversation_id,
-                role=role,
-                text=text,
-                actual_start_ms=actual_start_ms,
-                duration_ms=duration_ms,
-                interrupted=interrupted,
-            )
-
-        self.recorder.write(write)
-
-    def _record_turn(
-        self, record: TurnRecord, user_text: str | None, *, outcome: str, error_code: str | None
-    ) -> None:
-        row = ConversationTurn(
-            conversation_id=self.conversation_id,
-            seq=record.turn_id,
-            trigger=record.trigger,
-            user_text=user_text,
-            started_at_ms=record.started_ms,
-            first_delta_ms=record.first_delta_ms,
-            first_audio_ms=record.first_audio_ms,
-            audio_ms=record.audio_ms,
-            synthesis_ms=round(record.synthesis_s * 1000),
-            synthesis_rtf=record.synthesis_rtf,
-            sentences=record.sentences,
-            interrupted=outcome == "interrupted",
-            outcome=outcome,
-            error_code=error_code,
-        )
-
-        async def write(session: AsyncSession) -> None:
-            await ConversationEventRepository(session, self.tenant_id).add_turn(row)
-
-        self.recorder.write(write)
+    # --- presence -----------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
         """Say the client is still here, so the sweeper leaves this conversation's avatar be."""
@@ -501,32 +353,11 @@ class ConversationSession:
             self._heartbeat(force=True)
 
     def _heartbeat(self, *, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock.seconds()
         if not force and now - self._last_heartbeat < HEARTBEAT_WRITE_S:
             return
         self._last_heartbeat = now
-        seen_at = utcnow()
-
-        async def write(session: AsyncSession) -> None:
-            await ConversationRepository(session, self.tenant_id).mark_active(
-                self.conversation_id, seen_at=seen_at
-            )
-
-        self.recorder.write(write)
-
-    # --- helpers ------------------------------------------------------------------------
-
-    def _send(self, message: dict[str, Any]) -> None:
-        """Queue a message unless the connection is already gone."""
-        if not self.outbox.closed:
-            self.outbox.send_json(message)
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
+        self.journal.client_seen()
 
 
 def _assistant(text: str, *, interrupted: bool) -> Message:
@@ -540,11 +371,11 @@ def _message(entry: TranscriptEntry) -> Message:
     return _assistant(entry.text, interrupted=entry.interrupted)
 
 
-def _entry_json(entry: TranscriptEntry) -> dict[str, Any]:
-    return {
-        "role": entry.role,
-        "text": entry.text,
-        "actual_start_ms": entry.actual_start_ms,
-        "duration_ms": entry.duration_ms,
-        "interrupted": entry.interrupted,
-    }
+def _entry(entry: TranscriptEntry) -> protocol.Message:
+    return protocol.transcript_entry(
+        role=entry.role,
+        text=entry.text,
+        actual_start_ms=entry.actual_start_ms,
+        duration_ms=entry.duration_ms,
+        interrupted=entry.interrupted,
+    )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from visavis.avatars.base import ActiveSession, AvatarProvider
 from visavis.avatars.errors import ProviderError
-from visavis.conversation.avatar_store import AvatarStore
+from visavis.avatars.store import AvatarStore
 from visavis.db.repositories.avatar_sessions import AvatarSessionRepository
 
 logger = logging.getLogger(__name__)

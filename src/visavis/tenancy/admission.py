@@ -9,10 +9,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from visavis.config import Settings
-from visavis.db.models import TenantPreferences
+from visavis.db.models import Conversation, TenantPreferences
+from visavis.db.repositories.tenants import TenantRepository
+from visavis.db.repositories.usage import UsageRepository
 from visavis.tenancy import quotas
 from visavis.tenancy.flags import AVATAR, FlagCache, load_snapshot
 
@@ -73,3 +76,41 @@ async def admit_avatar(
     except quotas.QuotaExceeded as exceeded:
         return AvatarAdmission(False, exceeded.code, f"{exceeded.message}; audio-only until then")
     return AvatarAdmission(True, reservation=reservation)
+
+
+async def readmit_avatar(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    conversation: Conversation,
+    flags: FlagCache | None,
+) -> AvatarAdmission:
+    """Admit a live conversation's avatar again (switched back on), unless its quota is held.
+
+    A reservation still held is reused; otherwise the flag and quota are checked afresh and the
+    new reservation is recorded on the conversation. The caller commits.
+    """
+    tenant_id = conversation.tenant_id
+    if conversation.quota_reservation_id is not None:
+        held = await UsageRepository(session, tenant_id).reservation(
+            conversation.quota_reservation_id
+        )
+        if held is not None and held.status == "reserved":
+            return AvatarAdmission(True)
+    prefs = await TenantRepository(session).preferences(tenant_id)
+    admission = await admit_avatar(
+        session,
+        settings=settings,
+        tenant_id=tenant_id,
+        provider=conversation.avatar_provider or "local",
+        prefs=prefs,
+        flags=flags,
+    )
+    if admission.enabled and admission.reservation is not None:
+        conversation.quota_reservation_id = admission.reservation.id
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(quota_reservation_id=admission.reservation.id)
+        )
+    return admission

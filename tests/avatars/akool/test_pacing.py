@@ -18,7 +18,7 @@ from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.messages import chat_messages
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider, split_chat_text
 from visavis.avatars.base import SessionRequest
-from visavis.conversation.pacer import ManualClock
+from visavis.testing.clock import ManualClock
 
 WORDS = [
     "the",

@@ -22,8 +22,9 @@ from visavis.avatars.base import (
     SessionRequest,
     SpeakResult,
 )
-from visavis.conversation.pacer import ByteBudget, BytePacer, Clock
+from visavis.avatars.pacing import ByteBudget, BytePacer
 from visavis.tenancy.costs import BillingRule
+from visavis.timing import Clock
 
 #: Agora's data stream: ≤ 1 KiB per message, ≤ 6 KB per second. We pace below both, with
 #: margin for the jitter of the browser relay.

@@ -35,14 +35,13 @@ from visavis.speech.tts.base import (
     TTSEngine,
     check_options,
     split_sentences,
+    trim_trailing_quiet,
 )
 from visavis.speech.tts.piper_graph import expose_durations
 from visavis.speech.tts.piper_network import Latents, PiperNetwork
 
 _PIPER_CONTROL = {"^", "$", "_"}
 _STRESS = {"ˈ", "ˌ"}
-_QUIET_LEVEL = 0.01  # -40 dB under the chunk's peak
-_KEPT_TAIL_S = 0.06
 _TIME_EPSILON = 1e-6  # seconds: spans shorter than this are float noise at a cut
 
 
@@ -274,27 +273,6 @@ class PiperEngine(TTSEngine):
     async def aclose(self) -> None:
         """The voice stays cached for the process; nothing else to release."""
         self._closed = True
-
-
-def trim_trailing_quiet(chunk: AudioChunk, keep: float = _KEPT_TAIL_S) -> AudioChunk:
-    """The chunk without its quiet tail (beyond ``keep`` seconds after the last sound)."""
-    level = np.abs(chunk.pcm.astype(np.int32))
-    pcm = chunk.pcm
-    loud = np.flatnonzero(level > _QUIET_LEVEL * max(1, int(level.max())))
-    if len(loud) == 0:
-        return chunk
-    end = min(len(pcm), int(loud[-1]) + 1 + int(keep * chunk.sample_rate))
-    if end >= len(pcm):
-        return chunk
-    duration = end / chunk.sample_rate
-    phones = None
-    if chunk.phones is not None:
-        phones = tuple(
-            PhoneTiming(p.phone, p.start, min(p.end, duration))
-            for p in chunk.phones
-            if p.start < duration
-        )
-    return AudioChunk(pcm=pcm[:end], sample_rate=chunk.sample_rate, text=chunk.text, phones=phones)
 
 
 class _Renderer:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visavis.conversation.states import (
+from visavis.conversation.journal import (
     DEGRADABLE,
     TRANSITIONS,
     ConversationState,

@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from visavis.conversation.synthesis import SynthesisScheduler
 from visavis.speech.lipsync import animate
-from visavis.speech.tts.base import AudioChunk, TTSEngine
-from visavis.speech.tts.piper import trim_trailing_quiet
+from visavis.speech.tts.base import AudioChunk, TTSEngine, trim_trailing_quiet
+from visavis.speech.tts.scheduler import SynthesisScheduler
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from visavis.conversation.voice import FIRST_CHUNK_S, LocalVoice
 from visavis.speech.tts.piper import PiperEngine
+from visavis.speech.voice import FIRST_CHUNK_S, LocalVoice
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Provider avatar sessions of live conversations: launched early, kept alive, renewed, stopped.
+"""Starting provider avatar sessions for conversations: launched early, handed over on connect.
 
 A conversation that asks for an avatar gets its provider session started as soon as it is
 created, in parallel with everything else, so it is ready when the browser connects. A start
@@ -13,20 +13,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from visavis.avatars.base import (
     AvatarProvider,
-    DataSink,
     ProviderSession,
     SessionRequest,
-    SpeakResult,
 )
-from visavis.avatars.errors import ProviderError, ProviderSessionStateError
+from visavis.avatars.errors import ProviderError
 from visavis.avatars.retry import with_retries
+from visavis.avatars.store import AvatarStore
 from visavis.config import Settings
-from visavis.conversation.avatar_store import AvatarStore
 from visavis.db.models import Conversation
 from visavis.db.repositories.avatar_sessions import OPEN_STATUSES, AvatarSessionRepository
 
@@ -36,8 +32,6 @@ FailureHandler = Callable[[str, str], Awaitable[None]]
 UNCLAIMED_LAUNCH_S = 300.0
 #: The avatar start is given up this long before the deadline, for the fallback to speak.
 FALLBACK_HEADROOM_S = 0.3
-#: A sentence is only given to a session that will still be up this long after it ends.
-EXPIRY_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,192 +201,3 @@ class AvatarLauncher:
         self._launches.clear()
         if self._chores:
             await asyncio.wait(set(self._chores), timeout=10)
-
-
-class AvatarLink:
-    """One live conversation's provider session: speech, keep-alive, renewal, stop."""
-
-    def __init__(
-        self,
-        *,
-        launcher: AvatarLauncher,
-        conversation: Conversation,
-        sink: DataSink,
-        on_failure: FailureHandler,
-        on_renewed: Callable[[Mapping[str, Any] | None], None],
-    ) -> None:
-        self.launcher = launcher
-        self.store = launcher.store
-        self.conversation = conversation
-        self.provider = launcher.providers[conversation.avatar_provider or "local"]
-        self.sink = sink
-        self.on_failure = on_failure
-        self.on_renewed = on_renewed
-        self.session: ProviderSession | None = None
-        self.row_id: uuid.UUID | None = None
-        self._maintenance: asyncio.Task[None] | None = None
-        self._renewal: asyncio.Task[Launch] | None = None
-        self._retired: set[asyncio.Task[None]] = set()
-        self._last_activity = time.monotonic()
-        self._last_touch = 0.0
-        self.speaking_until = 0.0
-        self.failed = False
-
-    @property
-    def media(self) -> Mapping[str, Any] | None:
-        return self.session.media if self.session is not None else None
-
-    def adopt(self, launch: Launch) -> None:
-        """Take over a started session and begin keeping it alive."""
-        self.session, self.row_id = launch.session, launch.row_id
-        self.failed = False
-        if self._maintenance is None or self._maintenance.done():
-            self._maintenance = asyncio.create_task(self._maintain(), name="avatar-maintenance")
-
-    async def speak(self, text: str) -> SpeakResult:
-        """Say ``text`` through the provider; a provider error degrades the conversation."""
-        session = self._require()
-        result = await self.provider.speak(session, text, sink=self.sink)
-        self._last_activity = time.monotonic()
-        await self._touch()
-        return result
-
-    async def interrupt(self) -> None:
-        session = self.session
-        if session is None or self.failed:
-            return
-        try:
-            await self.provider.interrupt(session, sink=self.sink)
-        except ProviderError as error:
-            await self._fail(error)
-
-    def _require(self) -> ProviderSession:
-        if self.session is None or self.failed:
-            # Stopped meanwhile (a failure reported elsewhere, the avatar switched off): the
-            # caller falls back to the local voice like for any provider error.
-            raise ProviderSessionStateError(
-                "the avatar session was stopped", provider=self.provider.name
-            )
-        return self.session
-
-    async def _touch(self) -> None:
-        if self.row_id is None or time.monotonic() - self._last_touch < 10:
-            return
-        self._last_touch = time.monotonic()
-        async with self.store.sessions() as db:
-            await AvatarSessionRepository(db).touch(self.row_id)
-            await db.commit()
-
-    async def _maintain(self) -> None:
-        """Keep the session alive below its idle timeout; renew it before its maximum length."""
-        limits = self.provider.limits
-        interval = limits.keep_alive_interval_s
-        while not self.failed and self.session is not None:
-            await asyncio.sleep(1.0)
-            session = self.session
-            now = time.monotonic()
-            if interval is not None and now - self._last_activity >= interval:
-                try:
-                    await self.provider.keep_alive(session)
-                    self._last_activity = now
-                    await self._touch()
-                except ProviderError as error:
-                    await self._fail(error)
-                    return
-            if self._renewal is None and _renewal_due(session):
-                self._renewal = asyncio.create_task(self._renew(), name="avatar-renewal")
-
-    async def _renew(self) -> Launch:
-        launch = await self.launcher.start(self.conversation)
-        if not launch.ok:
-            logger.warning("renewing the avatar failed: %s", launch.reason)
-        return launch
-
-    async def ensure_time_for(self, duration_ms: float) -> bool:
-        """Before a sentence: make sure the session outlives it, renewing (and waiting) if not.
-
-        Returns whether the conversation moved to a new session.
-        """
-        swapped = await self.swap_if_renewed()
-        for _ in range(2):
-            session = self.session
-            if session is None or session.expires_at is None:
-                return swapped
-            left_s = (session.expires_at - datetime.now(UTC)).total_seconds()
-            if left_s > duration_ms / 1000 + EXPIRY_MARGIN_S:
-                return swapped
-            if self._renewal is None:
-                self._renewal = asyncio.create_task(self._renew(), name="avatar-renewal")
-            await asyncio.wait({self._renewal}, timeout=max(0.1, left_s))
-            swapped = await self.swap_if_renewed() or swapped
-        return swapped
-
-    async def swap_if_renewed(self) -> bool:
-        """At a sentence boundary: move to the renewed session if it is ready."""
-        renewal = self._renewal
-        if renewal is None or not renewal.done():
-            return False
-        self._renewal = None
-        launch = renewal.result()
-        if not launch.ok:
-            return False
-        old_session, old_row = self.session, self.row_id
-        self.session, self.row_id = launch.session, launch.row_id
-        self._last_activity = time.monotonic()
-        self.on_renewed(self.media)
-        await self.store.event(self.conversation, "renewed", reason="renewed", row_id=self.row_id)
-        if old_row is not None and old_session is not None:
-            # The old session finishes what it is saying before it is stopped.
-            delay = max(0.0, self.speaking_until - time.monotonic())
-            retire = asyncio.create_task(self._retire(old_row, delay))
-            self._retired.add(retire)
-            retire.add_done_callback(self._retired.discard)
-        return True
-
-    async def _retire(self, row_id: uuid.UUID, delay_s: float) -> None:
-        await asyncio.sleep(delay_s + 0.5)
-        await self.store.stop(row_id, reason="renewed", settle=False)
-
-    async def _fail(self, error: BaseException) -> None:
-        if self.failed:
-            return
-        self.failed = True
-        reason, detail = failure_reason(error)
-        await self.on_failure(reason, detail)
-
-    async def stop(self, *, reason: str, settle: bool) -> None:
-        """Stop the provider session (and a renewal in flight); idempotent."""
-        await self._stop_tasks()
-        renewal, self._renewal = self._renewal, None
-        if renewal is not None:
-            renewal.cancel()
-            await asyncio.wait({renewal})
-            spare = None if renewal.cancelled() or renewal.exception() else renewal.result()
-            if spare is not None and spare.row_id is not None:
-                await self.store.stop(spare.row_id, reason=reason, settle=False)
-        row_id, self.row_id, self.session = self.row_id, None, None
-        if row_id is not None:
-            await self.store.stop(row_id, reason=reason, settle=settle)
-        elif settle:
-            await self.store.settle(self.conversation.id)
-
-    async def _stop_tasks(self) -> None:
-        task, self._maintenance = self._maintenance, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            await asyncio.wait({task})
-
-    async def aclose(self) -> None:
-        """Stop keeping the session alive (the client left; it may come back); idempotent."""
-        await self._stop_tasks()
-        for task in list(self._retired):
-            await asyncio.wait({task}, timeout=5)
-
-
-def _renewal_due(session: ProviderSession) -> bool:
-    if session.expires_at is None:
-        return False
-    # Early enough that a new session is up before a long sentence would run past the end.
-    length = session.max_duration_s
-    lead = 60.0 if length is None else min(60.0, length * 0.5)
-    return (session.expires_at - datetime.now(UTC)).total_seconds() <= lead

@@ -1,4 +1,4 @@
-"""Playing local speech to one client: scheduling on the conversation clock, paced frames.
+"""The local voice as a speech output: our TTS, lip-sync cues and paced frames to the client.
 
 Frames are sent at most ``lead_ms`` ahead of when they will play, so an interruption leaves
 little in the client's buffer and a client that stops reading is noticed. Each utterance's
@@ -10,63 +10,21 @@ utterance sample for sample, or starts when its first frame goes out after a gap
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
-from visavis.conversation.clock import ConversationClock
-from visavis.conversation.frames import FRAME_MS, split_frames
+from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox
-from visavis.conversation.voice import SpokenAudio
-
-
-@dataclass
-class ScheduledUtterance:
-    """An utterance placed on the conversation's audio timeline."""
-
-    utterance_id: int
-    turn_id: int
-    text: str
-    duration_ms: int
-    scheduled_start_ms: int
-    frames_sent: int = 0
-    timeline_start_ms: int | None = None
-    first_sent_ms: int | None = None
-    ended_at_ms: int | None = None
-    reported_position_ms: int | None = None
-    ended: bool = False
-    sent_all: bool = False
-
-    @property
-    def start_ms(self) -> int:
-        """When it started playing on the conversation's audio timeline."""
-        if self.timeline_start_ms is not None:
-            return self.timeline_start_ms
-        return self.scheduled_start_ms
-
-    @property
-    def end_ms(self) -> int:
-        """When it stopped playing: the client's word when it said so, else start + length."""
-        if self.ended_at_ms is not None:
-            return self.ended_at_ms
-        return self.start_ms + self.duration_ms
-
-    def played_ms(self, now_ms: int) -> int:
-        """How much of it has been heard by ``now_ms``."""
-        if self.ended:
-            return self.duration_ms
-        if self.reported_position_ms is not None:
-            heard = self.reported_position_ms
-        else:
-            heard = now_ms - self.start_ms
-        sent_ms = min(self.duration_ms, self.frames_sent * FRAME_MS)
-        return max(0, min(heard, sent_ms, self.duration_ms))
-
+from visavis.conversation.protocol import FRAME_MS, split_frames
+from visavis.conversation.speech_output import PipelinedOutput, ScheduledUtterance, UtteranceIds
+from visavis.speech.voice import LocalVoice, SpokenAudio
+from visavis.timing import ConversationClock
 
 _MIN_SHIFT_MS = 20
 _MAX_SHIFT_MS = 10_000
 
 
 class Playout:
-    """The audio timeline of one live connection."""
+    """The audio timeline of one live connection: utterances scheduled, paced, reported."""
 
     def __init__(
         self, outbox: Outbox, clock: ConversationClock, *, sample_rate: int, lead_ms: int = 1500
@@ -89,7 +47,7 @@ class Playout:
         return self._utterances.get(utterance_id)
 
     def schedule(
-        self, *, utterance_id: int, turn_id: int, audio: SpokenAudio
+        self, *, utterance_id: int, turn_id: int, audio: SpokenAudio, announce: bool = True
     ) -> ScheduledUtterance:
         """Place the utterance on the timeline and announce it (its text and mouth cues)."""
         start = max(self.clock.ms(), self._busy_until_ms)
@@ -102,45 +60,19 @@ class Playout:
         )
         self._utterances[utterance_id] = scheduled
         self._busy_until_ms = start + audio.duration_ms
+        if announce:
+            self.outbox.send_json(
+                protocol.sentence(turn_id=turn_id, utterance_id=utterance_id, text=audio.text)
+            )
         self.outbox.send_json(
-            {
-                "type": "sentence",
-                "turn_id": turn_id,
-                "utterance_id": utterance_id,
-                "text": audio.text,
-            }
-        )
-        self.outbox.send_json(
-            {
-                "type": "visemes",
-                "utterance_id": utterance_id,
-                "duration_ms": audio.duration_ms,
-                "method": audio.method,
-                "cues": audio.cues,
-            }
+            protocol.visemes(
+                utterance_id=utterance_id,
+                duration_ms=audio.duration_ms,
+                method=audio.method,
+                cues=audio.cues,
+            )
         )
         return scheduled
-
-    def reschedule(self, scheduled: ScheduledUtterance, audio: SpokenAudio) -> None:
-        """Give an utterance announced elsewhere (a failed avatar's) local audio and cues."""
-        start = max(self.clock.ms(), self._busy_until_ms)
-        scheduled.duration_ms = audio.duration_ms
-        scheduled.scheduled_start_ms = start
-        scheduled.timeline_start_ms = None
-        scheduled.first_sent_ms = None
-        scheduled.frames_sent = 0
-        scheduled.sent_all = False
-        self._utterances[scheduled.utterance_id] = scheduled
-        self._busy_until_ms = start + audio.duration_ms
-        self.outbox.send_json(
-            {
-                "type": "visemes",
-                "utterance_id": scheduled.utterance_id,
-                "duration_ms": audio.duration_ms,
-                "method": audio.method,
-                "cues": audio.cues,
-            }
-        )
 
     async def send(self, scheduled: ScheduledUtterance, audio: SpokenAudio) -> None:
         """Send the frames, each no earlier than ``lead_ms`` before it plays."""
@@ -158,12 +90,11 @@ class Playout:
             scheduled.frames_sent = frame.seq + 1
         scheduled.sent_all = True
         self.outbox.send_json(
-            {
-                "type": "utterance_end",
-                "utterance_id": scheduled.utterance_id,
-                "duration_ms": scheduled.duration_ms,
-                "frames": scheduled.frames_sent,
-            }
+            protocol.utterance_end(
+                utterance_id=scheduled.utterance_id,
+                duration_ms=scheduled.duration_ms,
+                frames=scheduled.frames_sent,
+            )
         )
 
     def report(self, *, utterance_id: int, position_ms: int, ended: bool) -> None:
@@ -245,3 +176,43 @@ class Playout:
             if remaining <= 0:
                 return
             await asyncio.sleep(min(remaining, 100) / 1000)
+
+
+class LocalVoiceOutput(PipelinedOutput[SpokenAudio]):
+    """The local voice (and the local avatar's mouth cues), streamed to the client."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        voice: LocalVoice,
+        playout: Playout,
+        *,
+        ids: UtteranceIds,
+    ) -> None:
+        super().__init__(clock=playout.clock, ids=ids)
+        self.voice = voice
+        self.playout = playout
+
+    def _prepare(self, sentence: str) -> AsyncIterator[SpokenAudio]:
+        # Needed when what is already queued for the listener runs out.
+        ahead_ms = max(0, self.playout.busy_until_ms - self.clock.ms())
+        deadline = asyncio.get_running_loop().time() + ahead_ms / 1000
+        return self.voice.speak(sentence, deadline=deadline)
+
+    def _schedule(
+        self, piece: SpokenAudio, *, utterance_id: int, turn_id: int, announce: bool
+    ) -> ScheduledUtterance:
+        return self.playout.schedule(
+            utterance_id=utterance_id, turn_id=turn_id, audio=piece, announce=announce
+        )
+
+    async def _send(self, piece: SpokenAudio, scheduled: ScheduledUtterance) -> None:
+        await self.playout.send(scheduled, piece)
+
+    async def _wait_played(self, scheduled: ScheduledUtterance) -> None:
+        await self.playout.wait_played(scheduled)
+
+    def _silence(self) -> None:
+        self.playout.outbox.drop_audio()
+        self.playout.stop()

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from visavis.conversation.synthesis import SynthesisScheduler
-from visavis.conversation.voice import split_first_words
 from visavis.speech.tts.espeak import EspeakEngine
+from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.speech.voice import split_first_words
 
 
 @pytest.fixture

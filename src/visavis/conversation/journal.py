@@ -1,0 +1,451 @@
+"""The conversation's journal: its state machine, and the ordered record of what happened.
+
+The state machine has one transition table, and every change is announced to the client and
+recorded. The recorder writes states, transcript entries and turn metrics in order, one task
+per conversation, off the hot path: a database round trip never delays the first audio.
+
+Phases: idle → connecting → ready → listening ⇄ thinking ⇄ speaking, plus error and
+disconnected. ``degraded`` (the avatar failed, the conversation goes on audio-only) is an
+overlay flag, not a phase: an audio-only conversation still listens, thinks and speaks, and
+as a phase it would either hide which of those is happening or double every phase. Entering
+or leaving it is recorded like any transition (same phase before and after, the flag flips).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from visavis.conversation import protocol
+from visavis.conversation.outbox import Outbox
+from visavis.db.base import utcnow
+from visavis.db.models import ConversationTurn
+from visavis.db.repositories.conversation_events import ConversationEventRepository
+from visavis.db.repositories.conversations import ConversationRepository
+from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.db.tenant_scope import scope_to_tenant
+from visavis.errors import ConflictError
+from visavis.timing import ConversationClock
+
+logger = logging.getLogger(__name__)
+
+
+class ConversationState(StrEnum):
+    """The phase of a live conversation, as the client sees it."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    READY = "ready"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    ERROR = "error"
+    DISCONNECTED = "disconnected"
+
+
+S = ConversationState
+
+#: Legal phase changes. ready → thinking is an agent that greets first; speaking →
+#: thinking is the audio running out while the agent still writes, or a new user
+#: message replacing the reply; error → listening is a turn that failed but the
+#: conversation goes on; disconnected → connecting is a client coming back.
+TRANSITIONS: Mapping[ConversationState, frozenset[ConversationState]] = {
+    S.IDLE: frozenset({S.CONNECTING, S.ERROR, S.DISCONNECTED}),
+    S.CONNECTING: frozenset({S.READY, S.ERROR, S.DISCONNECTED}),
+    S.READY: frozenset({S.LISTENING, S.THINKING, S.ERROR, S.DISCONNECTED}),
+    S.LISTENING: frozenset({S.THINKING, S.ERROR, S.DISCONNECTED}),
+    S.THINKING: frozenset({S.SPEAKING, S.LISTENING, S.ERROR, S.DISCONNECTED}),
+    S.SPEAKING: frozenset({S.LISTENING, S.THINKING, S.ERROR, S.DISCONNECTED}),
+    S.ERROR: frozenset({S.LISTENING, S.CONNECTING, S.DISCONNECTED}),
+    S.DISCONNECTED: frozenset({S.CONNECTING}),
+}
+#: Phases in which the avatar can fail (or come back) while the conversation goes on.
+DEGRADABLE: frozenset[ConversationState] = frozenset(
+    {S.CONNECTING, S.READY, S.LISTENING, S.THINKING, S.SPEAKING}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One recorded transition (or a refused one, with ``rejected``)."""
+
+    from_state: ConversationState
+    to_state: ConversationState
+    #: The overlay flag before and after the change.
+    was_degraded: bool
+    degraded: bool
+    reason: str
+    monotonic_s: float
+    at: datetime
+    rejected: bool = False
+
+    def to_event(self) -> dict[str, Any]:
+        """A JSON-ready form, for the event store and the client's ``state`` message."""
+        return {
+            "from": self.from_state.value,
+            "to": self.to_state.value,
+            "degraded": self.degraded,
+            "was_degraded": self.was_degraded,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "monotonic_s": self.monotonic_s,
+            "rejected": self.rejected,
+        }
+
+
+class InvalidStateTransition(ConflictError):
+    """A transition the table does not allow; ``change`` is the refused record."""
+
+    code = "invalid_state_transition"
+
+    def __init__(self, message: str, *, change: StateChange) -> None:
+        super().__init__(message)
+        self.change = change
+
+
+StateListener = Callable[[StateChange], Awaitable[None]]
+
+
+class ConversationStateMachine:
+    """Holds the phase and the degraded flag; every change reaches the listeners in order.
+
+    Changes are serialized: a change and its delivery to every listener finish before the
+    next change starts, so listeners see them in order. Listeners should be quick (queue a
+    message, store an event); an exception from one propagates to the caller, after the
+    state has changed. Refused changes are recorded and delivered too (``rejected``).
+    """
+
+    def __init__(
+        self,
+        *,
+        initial: ConversationState = S.IDLE,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
+        history_limit: int = 1000,
+    ) -> None:
+        self._state = initial
+        self._degraded = False
+        self._clock = clock
+        self._wall_clock = wall_clock if wall_clock is not None else _utc_now
+        self._history: deque[StateChange] = deque(maxlen=history_limit)
+        self._listeners: list[StateListener] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def state(self) -> ConversationState:
+        return self._state
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
+    @property
+    def history(self) -> list[StateChange]:
+        """Recorded changes, oldest first (the latest ``history_limit``)."""
+        return list(self._history)
+
+    def add_listener(self, listener: StateListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StateListener) -> None:
+        self._listeners.remove(listener)
+
+    def can(self, to: ConversationState) -> bool:
+        """Whether ``transition(to)`` would be accepted now."""
+        return to == self._state or to in TRANSITIONS[self._state]
+
+    async def transition(self, to: ConversationState, *, reason: str) -> StateChange | None:
+        """Move to phase ``to``; None if already there; raises ``InvalidStateTransition``."""
+        async with self._lock:
+            if to == self._state:
+                return None
+            change = self._change(to, self._degraded, reason)
+            if to not in TRANSITIONS[self._state]:
+                await self._reject(change, f"cannot go from {self._state} to {to}")
+            self._state = to
+            await self._deliver(change)
+            return change
+
+    async def set_degraded(self, degraded: bool, *, reason: str) -> StateChange | None:
+        """Raise or clear the degraded flag; None if unchanged; allowed in ``DEGRADABLE``."""
+        async with self._lock:
+            if degraded == self._degraded:
+                return None
+            change = self._change(self._state, degraded, reason)
+            if self._state not in DEGRADABLE:
+                verb = "degrade" if degraded else "leave degraded mode"
+                await self._reject(change, f"cannot {verb} while {self._state}")
+            self._degraded = degraded
+            await self._deliver(change)
+            return change
+
+    def _change(self, to: ConversationState, degraded: bool, reason: str) -> StateChange:
+        return StateChange(
+            from_state=self._state,
+            to_state=to,
+            was_degraded=self._degraded,
+            degraded=degraded,
+            reason=reason,
+            monotonic_s=self._clock(),
+            at=self._wall_clock(),
+        )
+
+    async def _reject(self, change: StateChange, message: str) -> None:
+        refused = dataclasses.replace(change, rejected=True)
+        await self._deliver(refused)
+        raise InvalidStateTransition(f"{message} ({change.reason})", change=refused)
+
+    async def _deliver(self, change: StateChange) -> None:
+        self._history.append(change)
+        for listener in list(self._listeners):
+            await listener(change)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the record ---------------------------------------------------------------------------
+
+Write = Callable[[AsyncSession], Awaitable[None]]
+
+
+class ConversationRecorder:
+    """An ordered queue of database writes, each in its own transaction."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        conversation_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        switch_role: bool,
+    ) -> None:
+        self.sessions = sessions
+        self.conversation_id = conversation_id
+        self.tenant_id = tenant_id
+        self.switch_role = switch_role
+        self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"recorder-{self.conversation_id}")
+
+    def write(self, write: Write) -> None:
+        """Queue ``write``; it runs after every write queued before it."""
+        self._queue.put_nowait(write)
+
+    async def _run(self) -> None:
+        while True:
+            write = await self._queue.get()
+            if write is None:
+                return
+            try:
+                async with self.sessions() as session:
+                    # Row-level security as a second line: this transaction sees one tenant.
+                    await scope_to_tenant(session, self.tenant_id, switch_role=self.switch_role)
+                    await write(session)
+                    await session.commit()
+            except Exception:  # a failed write must not stop the conversation; it is logged
+                self.failures += 1
+                logger.exception("could not record to conversation %s", self.conversation_id)
+
+    async def aclose(self, *, timeout_s: float = 10.0) -> None:
+        """Finish the queued writes (up to ``timeout_s``), then stop; idempotent."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        self._queue.put_nowait(None)
+        try:
+            await asyncio.wait_for(task, timeout_s)
+        except TimeoutError:
+            logger.error(
+                "gave up recording conversation %s after %s s", self.conversation_id, timeout_s
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFigures:
+    """What one finished turn did, as recorded in its row."""
+
+    turn_id: int
+    trigger: str
+    user_text: str | None
+    started_ms: int
+    first_delta_ms: int | None
+    first_audio_ms: int | None
+    audio_ms: int
+    synthesis_s: float
+    sentences: int
+    outcome: str
+    error_code: str | None
+
+    @property
+    def synthesis_rtf(self) -> float | None:
+        """Seconds of audio produced per second of synthesis."""
+        if self.synthesis_s <= 0 or self.audio_ms <= 0:
+            return None
+        return round(self.audio_ms / 1000 / self.synthesis_s, 2)
+
+
+class ConversationJournal:
+    """The state machine of one live conversation and everything it records.
+
+    State changes, transcript entries and events go to the client (through ``outbox``) and to
+    the database (through the recorder), in the order they happened.
+    """
+
+    def __init__(
+        self,
+        recorder: ConversationRecorder,
+        *,
+        outbox: Outbox,
+        clock: ConversationClock,
+    ) -> None:
+        self.recorder = recorder
+        self.outbox = outbox
+        self.clock = clock
+        self.machine = ConversationStateMachine()
+        self.machine.add_listener(self._state_changed)
+        self.closing = False
+
+    @property
+    def conversation_id(self) -> uuid.UUID:
+        return self.recorder.conversation_id
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.recorder.tenant_id
+
+    def send(self, message: protocol.Message) -> None:
+        """Queue a message for the client unless the connection is already gone."""
+        if not self.outbox.closed:
+            self.outbox.send_json(message)
+
+    async def _state_changed(self, change: StateChange) -> None:
+        at_ms = self.clock.ms()
+        if not self.closing or change.to_state == S.DISCONNECTED:
+            self.send(
+                protocol.state(
+                    state=change.to_state.value,
+                    previous=change.from_state.value,
+                    degraded=change.degraded,
+                    reason=change.reason,
+                    at_ms=at_ms,
+                )
+            )
+        tenant_id, conversation_id = self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await ConversationEventRepository(session, tenant_id).add_event(
+                conversation_id=conversation_id,
+                kind="state_rejected" if change.rejected else "state",
+                from_state=change.from_state.value,
+                to_state=change.to_state.value,
+                reason=change.reason,
+                at_ms=at_ms,
+                detail={"degraded": change.degraded} if change.degraded else None,
+            )
+
+        self.recorder.write(write)
+
+    async def set_degraded(self, degraded: bool, *, reason: str) -> None:
+        """Raise or clear the degraded flag where the phase allows it."""
+        if self.machine.state in DEGRADABLE:
+            await self.machine.set_degraded(degraded, reason=reason)
+
+    def event(self, kind: str, *, reason: str) -> None:
+        at_ms = self.clock.ms()
+        tenant_id, conversation_id = self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await ConversationEventRepository(session, tenant_id).add_event(
+                conversation_id=conversation_id, kind=kind, reason=reason, at_ms=at_ms
+            )
+
+        self.recorder.write(write)
+
+    def transcript(
+        self,
+        role: str,
+        text: str,
+        *,
+        actual_start_ms: int | None,
+        duration_ms: int | None,
+        interrupted: bool = False,
+    ) -> None:
+        """A transcript entry: shown to the client, then stored."""
+        entry = protocol.transcript_entry(
+            role=role,
+            text=text,
+            actual_start_ms=actual_start_ms,
+            duration_ms=duration_ms,
+            interrupted=interrupted,
+        )
+        self.send(protocol.transcript(entry))
+        tenant_id, conversation_id = self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await TranscriptRepository(session, tenant_id).append(
+                conversation_id=conversation_id, **entry
+            )
+
+        self.recorder.write(write)
+
+    def turn(self, figures: TurnFigures) -> None:
+        row = ConversationTurn(
+            conversation_id=self.conversation_id,
+            seq=figures.turn_id,
+            trigger=figures.trigger,
+            user_text=figures.user_text,
+            started_at_ms=figures.started_ms,
+            first_delta_ms=figures.first_delta_ms,
+            first_audio_ms=figures.first_audio_ms,
+            audio_ms=figures.audio_ms,
+            synthesis_ms=round(figures.synthesis_s * 1000),
+            synthesis_rtf=figures.synthesis_rtf,
+            sentences=figures.sentences,
+            interrupted=figures.outcome == "interrupted",
+            outcome=figures.outcome,
+            error_code=figures.error_code,
+        )
+        tenant_id = self.tenant_id
+
+        async def write(session: AsyncSession) -> None:
+            await ConversationEventRepository(session, tenant_id).add_turn(row)
+
+        self.recorder.write(write)
+
+    def client_seen(self) -> None:
+        """The client is still here (the sweeper leaves this conversation's avatar be)."""
+        seen_at = utcnow()
+        tenant_id, conversation_id = self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await ConversationRepository(session, tenant_id).mark_active(
+                conversation_id, seen_at=seen_at
+            )
+
+        self.recorder.write(write)
+
+    def ended(self, reason: str) -> None:
+        """The conversation ended here: mark its row."""
+        tenant_id, conversation_id = self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await ConversationRepository(session, tenant_id).end(conversation_id, reason=reason)
+
+        self.recorder.write(write)

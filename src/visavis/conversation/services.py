@@ -1,0 +1,27 @@
+"""What every live conversation of the instance shares: the agents, the voice, the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from visavis.agents.registry import AgentRegistry
+from visavis.avatars.launcher import AvatarLauncher
+from visavis.config import Settings
+from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.tenancy.flags import FlagCache
+
+
+@dataclass
+class LiveServices:
+    """Built once per instance in the app factory (or by the test kit)."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    agents: AgentRegistry
+    tts: TTSEngine
+    synthesis: SynthesisScheduler
+    launcher: AvatarLauncher | None = None
+    flags: FlagCache | None = None
