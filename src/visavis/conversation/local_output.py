@@ -194,11 +194,15 @@ class LocalVoiceOutput(PipelinedOutput[SpokenAudio]):
         self.voice = voice
         self.playout = playout
 
-    def _prepare(self, sentence: str) -> AsyncIterator[SpokenAudio]:
+    async def _prepare(self, sentence: str, *, whole: bool) -> AsyncIterator[SpokenAudio]:
+        if whole:
+            yield await self.voice.speak_whole(sentence)
+            return
         # Needed when what is already queued for the listener runs out.
         ahead_ms = max(0, self.playout.busy_until_ms - self.clock.ms())
         deadline = asyncio.get_running_loop().time() + ahead_ms / 1000
-        return self.voice.speak(sentence, deadline=deadline)
+        async for piece in self.voice.speak(sentence, deadline=deadline):
+            yield piece
 
     def _schedule(
         self, piece: SpokenAudio, *, utterance_id: int, turn_id: int, announce: bool

@@ -74,7 +74,7 @@ class ProviderOutput(PipelinedOutput[TextPiece]):
         self._busy_until_ms = 0
         self._interrupts: set[asyncio.Task[None]] = set()
 
-    async def _prepare(self, sentence: str) -> AsyncIterator[TextPiece]:
+    async def _prepare(self, sentence: str, *, whole: bool) -> AsyncIterator[TextPiece]:
         limit = self.link.provider.limits.message_bytes
         for part in chunk_utf8(sentence, limit) if limit else [sentence]:
             yield TextPiece(part)

@@ -9,6 +9,7 @@ through an ``Outbox``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -187,8 +188,10 @@ class ConversationSession:
         machine = self.journal.machine
         await machine.transition(S.THINKING, reason=record.trigger)
         output = self.avatar.output
-        figures = output.start(record.turn_id)
-        speaking = asyncio.create_task(self._speaking(figures), name="speaking")
+        speaking = functools.partial(machine.transition, S.SPEAKING, reason="first_audio")
+        figures = output.start(
+            record.turn_id, ReplyFigures(record.turn_id, on_first_audio=speaking)
+        )
         runner = TurnRunner(
             record=record, agent=self.agent, messages=messages, output=output, journal=self.journal
         )
@@ -206,17 +209,9 @@ class ConversationSession:
             failure = exc
         if heard is None:
             heard = await output.interrupt()
-        if figures.speaking.is_set():
-            await asyncio.wait({speaking})
-        else:
-            speaking.cancel()
         await self._finish_turn(
             record, figures, heard, user_text, interrupted=interrupted, failure=failure
         )
-
-    async def _speaking(self, figures: ReplyFigures) -> None:
-        await figures.speaking.wait()
-        await self.journal.machine.transition(S.SPEAKING, reason="first_audio")
 
     async def _finish_turn(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, cast
 
@@ -41,7 +41,8 @@ class ReplyFigures:
     synthesis_s: float = 0.0
     #: On the conversation clock: when the first piece of speech was delivered.
     first_audio_ms: int | None = None
-    speaking: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Awaited once, before the first piece is announced (the state becomes "speaking").
+    on_first_audio: Callable[[], Awaitable[object]] | None = None
 
 
 @dataclass
@@ -139,7 +140,8 @@ class SpeechOutput(abc.ABC):
 
     @abc.abstractmethod
     def start(self, turn_id: int, figures: ReplyFigures | None = None) -> ReplyFigures:
-        """Begin the reply of ``turn_id``; its figures fill in as it is spoken."""
+        """Begin the reply of ``turn_id``; ``figures`` (kept by the caller) fill in as it is
+        spoken."""
 
     @abc.abstractmethod
     async def push_text(self, sentence: str, *, utterance_id: int | None = None) -> None:
@@ -219,8 +221,11 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
     # --- what each output does -------------------------------------------------------------
 
     @abc.abstractmethod
-    def _prepare(self, sentence: str) -> AsyncIterator[PieceT]:
-        """Turn a sentence into deliverable pieces (may synthesize; runs one sentence ahead)."""
+    def _prepare(self, sentence: str, *, whole: bool) -> AsyncIterator[PieceT]:
+        """Turn a sentence into deliverable pieces (may synthesize; runs one sentence ahead).
+
+        ``whole``: the sentence is already announced as one utterance; keep it one piece.
+        """
 
     @abc.abstractmethod
     def _schedule(
@@ -340,7 +345,8 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
                 assert isinstance(item, tuple)
                 index, sentence = item
                 try:
-                    async for piece in self._prepare(sentence):
+                    whole = index in reply.reuse_ids
+                    async for piece in self._prepare(sentence, whole=whole):
                         await reply.pieces.put((index, piece))
                 except UnspeakableTextError:
                     reply.words_delivered[index] = len(sentence.split())  # nothing to say
@@ -361,7 +367,8 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
             figures = reply.figures
             if figures.first_audio_ms is None:
                 figures.first_audio_ms = self.clock.ms()
-                figures.speaking.set()
+                if figures.on_first_audio is not None:
+                    await figures.on_first_audio()
             reused = reply.reuse_ids.pop(index, None)
             scheduled = self._schedule(
                 piece,
