@@ -51,6 +51,8 @@ class ConversationAvatar:
         self.degraded = False
         self.link: AvatarLink | None = None
         self.fallback: FallbackOutput | None = None
+        #: Where the next reply is spoken: the local voice, or the provider with the fallback.
+        self.output: SpeechOutput = local
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -60,11 +62,6 @@ class ConversationAvatar:
     @property
     def remote(self) -> bool:
         return self.provider not in (None, "local")
-
-    @property
-    def output(self) -> SpeechOutput:
-        """Where the next sentence is spoken."""
-        return self.fallback if self.fallback is not None else self.local
 
     def state(self) -> dict[str, Any]:
         """The avatar as the client should show it (``ready.avatar`` and ``avatar`` messages)."""
@@ -102,8 +99,7 @@ class ConversationAvatar:
         # Still starting: the conversation begins at once and the avatar joins when it is up
         # (or the local voice, prepared meanwhile, goes on without it).
         self._attach(Launch(None, None))
-        self.fallback = self._fallback(self._link())
-        self.fallback.pending()
+        self._speak_through(self._fallback(self._link())).pending()
         self._spawn(self._join(timeout_s))
 
     async def _join(self, timeout_s: float) -> None:
@@ -133,7 +129,11 @@ class ConversationAvatar:
             return
         self.link.adopt(launch)
         if self.remote:
-            self.fallback = self._fallback(self.link)
+            self._speak_through(self._fallback(self.link))
+
+    def _speak_through(self, fallback: FallbackOutput) -> FallbackOutput:
+        self.fallback = self.output = fallback
+        return fallback
 
     def _fallback(self, link: AvatarLink) -> FallbackOutput:
         provider = ProviderOutput(

@@ -1,9 +1,9 @@
 """ConversationSession: one live conversation on this instance, for one connected client.
 
-It takes the client's messages (already parsed by the protocol module), runs the turns (agent →
-sentences → the speech output), interrupts them, and keeps the journal: states, transcript
-timed on the audio timeline, turn figures. It knows nothing of WebSockets: messages leave
-through an ``Outbox``.
+It takes the client's messages (already parsed by the protocol module), runs the turns (the
+agent's deltas → sentences → the speech output), interrupts them, and keeps the journal:
+states, transcript timed on the audio timeline, turn figures. It knows nothing of WebSockets:
+messages leave through an ``Outbox``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from visavis.agents.base import INTERRUPTED_MARK, Message
 from visavis.agents.errors import AgentError
@@ -27,9 +28,15 @@ from visavis.conversation.journal import (
 from visavis.conversation.journal import ConversationState as S
 from visavis.conversation.local_output import LocalVoiceOutput, Playout
 from visavis.conversation.outbox import Outbox, OutboxClosed
+from visavis.conversation.segmenter import (
+    DeltaReceived,
+    SentenceReady,
+    SentenceSegmenter,
+    TurnComplete,
+    reply_sentences,
+)
 from visavis.conversation.services import LiveServices
-from visavis.conversation.speech_output import Heard, ReplyFigures, UtteranceIds
-from visavis.conversation.turn import TurnRecord, TurnRunner
+from visavis.conversation.speech_output import Heard, ReplyFigures, SpeechOutput, UtteranceIds
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
 from visavis.errors import VisavisError
@@ -39,6 +46,19 @@ from visavis.timing import ConversationClock
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_WRITE_S = 10.0
+#: A pause this long in the agent's stream releases the pending words as a sentence.
+AGENT_PAUSE_S = 0.5
+
+
+@dataclass
+class TurnRecord:
+    """What a turn is: why it started, when, and the agent's reply so far."""
+
+    turn_id: int
+    trigger: str
+    started_ms: int
+    reply: str = ""
+    first_delta_ms: int | None = None
 
 
 class ConversationSession:
@@ -192,14 +212,11 @@ class ConversationSession:
         figures = output.start(
             record.turn_id, ReplyFigures(record.turn_id, on_first_audio=speaking)
         )
-        runner = TurnRunner(
-            record=record, agent=self.agent, messages=messages, output=output, journal=self.journal
-        )
         heard: Heard | None = None
         failure: BaseException | None = None
         interrupted = False
         try:
-            heard = await runner.run()
+            heard = await self._reply(record, messages, output)
         except asyncio.CancelledError:
             interrupted = True
             task = asyncio.current_task()
@@ -212,6 +229,25 @@ class ConversationSession:
         await self._finish_turn(
             record, figures, heard, user_text, interrupted=interrupted, failure=failure
         )
+
+    async def _reply(
+        self, record: TurnRecord, messages: list[Message], output: SpeechOutput
+    ) -> Heard:
+        """The agent's deltas become sentences, the sentences speech (prepared one ahead, while
+        the agent goes on writing); returns what was heard once the listener heard it all.
+        """
+        stream = self.agent.stream(messages)
+        async for event in reply_sentences(stream, SentenceSegmenter(), pause_s=AGENT_PAUSE_S):
+            if isinstance(event, DeltaReceived):
+                if record.first_delta_ms is None:
+                    record.first_delta_ms = self.clock.ms() - record.started_ms
+                record.reply += event.text
+                self.journal.send(protocol.agent_delta(turn_id=record.turn_id, text=event.text))
+            elif isinstance(event, SentenceReady):
+                await output.push_text(event.text)
+            elif isinstance(event, TurnComplete):
+                break
+        return await output.flush()
 
     async def _finish_turn(
         self,
