@@ -1,5 +1,6 @@
 """Fit the lip-sync acoustic model on the ``train`` split of the evaluation set.
 
+Needs the ``bench`` extra (``pip install -e '.[bench]'``: the CMU pronouncing dictionary).
 Usage: ``python bench/train_lipsync_model.py`` (writes
 ``src/visavis/speech/lipsync/acoustic_model.npz``). Held-out voices are left out unless
 ``--with-held-out`` (the shipped model was fitted with it); test sentences are never used.

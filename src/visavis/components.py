@@ -11,8 +11,8 @@ from visavis.avatars.base import AvatarProvider
 from visavis.avatars.heygen.api import HeyGenAPI
 from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
 from visavis.avatars.local import LocalAvatarProvider
+from visavis.avatars.names import provider_configured
 from visavis.config import Settings
-from visavis.conversation.lifecycle import provider_configured
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths

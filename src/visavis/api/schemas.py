@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from visavis.avatars.names import ProviderName
 from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
 
-Provider = Literal["local", "heygen", "akool"]
+Provider = ProviderName
 Quality = Literal["auto", "high", "medium", "low"]
 
 

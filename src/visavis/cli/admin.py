@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from visavis.api.schemas import PreferencesPublic, PreferencesUpdate
 from visavis.api.tenancy_schemas import UsagePublic
+from visavis.avatars.names import PROVIDERS
 from visavis.cli.errors import fail, load_settings, run_async
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.encrypted_columns import RotationCount, rotate_encrypted_columns
@@ -191,7 +192,7 @@ def tenant_prefs(
         None, "--avatar-enabled-default/--no-avatar-enabled-default"
     ),
     default_avatar_id: str | None = typer.Option(None),
-    default_provider: str | None = typer.Option(None, help="local | heygen | akool"),
+    default_provider: str | None = typer.Option(None, help=" | ".join(PROVIDERS)),
     monthly_avatar_session_limit: str | None = typer.Option(None, help="A number, or 'none'."),
     monthly_avatar_seconds_limit: str | None = typer.Option(None, help="A number, or 'none'."),
     monthly_cost_limit_usd: str | None = typer.Option(None, help="Dollars, or 'none'."),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from visavis.avatars.names import REMOTE_PROVIDERS, provider_configured
 from visavis.config import Settings
 from visavis.db.models import Conversation, TenantPreferences
 from visavis.db.repositories.conversations import ConversationRepository
@@ -17,9 +18,7 @@ from visavis.errors import InvalidInputError
 from visavis.tenancy.admission import admit_avatar
 from visavis.tenancy.flags import FlagCache
 
-PROVIDERS = ("local", "heygen", "akool")
 PLANNED_AGENT = "interviewer"
-REMOTE_PROVIDERS = ("heygen", "akool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +37,6 @@ class AvatarDecision:
     enabled: bool
     reason: str | None = None
     detail: str | None = None
-
-
-def provider_configured(settings: Settings, provider: str) -> bool:
-    """Whether this instance holds credentials for ``provider``."""
-    if provider == "local":
-        return True
-    if provider == "heygen":
-        return settings.heygen_api_key is not None
-    if provider == "akool":
-        return settings.akool_api_key is not None or (
-            settings.akool_client_id is not None and settings.akool_client_secret is not None
-        )
-    return False
 
 
 def resolve_choice(

@@ -1,1 +1,1 @@
-"""Operations: background jobs (the orphan sweeper), metrics, analytics."""
+"""Operations: background jobs (the sweeper of orphaned provider sessions)."""
