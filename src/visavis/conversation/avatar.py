@@ -262,6 +262,7 @@ class ConversationAvatar:
         await self._drain()
         if self.fallback is not None:
             await self.fallback.aclose()
+        await self.local.aclose()
         if self.link is not None:
             await self.link.aclose()
 

@@ -139,6 +139,9 @@ class FallbackOutput(SpeechOutput):
         await self.local.interrupt()
         return heard_of(self.delivered, self.local.clock.ms(), complete=False)
 
+    def playback(self, utterance_id: int, position_ms: int, *, ended: bool) -> None:
+        self.local.playback(utterance_id, position_ms, ended=ended)
+
     async def aclose(self) -> None:
         await self.provider.aclose()
         await self.local.aclose()

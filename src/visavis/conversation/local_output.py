@@ -15,7 +15,12 @@ from collections.abc import AsyncIterator
 from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox
 from visavis.conversation.protocol import FRAME_MS, split_frames
-from visavis.conversation.speech_output import PipelinedOutput, ScheduledUtterance, UtteranceIds
+from visavis.conversation.speech_output import (
+    PipelinedOutput,
+    ReplyFigures,
+    ScheduledUtterance,
+    UtteranceIds,
+)
 from visavis.speech.voice import LocalVoice, SpokenAudio
 from visavis.timing import ConversationClock
 
@@ -193,6 +198,28 @@ class LocalVoiceOutput(PipelinedOutput[SpokenAudio]):
         super().__init__(clock=playout.clock, ids=ids)
         self.voice = voice
         self.playout = playout
+
+    @classmethod
+    def build(
+        cls,
+        voice: LocalVoice,
+        outbox: Outbox,
+        *,
+        clock: ConversationClock,
+        lead_ms: int,
+        ids: UtteranceIds,
+    ) -> LocalVoiceOutput:
+        """The local voice of one connection, on its own audio timeline."""
+        playout = Playout(outbox, clock, sample_rate=voice.sample_rate, lead_ms=lead_ms)
+        return cls(voice, playout, ids=ids)
+
+    def start(self, turn_id: int, figures: ReplyFigures | None = None) -> ReplyFigures:
+        # Long conversations keep the bookkeeping of the last two turns only.
+        self.playout.forget_before(turn_id - 1)
+        return super().start(turn_id, figures)
+
+    def playback(self, utterance_id: int, position_ms: int, *, ended: bool) -> None:
+        self.playout.report(utterance_id=utterance_id, position_ms=position_ms, ended=ended)
 
     async def _prepare(self, sentence: str, *, whole: bool) -> AsyncIterator[SpokenAudio]:
         if whole:

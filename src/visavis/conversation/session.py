@@ -26,7 +26,7 @@ from visavis.conversation.journal import (
     TurnFigures,
 )
 from visavis.conversation.journal import ConversationState as S
-from visavis.conversation.local_output import LocalVoiceOutput, Playout
+from visavis.conversation.local_output import LocalVoiceOutput
 from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.conversation.segmenter import (
     DeltaReceived,
@@ -94,17 +94,18 @@ class ConversationSession:
         voice = LocalVoice(
             services.tts, sample_rate=hello.sample_rate, scheduler=services.synthesis
         )
-        self.playout = Playout(
+        local = LocalVoiceOutput.build(
+            voice,
             outbox,
-            self.clock,
-            sample_rate=hello.sample_rate,
+            clock=self.clock,
             lead_ms=services.settings.ws_audio_lead_ms,
+            ids=UtteranceIds(),
         )
         self.avatar = ConversationAvatar(
             conversation=conversation,
             launcher=services.launcher,
             flags=services.flags,
-            local=LocalVoiceOutput(voice, self.playout, ids=UtteranceIds()),
+            local=local,
             journal=self.journal,
             wanted=hello.avatar,
         )
@@ -161,7 +162,7 @@ class ConversationSession:
             case protocol.Interrupt():
                 await self.interrupt(reason="client_interrupt")
             case protocol.Playback(utterance_id=uid, position_ms=position, ended=ended):
-                self.playout.report(utterance_id=uid, position_ms=position, ended=ended)
+                self.avatar.output.playback(uid, position, ended=ended)
             case protocol.AvatarToggle(enabled=enabled):
                 await self._avatar_toggle(enabled)
             case protocol.AvatarStatus(status=status, reason=reason):
@@ -196,7 +197,6 @@ class ConversationSession:
     def _start_turn(self, *, trigger: str, user_text: str | None) -> None:
         self._turn_seq += 1
         record = TurnRecord(turn_id=self._turn_seq, trigger=trigger, started_ms=self.clock.ms())
-        self.playout.forget_before(record.turn_id - 1)
         self._turn_task = asyncio.create_task(
             self._run_turn(record, list(self.history), user_text),
             name=f"turn-{self.conversation_id}-{record.turn_id}",
@@ -371,7 +371,6 @@ class ConversationSession:
             heartbeats.cancel()
             await asyncio.wait({heartbeats})
         await self.avatar.aclose()
-        await self.avatar.local.aclose()
         await self.journal.recorder.aclose()
         await self.agent.aclose()
 

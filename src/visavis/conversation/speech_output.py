@@ -160,6 +160,9 @@ class SpeechOutput(abc.ABC):
     def delivered(self) -> Sequence[ScheduledUtterance]:
         """The utterances of the current turn delivered so far."""
 
+    def playback(self, utterance_id: int, position_ms: int, *, ended: bool) -> None:  # noqa: B027
+        """The listener's report of how far it played an utterance (audio outputs follow it)."""
+
     async def aclose(self) -> None:  # noqa: B027 - outputs without tasks of their own hold nothing
         """Release what the output holds; idempotent."""
 
