@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tests.fakes.loopback import LoopbackServer
 from visavis.app import create_app
+from visavis.cli.serve import uvicorn_options
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.engine import create_engine, create_session_factory
@@ -64,8 +65,9 @@ async def live_server(settings: Settings) -> AsyncIterator[ServerFactory]:
     started: list[LoopbackServer] = []
 
     def start(**overrides: Any) -> RunningServer:
-        app = create_app(Settings(_env_file=None, **(settings.model_dump() | overrides)))  # type: ignore[call-arg]
-        server = LoopbackServer(app).start()
+        configured = Settings(_env_file=None, **(settings.model_dump() | overrides))  # type: ignore[call-arg]
+        app = create_app(configured)
+        server = LoopbackServer(app, options=uvicorn_options(configured)).start()
         started.append(server)
         return RunningServer(app, server)
 

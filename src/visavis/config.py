@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     ws_send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=16 * 1024)
     ws_max_message_bytes: int = Field(default=16 * 1024, ge=1024)
     ws_hello_timeout_s: float = Field(default=10.0, gt=0)
+    ws_send_timeout_s: float = Field(default=5.0, gt=0)
+    ws_close_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- agents ---------------------------------------------------------------------
     default_agent: str = "interviewer"

@@ -27,7 +27,9 @@ def free_port() -> int:
 class LoopbackServer:
     """One uvicorn server on 127.0.0.1 in a daemon thread; ``stop()`` is idempotent."""
 
-    def __init__(self, app: Any, *, port: int | None = None) -> None:
+    def __init__(
+        self, app: Any, *, port: int | None = None, options: dict[str, Any] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -39,7 +41,7 @@ class LoopbackServer:
             # stop its loggers from propagating).
             log_config=None,
             lifespan="on",
-            ws="websockets-sansio",
+            **({"ws": "websockets-sansio"} | (options or {})),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"loopback-{self.port}", daemon=True)

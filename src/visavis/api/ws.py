@@ -137,26 +137,40 @@ async def _refuse(websocket: WebSocket, refusal: Refusal) -> None:
 
 
 async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSession) -> None:
+    settings = ctx.settings
     live = ctx.live
     previous = await live.attach(session)
     if previous is not None:
         await previous.aclose(reason="replaced_by_new_connection", code=4409)
-    writer = asyncio.create_task(_write(websocket, session), name="ws-writer")
-    reader = asyncio.create_task(_read(websocket, session, ctx), name="ws-reader")
+    outbox = session.outbox
+    writer = asyncio.create_task(
+        _write(websocket, outbox, settings.ws_send_timeout_s), name="ws-writer"
+    )
+    closed = asyncio.create_task(outbox.wait_closed(), name="ws-outbox-closed")
+    reader: asyncio.Task[None] | None = None
     try:
         await session.open()
-        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        # Read only once ``ready`` is out: what the client sent meanwhile waits in the socket.
+        reader = asyncio.create_task(_read(websocket, session, settings.ws_max_message_bytes))
+        await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         await session.aclose(reason="client_disconnected", code=1001)
         await live.detach(session)
-        for task in (reader, writer):
-            if not task.done():
+        for task in (reader, closed):
+            if task is not None and not task.done():
                 task.cancel()
-        await asyncio.wait({reader, writer}, timeout=5)
+        # The writer sends what is left (the goodbye), within the send deadline.
+        await asyncio.wait({writer}, timeout=settings.ws_send_timeout_s + 1)
+        if not writer.done():
+            writer.cancel()
+        await asyncio.wait({t for t in (reader, writer, closed) if t is not None})
+    if outbox.overflowed:
+        await _close(websocket, 4408, "client_too_slow", settings.ws_close_timeout_s)
+    else:
+        await _close(websocket, session.close_code or 1000, session.close_reason, 5.0)
 
 
-async def _read(websocket: WebSocket, session: ConversationSession, ctx: AppContext) -> None:
-    max_bytes = ctx.settings.ws_max_message_bytes
+async def _read(websocket: WebSocket, session: ConversationSession, max_bytes: int) -> None:
     while True:
         raw = await websocket.receive()
         if raw["type"] == "websocket.disconnect":
@@ -175,23 +189,30 @@ async def _read(websocket: WebSocket, session: ConversationSession, ctx: AppCont
             return
 
 
-async def _write(websocket: WebSocket, session: ConversationSession) -> None:
-    outbox = session.outbox
+async def _write(websocket: WebSocket, outbox: Outbox, deadline_s: float) -> None:
+    """Send what the outbox holds; a frame the connection does not take in time stalls it."""
     try:
-        while not outbox.overflowed:
+        while True:
             item = await outbox.get()
-            if isinstance(item, bytes):
-                await websocket.send_bytes(item)
-            else:
-                await websocket.send_text(item)
+            async with asyncio.timeout(deadline_s):
+                if isinstance(item, bytes):
+                    await websocket.send_bytes(item)
+                else:
+                    await websocket.send_text(item)
     except OutboxClosed:
-        pass
+        return
+    except TimeoutError:
+        outbox.stalled()
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client is gone
-    code = 4408 if outbox.overflowed else session.close_code or 1000
-    reason = "client_too_slow" if outbox.overflowed else session.close_reason
-    if websocket.client_state == WebSocketState.CONNECTED:
-        try:
+
+
+async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float) -> None:
+    """Close with ``code``; a connection that takes nothing more is dropped after ``timeout_s``."""
+    if websocket.client_state != WebSocketState.CONNECTED:
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
             await websocket.close(code, reason=reason[:100])
-        except (RuntimeError, OSError):
-            pass
+    except (TimeoutError, RuntimeError, OSError):
+        pass  # returning lets the server drop the connection

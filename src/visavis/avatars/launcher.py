@@ -25,6 +25,7 @@ from visavis.avatars.store import AvatarStore
 from visavis.config import Settings
 from visavis.db.models import Conversation
 from visavis.db.repositories.avatar_sessions import OPEN_STATUSES, AvatarSessionRepository
+from visavis.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class AvatarLauncher:
         self.store = store
         self.providers = providers
         self._launches: dict[uuid.UUID, asyncio.Task[Launch]] = {}
-        self._chores: set[asyncio.Future[None]] = set()
+        self._chores = TaskSet("avatar launcher")
 
     def launch(self, conversation: Conversation) -> None:
         """Start the conversation's avatar in the background (call after its row is committed)."""
@@ -121,7 +122,7 @@ class AvatarLauncher:
             logger.warning("avatar start failed (%s) for conversation %s", reason, conversation.id)
             row_id = await recorded
             # Recorded after the conversation has been told, off its critical path.
-            self._background(self._record_failure(conversation, row_id, reason, detail, session))
+            self._chores.spawn(self._record_failure(conversation, row_id, reason, detail, session))
             return Launch(row_id=row_id, session=None, reason=reason, detail=detail)
         finally:
             if not recorded.done():
@@ -146,11 +147,6 @@ class AvatarLauncher:
             release_quota=True,
         )
         await self.store.stop(row_id, reason=reason, settle=False)
-
-    def _background(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._chores.add(task)
-        task.add_done_callback(self._chores.discard)
 
     def launched(self, conversation_id: uuid.UUID) -> bool:
         """Whether this instance's start of the conversation's avatar has finished."""
@@ -199,5 +195,4 @@ class AvatarLauncher:
         if self._launches:
             await asyncio.wait(self._launches.values(), timeout=5)
         self._launches.clear()
-        if self._chores:
-            await asyncio.wait(set(self._chores), timeout=10)
+        await self._chores.aclose(timeout_s=10)

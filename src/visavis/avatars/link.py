@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from visavis.avatars.errors import ProviderError, ProviderSessionStateError
 from visavis.avatars.launcher import AvatarLauncher, FailureHandler, Launch, failure_reason
 from visavis.db.models import Conversation
 from visavis.db.repositories.avatar_sessions import AvatarSessionRepository
+from visavis.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ class AvatarLink:
         self.row_id: uuid.UUID | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._renewal: asyncio.Task[Launch] | None = None
-        self._retired: set[asyncio.Task[None]] = set()
-        self._last_activity = time.monotonic()
+        self._retired = TaskSet("avatar link")
+        self._last_activity = _now()
         self._last_touch = 0.0
         self.speaking_until = 0.0
         self.failed = False
@@ -66,7 +66,7 @@ class AvatarLink:
         """Say ``text`` through the provider; a provider error degrades the conversation."""
         session = self._require()
         result = await self.provider.speak(session, text, sink=self.sink)
-        self._last_activity = time.monotonic()
+        self._last_activity = _now()
         await self._touch()
         return result
 
@@ -89,9 +89,9 @@ class AvatarLink:
         return self.session
 
     async def _touch(self) -> None:
-        if self.row_id is None or time.monotonic() - self._last_touch < 10:
+        if self.row_id is None or _now() - self._last_touch < 10:
             return
-        self._last_touch = time.monotonic()
+        self._last_touch = _now()
         async with self.store.sessions() as db:
             await AvatarSessionRepository(db).touch(self.row_id)
             await db.commit()
@@ -103,7 +103,7 @@ class AvatarLink:
         while not self.failed and self.session is not None:
             await asyncio.sleep(1.0)
             session = self.session
-            now = time.monotonic()
+            now = _now()
             if interval is not None and now - self._last_activity >= interval:
                 try:
                     await self.provider.keep_alive(session)
@@ -151,15 +151,13 @@ class AvatarLink:
             return False
         old_session, old_row = self.session, self.row_id
         self.session, self.row_id = launch.session, launch.row_id
-        self._last_activity = time.monotonic()
+        self._last_activity = _now()
         self.on_renewed(self.media)
         await self.store.event(self.conversation, "renewed", reason="renewed", row_id=self.row_id)
         if old_row is not None and old_session is not None:
             # The old session finishes what it is saying before it is stopped.
-            delay = max(0.0, self.speaking_until - time.monotonic())
-            retire = asyncio.create_task(self._retire(old_row, delay))
-            self._retired.add(retire)
-            retire.add_done_callback(self._retired.discard)
+            delay = max(0.0, self.speaking_until - _now())
+            self._retired.spawn(self._retire(old_row, delay))
         return True
 
     async def _retire(self, row_id: uuid.UUID, delay_s: float) -> None:
@@ -198,8 +196,7 @@ class AvatarLink:
     async def aclose(self) -> None:
         """Stop keeping the session alive (the client left; it may come back); idempotent."""
         await self._stop_tasks()
-        for task in list(self._retired):
-            await asyncio.wait({task}, timeout=5)
+        await self._retired.aclose(timeout_s=5)
 
 
 def _renewal_due(session: ProviderSession) -> bool:
@@ -209,3 +206,8 @@ def _renewal_due(session: ProviderSession) -> bool:
     length = session.max_duration_s
     lead = 60.0 if length is None else min(60.0, length * 0.5)
     return (session.expires_at - datetime.now(UTC)).total_seconds() <= lead
+
+
+def _now() -> float:
+    """The event loop's clock (monotonic; virtual under the test kit)."""
+    return asyncio.get_running_loop().time()

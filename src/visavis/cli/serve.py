@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 import uvicorn
 
 from visavis.cli.db import upgrade_database
 from visavis.cli.errors import load_settings, run_async
+from visavis.config import Settings
+
+#: WebSocket frames up to this many times the message limit are read (and answered with an error).
+WS_FRAME_SLACK = 4
 
 
 def serve(
@@ -29,5 +34,15 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        ws="websockets-sansio",
+        **uvicorn_options(settings),
     )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the HTTP server must run the app: the same in ``serve`` and in the tests."""
+    return {
+        "ws": "websockets-sansio",
+        # Frames far over the message limit are refused by the protocol before they are
+        # buffered (close 1009); those a little over it get an ``error`` and the socket stays.
+        "ws_max_size": settings.ws_max_message_bytes * WS_FRAME_SLACK,
+    }

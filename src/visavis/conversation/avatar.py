@@ -6,9 +6,8 @@ browser's media — the conversation carries on with the local voice, and the cl
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from visavis.avatars.launcher import AvatarLauncher, Launch
@@ -20,6 +19,7 @@ from visavis.conversation.local_output import LocalVoiceOutput
 from visavis.conversation.provider_output import Handover, ProviderOutput
 from visavis.conversation.speech_output import SpeechOutput
 from visavis.db.models import Conversation
+from visavis.tasks import TaskSet
 from visavis.tenancy.admission import readmit_avatar
 from visavis.tenancy.flags import FlagCache
 
@@ -53,7 +53,7 @@ class ConversationAvatar:
         self.fallback: FallbackOutput | None = None
         #: Where the next reply is spoken: the local voice, or the provider with the fallback.
         self.output: SpeechOutput = local
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("avatar")
 
     @property
     def provider(self) -> str | None:
@@ -266,14 +266,11 @@ class ConversationAvatar:
         if self.link is not None:
             await self.link.aclose()
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.spawn(coro)
 
     async def _drain(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
+        await self._tasks.wait(timeout_s=10)
 
 
 async def _unattached(handover: Handover) -> None:

@@ -321,6 +321,8 @@ class ConversationJournal:
         self.machine = ConversationStateMachine()
         self.machine.add_listener(self._state_changed)
         self.closing = False
+        #: ``ready`` is the client's first message: changes before it are recorded, not sent.
+        self.announcing = False
 
     @property
     def conversation_id(self) -> uuid.UUID:
@@ -337,7 +339,7 @@ class ConversationJournal:
 
     async def _state_changed(self, change: StateChange) -> None:
         at_ms = self.clock.ms()
-        if not self.closing or change.to_state == S.DISCONNECTED:
+        if self.announcing and (not self.closing or change.to_state == S.DISCONNECTED):
             self.send(
                 protocol.state(
                     state=change.to_state.value,

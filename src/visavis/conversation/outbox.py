@@ -1,7 +1,8 @@
 """The bounded queue of messages waiting to be written to one client.
 
 Memory never grows without bound: when a client stops reading and the queue holds more than
-its byte budget, ``put`` raises ``SlowClient`` and the connection is closed.
+its byte budget — or the connection stops taking what is written to it — the outbox is
+closed as overflowed, ``put`` raises ``SlowClient`` and the connection is cut off.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Outbox:
         self._bytes = 0
         self._ready = asyncio.Event()
         self._closed = False
+        self._gone = asyncio.Event()
         self.overflowed = False
 
     @property
@@ -52,8 +54,7 @@ class Outbox:
             raise OutboxClosed("the connection is closed")
         size = len(item)
         if self._bytes + size > self.max_bytes:
-            self.overflowed = True
-            self.close()
+            self.stalled()
             raise SlowClient(f"the client is not reading: more than {self.max_bytes} bytes queued")
         self._items.append(item)
         self._bytes += size
@@ -82,6 +83,18 @@ class Outbox:
         """No more puts; ``get`` drains what is queued, then raises. Idempotent."""
         self._closed = True
         self._ready.set()
+        self._gone.set()
+
+    def stalled(self) -> None:
+        """The connection stopped taking frames: drop what is queued and close as overflowed."""
+        self.overflowed = True
+        self._items.clear()
+        self._bytes = 0
+        self.close()
+
+    async def wait_closed(self) -> None:
+        """Until the outbox is closed (the conversation ended, or the client is too slow)."""
+        await self._gone.wait()
 
     @property
     def closed(self) -> bool:

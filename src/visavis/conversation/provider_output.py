@@ -25,6 +25,7 @@ from visavis.conversation.speech_output import (
     UtteranceIds,
     _HandedOver,
 )
+from visavis.tasks import TaskSet
 from visavis.timing import ConversationClock
 
 #: How far ahead of the avatar finishing its current sentence the next one is sent.
@@ -72,7 +73,7 @@ class ProviderOutput(PipelinedOutput[TextPiece]):
         self.outbox = outbox
         self.on_failed = on_failed
         self._busy_until_ms = 0
-        self._interrupts: set[asyncio.Task[None]] = set()
+        self._interrupts = TaskSet("provider output")
 
     async def _prepare(self, sentence: str, *, whole: bool) -> AsyncIterator[TextPiece]:
         limit = self.link.provider.limits.message_bytes
@@ -132,11 +133,8 @@ class ProviderOutput(PipelinedOutput[TextPiece]):
 
     def _silence(self) -> None:
         self._busy_until_ms = min(self._busy_until_ms, self.clock.ms())
-        task = asyncio.ensure_future(self.link.interrupt())
-        self._interrupts.add(task)
-        task.add_done_callback(self._interrupts.discard)
+        self._interrupts.spawn(self.link.interrupt())
 
     async def aclose(self) -> None:
         await super().aclose()
-        if self._interrupts:
-            await asyncio.wait(set(self._interrupts), timeout=5)
+        await self._interrupts.aclose(timeout_s=5)

@@ -114,6 +114,7 @@ class ConversationSession:
         self._turn_seq = turns_so_far
         self._turn_task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
+        self._last_heard_from = 0.0
         self._closed = asyncio.Event()
         self._heartbeats: asyncio.Task[None] | None = None
         self.close_code: int | None = None
@@ -145,7 +146,8 @@ class ConversationSession:
                 resumed=resumed,
             )
         )
-        self._heartbeat(force=True)
+        self.journal.announcing = True
+        self._heard_from_client()
         if self.agent.greets_first and not self._transcript and self._turn_seq == 0:
             self._start_turn(trigger="greeting", user_text=None)
         else:
@@ -155,7 +157,7 @@ class ConversationSession:
 
     async def handle(self, message: protocol.ClientMessage) -> None:
         """One message from the client, parsed and checked by the protocol module."""
-        self._heartbeat()
+        self._heard_from_client()
         match message:
             case protocol.UserText(text=text):
                 await self._user_text(text)
@@ -377,17 +379,24 @@ class ConversationSession:
     # --- presence -----------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        """Say the client is still here, so the sweeper leaves this conversation's avatar be."""
+        """Say the client is still here, so the sweeper leaves this conversation's avatar be.
+
+        Only while it is: a client that stopped talking to us (not even ``ping``) stops
+        counting as present, whatever state its socket is in.
+        """
+        timeout_s = self.services.settings.client_heartbeat_timeout_s
         while True:
             await asyncio.sleep(HEARTBEAT_WRITE_S)
-            self._heartbeat(force=True)
+            if self.clock.seconds() - self._last_heard_from < timeout_s:
+                self._last_heartbeat = self.clock.seconds()
+                self.journal.client_seen()
 
-    def _heartbeat(self, *, force: bool = False) -> None:
+    def _heard_from_client(self) -> None:
         now = self.clock.seconds()
-        if not force and now - self._last_heartbeat < HEARTBEAT_WRITE_S:
-            return
-        self._last_heartbeat = now
-        self.journal.client_seen()
+        self._last_heard_from = now
+        if now - self._last_heartbeat >= HEARTBEAT_WRITE_S or self._last_heartbeat == 0.0:
+            self._last_heartbeat = now
+            self.journal.client_seen()
 
 
 def _assistant(text: str, *, interrupted: bool) -> Message:
