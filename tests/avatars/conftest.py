@@ -1,4 +1,4 @@
-"""Fixtures of the avatar provider tests: the HeyGen and Akool fakes on loopback.
+"""Fixtures of the avatar provider tests: the provider fakes on loopback.
 
 Each fake serves for the whole session and is reset (sessions, requests, knobs,
 clock) before every test that uses it.
@@ -11,12 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.akool import AkoolServer, serve_akool
-from tests.fakes.heygen import HeyGenServer, serve_heygen
+from tests.fakes.liveavatar import LiveAvatarServer, serve_liveavatar
 
 
 @pytest.fixture(scope="session")
-def _heygen_server() -> Iterator[HeyGenServer]:
-    with serve_heygen() as server:
+def _liveavatar_server() -> Iterator[LiveAvatarServer]:
+    with serve_liveavatar() as server:
         yield server
 
 
@@ -27,10 +27,10 @@ def _akool_server() -> Iterator[AkoolServer]:
 
 
 @pytest.fixture
-def heygen(_heygen_server: HeyGenServer) -> HeyGenServer:
-    """The HeyGen fake, fresh: no sessions, default knobs."""
-    _heygen_server.fake.reset()
-    return _heygen_server
+def liveavatar(_liveavatar_server: LiveAvatarServer) -> LiveAvatarServer:
+    """The LiveAvatar fake, fresh: no sessions, full credit, default knobs."""
+    _liveavatar_server.fake.reset()
+    return _liveavatar_server
 
 
 @pytest.fixture
