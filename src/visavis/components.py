@@ -8,8 +8,8 @@ from visavis.agents.registry import AgentRegistry, register_builtin_agents
 from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
 from visavis.avatars.base import AvatarProvider
-from visavis.avatars.heygen.api import HeyGenAPI
-from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
+from visavis.avatars.liveavatar.api import LiveAvatarAPI
+from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
 from visavis.avatars.local import LocalAvatarProvider
 from visavis.config import Settings
 from visavis.conversation.lifecycle import provider_configured
@@ -50,17 +50,23 @@ def build_tts(settings: Settings) -> TTSEngine:
 def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:
     """The local avatar, and every provider this instance has credentials for."""
     providers: dict[str, AvatarProvider] = {"local": LocalAvatarProvider(tts)}
-    if provider_configured(settings, "heygen") and settings.heygen_api_key is not None:
-        providers["heygen"] = HeyGenProvider(
-            HeyGenAPI(
-                api_key=settings.heygen_api_key.get_secret_value(),
-                base_url=settings.heygen_base_url,
+    if settings.liveavatar_api_key is not None:
+        providers["liveavatar"] = LiveAvatarProvider(
+            LiveAvatarAPI(
+                api_key=settings.liveavatar_api_key.get_secret_value(),
+                base_url=settings.liveavatar_base_url,
                 timeout_s=settings.provider_timeout_s,
             ),
-            HeyGenOptions(
-                idle_timeout_s=settings.heygen_idle_timeout_s,
-                price_per_minute_usd=settings.heygen_price_per_minute_usd,
+            LiveAvatarOptions(
+                mode=settings.liveavatar_mode,
+                sandbox=settings.liveavatar_sandbox,
+                context_id=settings.liveavatar_context_id,
+                voice_id=settings.liveavatar_voice_id,
+                max_session_duration_s=settings.liveavatar_max_session_duration_s,
+                price_per_credit_usd=settings.liveavatar_price_per_credit_usd,
+                connect_timeout_s=settings.provider_timeout_s,
             ),
+            tts=tts,
         )
     if provider_configured(settings, "akool"):
         providers["akool"] = AkoolProvider(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
 
-Provider = Literal["local", "heygen", "akool"]
+Provider = Literal["local", "heygen", "akool", "liveavatar", "simli", "tavus"]
 Quality = Literal["auto", "high", "medium", "low"]
 
 
@@ -36,7 +36,8 @@ class ConversationCreate(StrictModel):
     user_ref: str | None = Field(default=None, max_length=200)
     avatar: AvatarRequest | bool | None = Field(
         default=None,
-        description="Omit (or false) for audio-only; true for the tenant's defaults.",
+        description="True for the tenant's defaults, false for audio-only; omitted, the "
+        "tenant's avatar_enabled_default decides.",
     )
 
 

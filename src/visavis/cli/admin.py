@@ -191,7 +191,9 @@ def tenant_prefs(
         None, "--avatar-enabled-default/--no-avatar-enabled-default"
     ),
     default_avatar_id: str | None = typer.Option(None),
-    default_provider: str | None = typer.Option(None, help="local | heygen | akool"),
+    default_provider: str | None = typer.Option(
+        None, help="local | liveavatar | akool | simli | tavus (heygen means liveavatar)"
+    ),
     monthly_avatar_session_limit: str | None = typer.Option(None, help="A number, or 'none'."),
     monthly_avatar_seconds_limit: str | None = typer.Option(None, help="A number, or 'none'."),
     monthly_cost_limit_usd: str | None = typer.Option(None, help="Dollars, or 'none'."),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from visavis.avatars.names import canonical
 from visavis.config import Settings
 from visavis.db.models import Conversation, TenantPreferences
 from visavis.db.repositories.conversations import ConversationRepository
@@ -17,9 +18,9 @@ from visavis.errors import InvalidInputError
 from visavis.tenancy.admission import admit_avatar
 from visavis.tenancy.flags import FlagCache
 
-PROVIDERS = ("local", "heygen", "akool")
+PROVIDERS = ("local", "heygen", "akool", "liveavatar", "simli", "tavus")
 PLANNED_AGENT = "interviewer"
-REMOTE_PROVIDERS = ("heygen", "akool")
+REMOTE_PROVIDERS = ("heygen", "akool", "liveavatar", "simli", "tavus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,12 @@ def provider_configured(settings: Settings, provider: str) -> bool:
     """Whether this instance holds credentials for ``provider``."""
     if provider == "local":
         return True
-    if provider == "heygen":
-        return settings.heygen_api_key is not None
+    if provider in ("heygen", "liveavatar"):  # heygen: the old name of LiveAvatar
+        return settings.liveavatar_api_key is not None
+    if provider == "simli":
+        return settings.simli_api_key is not None
+    if provider == "tavus":
+        return settings.tavus_api_key is not None and settings.tavus_pal_id is not None
     if provider == "akool":
         return settings.akool_api_key is not None or (
             settings.akool_client_id is not None and settings.akool_client_secret is not None
@@ -56,14 +61,20 @@ def provider_configured(settings: Settings, provider: str) -> bool:
 def resolve_choice(
     requested: AvatarChoice | bool | None, prefs: TenantPreferences
 ) -> AvatarChoice | None:
-    """The concrete avatar asked for: ``True`` means the tenant's defaults."""
-    if requested is None or requested is False:
+    """The concrete avatar asked for: ``True`` means the tenant's defaults, and so does
+    ``None`` (not said) when the tenant's ``avatar_enabled_default`` is on. Old provider
+    names (``heygen``) come out as the provider they mean now."""
+    if requested is None:
+        requested = bool(prefs.avatar_enabled_default)
+    if requested is False:
         return None
+    default = canonical(prefs.default_provider)
     if requested is True:
-        return AvatarChoice(provider=prefs.default_provider, avatar_id=prefs.default_avatar_id)
-    if requested.avatar_id is None and requested.provider == prefs.default_provider:
-        return AvatarChoice(requested.provider, prefs.default_avatar_id, requested.quality)
-    return requested
+        return AvatarChoice(provider=default, avatar_id=prefs.default_avatar_id)
+    provider = canonical(requested.provider)
+    if requested.avatar_id is None and provider == default:
+        return AvatarChoice(provider, prefs.default_avatar_id, requested.quality)
+    return AvatarChoice(provider, requested.avatar_id, requested.quality)
 
 
 def decide_avatar(settings: Settings, choice: AvatarChoice) -> AvatarDecision:

@@ -38,6 +38,16 @@ def estimated_usage(settings: Settings, provider: str) -> tuple[int, int]:
     elif provider == "heygen":
         seconds = settings.quota_session_estimate_s
         price_per_minute = settings.heygen_price_per_minute_usd
+    elif provider == "liveavatar":
+        seconds = settings.quota_session_estimate_s
+        credits_per_minute = 2 if settings.liveavatar_mode == "FULL" else 1
+        price_per_minute = credits_per_minute * settings.liveavatar_price_per_credit_usd
+    elif provider == "simli":
+        seconds = settings.quota_session_estimate_s
+        price_per_minute = settings.simli_price_per_minute_usd
+    elif provider == "tavus":
+        seconds = settings.quota_session_estimate_s
+        price_per_minute = settings.tavus_price_per_minute_usd
     else:
         seconds = settings.quota_session_estimate_s
         price_per_minute = 0.0
