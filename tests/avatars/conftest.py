@@ -6,12 +6,15 @@ clock) before every test that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.fakes.akool import AkoolServer, serve_akool
 from tests.fakes.liveavatar import LiveAvatarServer, serve_liveavatar
+from tests.fakes.simli import SimliServer, serve_simli
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,19 @@ def _liveavatar_server() -> Iterator[LiveAvatarServer]:
 def _akool_server() -> Iterator[AkoolServer]:
     with serve_akool() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def _simli_server() -> Iterator[SimliServer]:
+    with serve_simli() as server:
+        yield server
+
+
+@pytest.fixture
+def simli(_simli_server: SimliServer) -> SimliServer:
+    """The Simli fake, fresh."""
+    _simli_server.fake.reset()
+    return _simli_server
 
 
 @pytest.fixture
@@ -53,3 +69,12 @@ class RecordedSleeps:
 @pytest.fixture
 def sleeps() -> RecordedSleeps:
     return RecordedSleeps()
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait for a condition a fake reaches in its own thread."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
