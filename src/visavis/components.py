@@ -11,6 +11,10 @@ from visavis.avatars.base import AvatarProvider
 from visavis.avatars.liveavatar.api import LiveAvatarAPI
 from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
 from visavis.avatars.local import LocalAvatarProvider
+from visavis.avatars.simli.api import SimliAPI
+from visavis.avatars.simli.provider import SimliOptions, SimliProvider
+from visavis.avatars.tavus.api import TavusAPI
+from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 from visavis.config import Settings
 from visavis.conversation.lifecycle import provider_configured
 from visavis.speech.tts.base import TTSEngine
@@ -84,6 +88,34 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
             AkoolOptions(
                 duration_s=settings.akool_session_duration_s,
                 price_per_minute_usd=settings.akool_price_per_minute_usd,
+            ),
+        )
+    if settings.simli_api_key is not None:
+        providers["simli"] = SimliProvider(
+            SimliAPI(
+                api_key=settings.simli_api_key.get_secret_value(),
+                base_url=settings.simli_base_url,
+                timeout_s=settings.provider_timeout_s,
+            ),
+            SimliOptions(
+                max_session_s=settings.simli_max_session_s,
+                max_idle_s=settings.simli_max_idle_s,
+                start_timeout_s=settings.provider_timeout_s,
+                price_per_minute_usd=settings.simli_price_per_minute_usd,
+            ),
+            tts=tts,
+        )
+    if settings.tavus_api_key is not None and settings.tavus_pal_id is not None:
+        providers["tavus"] = TavusProvider(
+            TavusAPI(
+                api_key=settings.tavus_api_key.get_secret_value(),
+                base_url=settings.tavus_base_url,
+                timeout_s=settings.provider_timeout_s,
+            ),
+            TavusOptions(
+                pal_id=settings.tavus_pal_id,
+                max_call_duration_s=settings.tavus_max_call_duration_s,
+                price_per_minute_usd=settings.tavus_price_per_minute_usd,
             ),
         )
     return providers

@@ -15,6 +15,7 @@ import pytest
 from tests.fakes.akool import AkoolServer, serve_akool
 from tests.fakes.liveavatar import LiveAvatarServer, serve_liveavatar
 from tests.fakes.simli import SimliServer, serve_simli
+from tests.fakes.tavus import TavusServer, serve_tavus
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,19 @@ def simli(_simli_server: SimliServer) -> SimliServer:
     """The Simli fake, fresh."""
     _simli_server.fake.reset()
     return _simli_server
+
+
+@pytest.fixture(scope="session")
+def _tavus_server() -> Iterator[TavusServer]:
+    with serve_tavus() as server:
+        yield server
+
+
+@pytest.fixture
+def tavus(_tavus_server: TavusServer) -> TavusServer:
+    """The Tavus fake, fresh."""
+    _tavus_server.fake.reset()
+    return _tavus_server
 
 
 @pytest.fixture
