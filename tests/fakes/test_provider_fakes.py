@@ -196,7 +196,7 @@ def test_akool_injected_failures_keep_its_envelope(akool: AkoolServer) -> None:
     assert answer.status_code == 500 and answer.json()["code"] == 500 and "msg" in answer.json()
 
 
-@pytest.mark.parametrize("name", ["liveavatar", "akool"])
+@pytest.mark.parametrize("name", ["liveavatar", "akool", "simli", "tavus"])
 def test_each_fake_runs_standalone(name: str) -> None:
     port = free_port()
     config = json.dumps({"api_key": "standalone-key"})

@@ -163,6 +163,11 @@ class AudioDrivenProvider(AvatarProvider):
     #: The rate the provider wants (24000 LiveAvatar, 16000 Simli), PCM16 mono.
     audio_sample_rate: int
 
+    @property
+    def takes_audio(self) -> bool:
+        """Whether this instance is driven by our audio (LiveAvatar in FULL mode is not)."""
+        return True
+
     @abc.abstractmethod
     async def begin_utterance(self, session: ProviderSession) -> str:
         """Start an utterance; returns its id (LiveAvatar's ``event_id``)."""
@@ -179,3 +184,10 @@ class AudioDrivenProvider(AvatarProvider):
     @abc.abstractmethod
     def set_listener(self, session: ProviderSession, listener: FaceListener | None) -> None:
         """Be told of the face's events for this session (``None`` stops it)."""
+
+
+def audio_driven(provider: AvatarProvider) -> AudioDrivenProvider | None:
+    """``provider`` when our audio drives it (push audio to it), else None (it speaks text)."""
+    if isinstance(provider, AudioDrivenProvider) and provider.takes_audio:
+        return provider
+    return None

@@ -107,6 +107,11 @@ class LiveAvatarProvider(AudioStreamingProvider, AvatarCatalogue):
     def mode(self) -> str:
         return self.options.mode
 
+    @property
+    def takes_audio(self) -> bool:
+        """LITE takes our audio; FULL speaks text with LiveAvatar's voice."""
+        return self.options.mode == "LITE"
+
     def token_body(self, request: SessionRequest) -> JSONDict:
         """The ``/v1/sessions/token`` body for this deployment's mode."""
         options = self.options
