@@ -21,7 +21,7 @@ from visavis.avatars.base import AvatarProvider, DataSink, SessionRequest
 from visavis.avatars.liveavatar.api import LiveAvatarAPI
 from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
 from visavis.avatars.simli.api import SimliAPI
-from visavis.avatars.simli.provider import SimliOptions, SimliProvider
+from visavis.avatars.simli.provider import SimliProvider
 from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 
