@@ -33,6 +33,7 @@ from visavis.avatars.liveavatar.api import PROVIDER
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1_000_000
+WRITE_BUFFER_BYTES = 512 * 1024
 _EVENTS = {
     "agent.speak_started": "speak_started",
     "agent.speak_ended": "speak_ended",
@@ -60,7 +61,14 @@ class LiteSocket(AudioChannel):
         """Open the socket and wait until LiveAvatar says ``connected``."""
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                self._ws = await connect(self.url, max_size=4 * MAX_MESSAGE_BYTES, close_timeout=2)
+                # A few seconds of audio may queue before a send waits for the socket to drain
+                # (a stalled socket still fails by the send timeout).
+                self._ws = await connect(
+                    self.url,
+                    max_size=4 * MAX_MESSAGE_BYTES,
+                    close_timeout=2,
+                    write_limit=WRITE_BUFFER_BYTES,
+                )
                 self._reader = asyncio.create_task(self._read(), name="liveavatar-socket")
                 await self._connected.wait()
         except TimeoutError as exc:
