@@ -238,3 +238,15 @@ async def test_stop_closes_the_socket_and_the_session_once(
     await until(lambda: not liveavatar.fake.session(session.session_id)["socket_connected"])
     assert await lite.list_active() == []
     assert liveavatar.fake.session(session.session_id)["end_reason"] == "USER_CLOSED"
+
+
+async def test_our_stop_reason_becomes_liveavatars_end_reason(
+    liveavatar: LiveAvatarServer, lite: LiveAvatarProvider
+) -> None:
+    gone = await started(lite)
+    assert await lite.stop(gone.session_id, reason="client_gone") is True
+    orphan = await started(lite)
+    assert await lite.stop(orphan.session_id, reason="orphaned_at_provider") is True
+    reasons = [r["json"]["reason"] for r in liveavatar.fake.requests("/v1/sessions/stop")]
+    assert reasons == ["USER_DISCONNECTED", "ZOMBIE_SESSION_REAP"]
+    assert liveavatar.fake.session(orphan.session_id)["end_reason"] == "ZOMBIE_SESSION_REAP"

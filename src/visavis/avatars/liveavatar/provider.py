@@ -30,6 +30,7 @@ from visavis.avatars.liveavatar import control
 from visavis.avatars.liveavatar.api import (
     PROVIDER,
     SANDBOX_AVATAR_ID,
+    EndReason,
     LiveAvatarAPI,
     SessionToken,
 )
@@ -46,6 +47,16 @@ CREDITS_PER_MINUTE = {"FULL": 2, "LITE": 1}
 SANDBOX_SESSION_S = 60.0
 QUALITIES = {"auto": None, "high": "high", "medium": "medium", "low": "low"}
 AVATAR_IDENTITY = "heygen"
+#: Our stop reasons (avatar session events) as LiveAvatar's end reasons.
+END_REASONS: dict[str, EndReason] = {
+    "conversation_ended": "USER_CLOSED",
+    "user_disabled": "USER_CLOSED",
+    "client_gone": "USER_DISCONNECTED",
+    "max_duration": "MAX_DURATION_REACHED",
+    "orphaned_at_provider": "ZOMBIE_SESSION_REAP",
+    "stopped_here": "ZOMBIE_SESSION_REAP",
+    "provider_error": "SERVER_ERROR",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,12 +206,17 @@ class LiveAvatarProvider(AudioStreamingProvider, AvatarCatalogue):
             return
         await super().keep_alive(session)
 
-    async def stop(self, session_id: str) -> bool:
-        """Close the socket, then stop at LiveAvatar with the API key (works after a crash)."""
+    async def stop(self, session_id: str, *, reason: str | None = None) -> bool:
+        """Close the socket, then stop at LiveAvatar with the API key (works after a crash).
+
+        ``reason`` is ours (``conversation_ended``, ``client_gone``, ...), sent as LiveAvatar's
+        end reason; unknown or none is ``USER_CLOSED``.
+        """
         await self.detach_channel(session_id)
         self._tokens.pop(session_id, None)
         self._ws_urls.pop(session_id, None)
-        return await self.api.stop(session_id, reason="USER_CLOSED")
+        end_reason = END_REASONS.get(reason or "", "USER_CLOSED")
+        return await self.api.stop(session_id, reason=end_reason)
 
     async def list_active(self) -> list[ActiveSession]:
         return [
