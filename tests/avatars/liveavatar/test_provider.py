@@ -250,3 +250,22 @@ async def test_our_stop_reason_becomes_liveavatars_end_reason(
     reasons = [r["json"]["reason"] for r in liveavatar.fake.requests("/v1/sessions/stop")]
     assert reasons == ["USER_DISCONNECTED", "ZOMBIE_SESSION_REAP"]
     assert liveavatar.fake.session(orphan.session_id)["end_reason"] == "ZOMBIE_SESSION_REAP"
+
+
+async def test_credit_running_out_closes_the_socket_with_no_credits(
+    liveavatar: LiveAvatarServer, lite: LiveAvatarProvider
+) -> None:
+    liveavatar.configure(credits=2.0)
+    session = await started(lite)  # one credit escrowed for the first minute
+    events: list[FaceEvent] = []
+    lite.set_listener(session, events.append)
+    await lite.keep_alive(session)
+    liveavatar.configure(advance_clock_s=61)  # the second minute is paid with the last credit
+    await lite.keep_alive(session)
+    await until(lambda: liveavatar.fake.session(session.session_id)["keep_alives"] == 2)
+    liveavatar.configure(advance_clock_s=60)  # the third minute finds no credit
+    await until(lambda: any(e.kind == "closed" for e in events))
+    assert events[-1].detail == "NO_CREDITS"
+    with pytest.raises(ProviderSessionStateError):  # the speech output falls back on this
+        await lite.speak(session, "Anyone there?", sink=no_sink)
+    assert liveavatar.fake.session(session.session_id)["credits_consumed"] == 2
