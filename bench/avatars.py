@@ -1,14 +1,17 @@
-"""Server overhead of provider avatars, against zero-latency fakes running in their own processes.
+"""Overhead of every avatar provider's client, against zero-latency fakes in their own processes.
 
-- start: creating and starting a provider session for a conversation, as the server does it
-  (records in the database, HTTP calls to the provider, encrypted browser credentials);
-- speak: one sentence through the provider (HeyGen: a ``streaming.task`` call; Akool: building
-  the data-stream chunks and handing them to the browser's relay).
+- start: ``create_session`` + ``start`` (LiveAvatar: token, start, the LITE socket up to
+  ``connected``; Akool: create + one detail poll; Simli: token, socket, ``START``; Tavus:
+  create);
+- chunk: one piece of speech handed to the provider: for audio-driven faces (LiveAvatar LITE,
+  Simli) one chunk of our voice's audio (22.05 kHz, resampled, encoded and sent); for
+  text-driven ones (LiveAvatar FULL, Akool, Tavus) one sentence built into its data-channel
+  message(s) and handed to the browser relay.
 
-Prints JSON (milliseconds, p50/p95/max). Everything measured includes the fakes' own work, so
-the server's overhead is at most these figures.
+Wall time includes the fakes' own work and loopback; ``cpu`` is the CPU time of this process
+alone, i.e. our client's share. Prints JSON (milliseconds: p50/p95/max).
 
-    python bench/avatars.py [--runs 200] [--database-url postgresql+asyncpg://...]
+    python bench/avatars.py [--runs 100]
 """
 
 from __future__ import annotations
@@ -20,29 +23,32 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
-from visavis.avatars.base import AvatarProvider, SessionRequest
-from visavis.avatars.heygen.api import HeyGenAPI
-from visavis.avatars.heygen.provider import HeyGenProvider
-from visavis.avatars.launcher import AvatarLauncher
-from visavis.avatars.store import AvatarStore
-from visavis.config import Settings
-from visavis.db.engine import create_engine, create_session_factory
-from visavis.db.migrate import upgrade
-from visavis.db.models import Conversation
-from visavis.db.repositories.tenants import TenantRepository
-from visavis.tenancy.crypto import SecretBox
+from visavis.avatars.base import AvatarProvider, ProviderSession, SessionRequest, audio_driven
+from visavis.avatars.liveavatar.api import LiveAvatarAPI
+from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
+from visavis.avatars.simli.api import SimliAPI
+from visavis.avatars.simli.provider import SimliProvider
+from visavis.avatars.tavus.api import TavusAPI
+from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 
 SENTENCE = "That is a really interesting project, thank you for walking me through it."
+VOICE_RATE = 22050  # Piper's native rate: the audio path resamples it
+FAKES = {
+    "liveavatar": ("tests.fakes.liveavatar", {"connect_delay_s": 0.0, "playback_rate": 0.0}),
+    "akool": ("tests.fakes.akool", {"polls_to_ready": 0}),
+    "simli": ("tests.fakes.simli", {"start_delay_s": 0.0, "playback_rate": 0.0}),
+    "tavus": ("tests.fakes.tavus", {}),
+}
 
 
 def free_port() -> int:
@@ -71,162 +77,138 @@ def start_fake(module: str, knobs: dict[str, Any]) -> tuple[subprocess.Popen[byt
             time.sleep(0.1)
 
 
-class TimedProvider(AvatarProvider):
-    """Delegates to a provider and adds up the time spent in its (HTTP) calls."""
-
-    def __init__(self, inner: AvatarProvider) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.limits = inner.limits
-        self.billing = inner.billing
-        self.spent_s = 0.0
-
-    async def _timed(self, call: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return await call
-        finally:
-            self.spent_s += time.perf_counter() - began
-
-    async def create_session(self, request: SessionRequest) -> Any:
-        return await self._timed(self.inner.create_session(request))
-
-    async def start(self, session: Any) -> None:
-        await self._timed(self.inner.start(session))
-
-    async def speak(self, session: Any, text: str, *, sink: Any) -> Any:
-        return await self._timed(self.inner.speak(session, text, sink=sink))
-
-    async def interrupt(self, session: Any, *, sink: Any) -> None:
-        await self._timed(self.inner.interrupt(session, sink=sink))
-
-    async def keep_alive(self, session: Any) -> None:
-        await self._timed(self.inner.keep_alive(session))
-
-    async def stop(self, session_id: str) -> bool:
-        result: bool = await self._timed(self.inner.stop(session_id))
-        return result
-
-    async def list_active(self) -> Any:
-        return await self._timed(self.inner.list_active())
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+def builders(urls: dict[str, str]) -> dict[str, tuple[Callable[[], AvatarProvider], str | None]]:
+    """Each provider under test: how to build it, and the avatar it asks for."""
+    return {
+        "liveavatar-lite": (
+            lambda: LiveAvatarProvider(
+                LiveAvatarAPI(api_key="test-liveavatar-key", base_url=urls["liveavatar"])
+            ),
+            "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01",
+        ),
+        "liveavatar-full": (
+            lambda: LiveAvatarProvider(
+                LiveAvatarAPI(api_key="test-liveavatar-key", base_url=urls["liveavatar"]),
+                LiveAvatarOptions(mode="FULL", context_id="bench"),
+            ),
+            "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01",
+        ),
+        "akool": (
+            lambda: AkoolProvider(
+                AkoolAPI(api_key="test-akool-key", base_url=urls["akool"]),
+                AkoolOptions(poll_interval_s=0.0),
+            ),
+            "dvp_Tristan_cloth2_1080P",
+        ),
+        "simli": (
+            lambda: SimliProvider(SimliAPI(api_key="test-simli-key", base_url=urls["simli"])),
+            "tmp9i8bbq7c",
+        ),
+        "tavus": (
+            lambda: TavusProvider(
+                TavusAPI(api_key="test-tavus-key", base_url=urls["tavus"]),
+                TavusOptions(pal_id="p-echo-fake"),
+            ),
+            None,
+        ),
+    }
 
 
 def summary(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(x * 1000 for x in samples_s)
     return {
-        "p50": round(statistics.median(ms), 2),
-        "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2),
-        "max": round(ms[-1], 2),
+        "p50": round(statistics.median(ms), 3),
+        "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 3),
+        "max": round(ms[-1], 3),
     }
 
 
-async def bench(database_url: str, runs: int, heygen_url: str, akool_url: str) -> dict[str, Any]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    sessions = create_session_factory(engine)
-    providers: dict[str, TimedProvider] = {
-        "heygen": TimedProvider(
-            HeyGenProvider(HeyGenAPI(api_key="test-heygen-key", base_url=heygen_url))
-        ),
-        "akool": TimedProvider(
-            AkoolProvider(
-                AkoolAPI(base_url=akool_url, api_key="test-akool-key"),
-                AkoolOptions(poll_interval_s=0.0),
-            )
-        ),
-    }
-    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
-    store = AvatarStore(
-        sessions, providers, SecretBox.from_config(encryption_keys=None, secret_key="b" * 40)
-    )
-    launcher = AvatarLauncher(settings=settings, store=store, providers=providers)
-    async with sessions() as db:
-        tenant = await TenantRepository(db).create(name=f"bench-{uuid.uuid4().hex[:6]}")
-        await db.commit()
-    result: dict[str, Any] = {"database": engine.dialect.name, "runs": runs}
-    try:
-        for name, provider in providers.items():
-            starts: list[float] = []
-            overheads: list[float] = []
-            launched = []
-            for _ in range(runs):
-                async with sessions() as db:
-                    conversation = Conversation(
-                        tenant_id=tenant.id,
-                        agent="interviewer",
-                        avatar_requested=True,
-                        avatar_enabled=True,
-                        avatar_provider=name,
-                        avatar_id="bench",
-                    )
-                    db.add(conversation)
-                    await db.commit()
-                provider.spent_s = 0.0
-                began = time.perf_counter()
-                launch = await launcher.start(conversation)
-                starts.append(time.perf_counter() - began)
-                overheads.append(starts[-1] - provider.spent_s)
-                assert launch.ok, launch.reason
-                launched.append(launch)
-                if len(launched) > 1 and launch.row_id is not None:
-                    # Providers cap concurrent sessions: only the first stays, for the speak runs.
-                    await store.stop(launch.row_id, reason="conversation_ended", settle=False)
-            session = launched[0].session
-            assert session is not None
-            relayed: list[str] = []
-            speaks: list[float] = []
-            chunk_overheads: list[float] = []
-            http = provider.inner if name == "heygen" else None
-            for _ in range(runs):
-                provider.spent_s = 0.0
-                began = time.perf_counter()
-                await provider.speak(session, SENTENCE, sink=_relay(relayed))
-                speaks.append(time.perf_counter() - began)
-                # HeyGen's speak is one HTTP call: what is ours is around it. Akool's is all ours
-                # (chunking, pacing, handing to the browser relay).
-                chunk_overheads.append(speaks[-1] - (provider.spent_s if http else 0.0))
-                if name == "akool":
-                    await asyncio.sleep(0.2)  # stay within the data stream's bytes per second
-            result[name] = {
-                "start_total_ms": summary(starts),
-                "start_server_overhead_ms": summary(overheads),
-                "speak_total_ms": summary(speaks),
-                "speak_chunk_overhead_ms": summary(chunk_overheads),
-            }
-            if launched[0].row_id is not None:
-                await store.stop(launched[0].row_id, reason="conversation_ended", settle=False)
-    finally:
-        for provider in providers.values():
-            await provider.aclose()
-        await engine.dispose()
+async def timed(call: Callable[[], Awaitable[Any]], wall: list[float], cpu: list[float]) -> Any:
+    began, began_cpu = time.perf_counter(), time.process_time()
+    result = await call()
+    wall.append(time.perf_counter() - began)
+    cpu.append(time.process_time() - began_cpu)
     return result
 
 
-def _relay(relayed: list[str]) -> Any:
-    async def relay(data: str) -> None:
-        relayed.append(data)
+async def bench_provider(
+    provider: AvatarProvider, avatar_id: str | None, runs: int
+) -> dict[str, Any]:
+    request = SessionRequest(avatar_id=avatar_id)
+    wall: list[float] = []
+    cpu: list[float] = []
 
-    return relay
+    async def start() -> ProviderSession:
+        session = await provider.create_session(request)
+        await provider.start(session)
+        return session
+
+    kept: ProviderSession | None = None
+    for run in range(runs):
+        session = await timed(start, wall, cpu)
+        if run == 0:
+            kept = session
+        else:
+            await provider.stop(session.session_id)
+    assert kept is not None
+    result: dict[str, Any] = {"start_wall_ms": summary(wall), "start_cpu_ms": summary(cpu)}
+
+    relayed: list[str] = []
+
+    async def relay(message: str) -> None:
+        relayed.append(message)
+
+    chunk_wall: list[float] = []
+    chunk_cpu: list[float] = []
+    driven = audio_driven(provider)
+    if driven is not None:
+        chunk_s = driven.chunking.chunk_ms / 1000  # type: ignore[attr-defined]
+        t = np.arange(round(VOICE_RATE * chunk_s * 1.05)) / VOICE_RATE
+        pcm = (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes()
+        await driven.begin_utterance(kept)
+        await driven.push_audio(kept, pcm, VOICE_RATE)  # the first, shorter chunk
+        for _ in range(runs):
+            await timed(lambda: driven.push_audio(kept, pcm, VOICE_RATE), chunk_wall, chunk_cpu)
+            # As a voice makes it, ten times faster than it plays (a burst of minutes of audio
+            # would measure the fake's decoding through the socket's flow control instead).
+            await asyncio.sleep(chunk_s / 10)
+        await driven.end_utterance(kept)
+        result["chunk"] = f"{chunk_s * 1000:g} ms of audio"
+    else:
+        for _ in range(runs):
+            await timed(lambda: provider.speak(kept, SENTENCE, sink=relay), chunk_wall, chunk_cpu)
+            if provider.limits.bytes_per_second is not None:
+                await asyncio.sleep(0.2)  # stay within the data stream's bytes per second
+        result["chunk"] = "one sentence"
+    result["chunk_wall_ms"] = summary(chunk_wall)
+    result["chunk_cpu_ms"] = summary(chunk_cpu)
+    await provider.stop(kept.session_id)
+    return result
+
+
+async def bench(urls: dict[str, str], runs: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"runs": runs}
+    for name, (build, avatar_id) in builders(urls).items():
+        provider = build()
+        try:
+            result[name] = await bench_provider(provider, avatar_id, runs)
+        finally:
+            await provider.aclose()
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    heygen, heygen_url = start_fake("tests.fakes.heygen", {"ms_per_char": 0.0})
-    akool, akool_url = start_fake("tests.fakes.akool", {"polls_to_ready": 0})
+    started = {name: start_fake(module, knobs) for name, (module, knobs) in FAKES.items()}
     try:
-        with tempfile.TemporaryDirectory() as workdir:
-            url = args.database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
-            print(json.dumps(asyncio.run(bench(url, args.runs, heygen_url, akool_url)), indent=2))
+        urls = {name: url for name, (_, url) in started.items()}
+        print(json.dumps(asyncio.run(bench(urls, args.runs)), indent=2))
     finally:
-        for proc in (heygen, akool):
+        for proc, _ in started.values():
             proc.terminate()
             proc.wait(timeout=10)
 

@@ -14,6 +14,8 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.api.routes import avatars as avatar_routes
+from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.avatars.store import AvatarStore
 from visavis.components import build_agents, build_avatars, build_tts
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),
         )
+        ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
@@ -140,4 +143,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
+    app.include_router(avatar_routes.router)
     return app

@@ -8,9 +8,13 @@ from visavis.agents.registry import AgentRegistry, register_builtin_agents
 from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
 from visavis.avatars.base import AvatarProvider
-from visavis.avatars.heygen.api import HeyGenAPI
-from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
+from visavis.avatars.liveavatar.api import LiveAvatarAPI
+from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
 from visavis.avatars.local import LocalAvatarProvider
+from visavis.avatars.simli.api import SimliAPI
+from visavis.avatars.simli.provider import SimliOptions, SimliProvider
+from visavis.avatars.tavus.api import TavusAPI
+from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 from visavis.avatars.names import provider_configured
 from visavis.config import Settings
 from visavis.speech.tts.base import TTSEngine
@@ -50,17 +54,23 @@ def build_tts(settings: Settings) -> TTSEngine:
 def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:
     """The local avatar, and every provider this instance has credentials for."""
     providers: dict[str, AvatarProvider] = {"local": LocalAvatarProvider(tts)}
-    if provider_configured(settings, "heygen") and settings.heygen_api_key is not None:
-        providers["heygen"] = HeyGenProvider(
-            HeyGenAPI(
-                api_key=settings.heygen_api_key.get_secret_value(),
-                base_url=settings.heygen_base_url,
+    if settings.liveavatar_api_key is not None:
+        providers["liveavatar"] = LiveAvatarProvider(
+            LiveAvatarAPI(
+                api_key=settings.liveavatar_api_key.get_secret_value(),
+                base_url=settings.liveavatar_base_url,
                 timeout_s=settings.provider_timeout_s,
             ),
-            HeyGenOptions(
-                idle_timeout_s=settings.heygen_idle_timeout_s,
-                price_per_minute_usd=settings.heygen_price_per_minute_usd,
+            LiveAvatarOptions(
+                mode=settings.liveavatar_mode,
+                sandbox=settings.liveavatar_sandbox,
+                context_id=settings.liveavatar_context_id,
+                voice_id=settings.liveavatar_voice_id,
+                max_session_duration_s=settings.liveavatar_max_session_duration_s,
+                price_per_credit_usd=settings.liveavatar_price_per_credit_usd,
+                connect_timeout_s=settings.provider_timeout_s,
             ),
+            tts=tts,
         )
     if provider_configured(settings, "akool"):
         providers["akool"] = AkoolProvider(
@@ -78,6 +88,34 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
             AkoolOptions(
                 duration_s=settings.akool_session_duration_s,
                 price_per_minute_usd=settings.akool_price_per_minute_usd,
+            ),
+        )
+    if settings.simli_api_key is not None:
+        providers["simli"] = SimliProvider(
+            SimliAPI(
+                api_key=settings.simli_api_key.get_secret_value(),
+                base_url=settings.simli_base_url,
+                timeout_s=settings.provider_timeout_s,
+            ),
+            SimliOptions(
+                max_session_s=settings.simli_max_session_s,
+                max_idle_s=settings.simli_max_idle_s,
+                start_timeout_s=settings.provider_timeout_s,
+                price_per_minute_usd=settings.simli_price_per_minute_usd,
+            ),
+            tts=tts,
+        )
+    if settings.tavus_api_key is not None and settings.tavus_pal_id is not None:
+        providers["tavus"] = TavusProvider(
+            TavusAPI(
+                api_key=settings.tavus_api_key.get_secret_value(),
+                base_url=settings.tavus_base_url,
+                timeout_s=settings.provider_timeout_s,
+            ),
+            TavusOptions(
+                pal_id=settings.tavus_pal_id,
+                max_call_duration_s=settings.tavus_max_call_duration_s,
+                price_per_minute_usd=settings.tavus_price_per_minute_usd,
             ),
         )
     return providers

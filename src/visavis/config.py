@@ -66,10 +66,6 @@ class Settings(BaseSettings):
     espeak_voice: str = "en-us"
 
     # --- avatars --------------------------------------------------------------------
-    heygen_base_url: str = "https://api.heygen.com"
-    heygen_api_key: SecretStr | None = None
-    heygen_price_per_minute_usd: float = Field(default=0.20, ge=0)
-    heygen_idle_timeout_s: int = Field(default=120, ge=30, le=3600)
     akool_base_url: str = "https://openapi.akool.com"
     akool_api_key: SecretStr | None = None
     akool_client_id: str | None = None
@@ -78,6 +74,26 @@ class Settings(BaseSettings):
     akool_session_duration_s: int = Field(default=600, ge=10, le=3600)
     avatar_start_deadline_s: float = Field(default=3.0, gt=0)
     provider_timeout_s: float = Field(default=10.0, gt=0)
+    # LiveAvatar (HeyGen's real-time avatars; ``heygen`` is read as ``liveavatar``)
+    liveavatar_base_url: str = "https://api.liveavatar.com"
+    liveavatar_api_key: SecretStr | None = None
+    liveavatar_mode: Literal["LITE", "FULL"] = "LITE"
+    liveavatar_sandbox: bool = False
+    liveavatar_context_id: str | None = None
+    liveavatar_voice_id: str | None = None
+    liveavatar_price_per_credit_usd: float = Field(default=0.10, ge=0)
+    liveavatar_max_session_duration_s: int | None = Field(default=None, ge=60, le=86400)
+    simli_base_url: str = "https://api.simli.ai"
+    simli_api_key: SecretStr | None = None
+    simli_max_session_s: int = Field(default=3600, ge=60, le=3600)
+    simli_max_idle_s: int = Field(default=300, ge=30, le=3600)
+    simli_price_per_minute_usd: float = Field(default=0.05, ge=0)
+    tavus_base_url: str = "https://tavusapi.com"
+    tavus_api_key: SecretStr | None = None
+    tavus_pal_id: str | None = None
+    tavus_max_call_duration_s: int = Field(default=1800, ge=60, le=3600)
+    tavus_price_per_minute_usd: float = Field(default=0.37, ge=0)
+    avatar_catalogue_ttl_s: float = Field(default=60.0, ge=0, le=3600)
 
     # --- background jobs ------------------------------------------------------------
     sweeper_interval_s: float = Field(default=10.0, gt=0)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.base import AvatarProvider
+from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
 from visavis.conversation.live import LiveConversations
@@ -40,6 +41,7 @@ class AppContext:
     launcher: AvatarLauncher | None = None
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
+    catalogue: AvatarCatalogueCache | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

@@ -113,7 +113,7 @@ async def test_avatar_true_uses_tenant_defaults_and_reports_why_not(
     heygen = await client.post("/v1/conversations", json={"avatar": True}, headers=acme.headers)
     avatar = heygen.json()["avatar"]
     assert avatar["enabled"] is False
-    assert avatar["provider"] == "heygen"
+    assert avatar["provider"] == "liveavatar"  # heygen, the old name, means LiveAvatar
     assert avatar["reason"] == "provider_not_configured"
     assert "audio-only" in avatar["detail"]
 
@@ -123,6 +123,22 @@ async def test_avatar_true_uses_tenant_defaults_and_reports_why_not(
         headers=acme.headers,
     )
     assert explicit.json()["avatar"]["quality"] == "low"
+
+
+async def test_a_conversation_that_does_not_say_avatar_follows_the_tenant_default(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    before = await client.post("/v1/conversations", json={}, headers=acme.headers)
+    assert before.json()["avatar"]["enabled"] is False
+    await client.put(
+        "/v1/tenant/preferences", json={"avatar_enabled_default": True}, headers=acme.headers
+    )
+    after = await client.post("/v1/conversations", json={}, headers=acme.headers)
+    assert after.json()["avatar"]["enabled"] is True
+    assert after.json()["avatar"]["provider"] == "local"
+    refused = await client.post("/v1/conversations", json={"avatar": False}, headers=acme.headers)
+    assert refused.json()["avatar"]["enabled"] is False
 
 
 async def test_transcript_is_returned_in_order_with_timings(

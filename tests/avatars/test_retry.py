@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.avatars.conftest import RecordedSleeps
-from tests.fakes.heygen import HeyGenServer
+from tests.fakes.liveavatar import LiveAvatarServer
 from visavis.avatars.errors import (
     ProviderAuthError,
     ProviderError,
@@ -16,57 +16,61 @@ from visavis.avatars.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from visavis.avatars.heygen.api import HeyGenAPI, HeyGenListedSession
+from visavis.avatars.liveavatar.api import LiveAvatarAPI
 from visavis.avatars.retry import with_retries
+
+AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 
 
 @pytest.fixture
-async def api(heygen: HeyGenServer):
-    client = HeyGenAPI(api_key="test-heygen-key", base_url=heygen.base_url, timeout_s=0.5)
+async def api(liveavatar: LiveAvatarServer):
+    client = LiveAvatarAPI(
+        api_key="test-liveavatar-key", base_url=liveavatar.base_url, timeout_s=0.5
+    )
     yield client
     await client.aclose()
 
 
-def list_calls(heygen: HeyGenServer) -> int:
-    return len(heygen.fake.requests("/v1/streaming.list"))
+def list_calls(liveavatar: LiveAvatarServer) -> int:
+    return sum(r["path"] == "/v1/sessions" for r in liveavatar.fake.requests())
 
 
 async def test_server_errors_are_retried_with_backoff_until_success(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(fail_next=2)
-    result = await with_retries(api.list_v1, sleep=sleeps)
+    liveavatar.configure(fail_next=2)
+    result = await with_retries(api.list_all, sleep=sleeps)
     assert result == []
     assert sleeps.waits == [1.0, 2.0]
-    assert list_calls(heygen) == 3
+    assert list_calls(liveavatar) == 3
 
 
 async def test_gives_up_after_the_last_attempt_with_the_last_error(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(fail_next=5, fail_status=503)
+    liveavatar.configure(fail_next=5, fail_status=503)
     with pytest.raises(ProviderUnavailable) as caught:
-        await with_retries(api.list_v1, attempts=3, sleep=sleeps)
+        await with_retries(api.list_all, attempts=3, sleep=sleeps)
     assert caught.value.status == 503
     assert sleeps.waits == [1.0, 2.0]
-    assert list_calls(heygen) == 3
+    assert list_calls(liveavatar) == 3
 
 
 async def test_backoff_repeats_its_last_wait(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(fail_next=4)
-    await with_retries(api.list_v1, attempts=5, backoff=(0.1, 0.2), sleep=sleeps)
+    liveavatar.configure(fail_next=4)
+    await with_retries(api.list_all, attempts=5, backoff=(0.1, 0.2), sleep=sleeps)
     assert sleeps.waits == [0.1, 0.2, 0.2, 0.2]
 
 
 async def test_rate_limit_waits_for_retry_after(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(rate_limit_next=1, retry_after_s=7)
+    liveavatar.configure(rate_limit_next=1, retry_after_s=7)
     retries: list[tuple[int, ProviderError, float]] = []
     await with_retries(
-        api.list_v1, sleep=sleeps, on_retry=lambda n, e, w: retries.append((n, e, w))
+        api.list_all, sleep=sleeps, on_retry=lambda n, e, w: retries.append((n, e, w))
     )
     assert sleeps.waits == [7.0]
     assert len(retries) == 1
@@ -76,70 +80,74 @@ async def test_rate_limit_waits_for_retry_after(
 
 
 async def test_timeouts_are_retried(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(hang_next=1, hang_s=5)
-    assert await with_retries(api.list_v1, sleep=sleeps) == []
+    liveavatar.configure(hang_next=1, hang_s=5)
+    assert await with_retries(api.list_all, sleep=sleeps) == []
     assert sleeps.waits == [1.0]
 
 
-async def test_auth_errors_are_not_retried(heygen: HeyGenServer, sleeps: RecordedSleeps) -> None:
-    client = HeyGenAPI(api_key="wrong-key", base_url=heygen.base_url)
+async def test_auth_errors_are_not_retried(
+    liveavatar: LiveAvatarServer, sleeps: RecordedSleeps
+) -> None:
+    client = LiveAvatarAPI(api_key="wrong-key", base_url=liveavatar.base_url)
     try:
         with pytest.raises(ProviderAuthError):
-            await with_retries(client.list_v1, sleep=sleeps)
+            await with_retries(client.list_all, sleep=sleeps)
     finally:
         await client.aclose()
     assert sleeps.waits == []
-    assert list_calls(heygen) == 1
+    assert list_calls(liveavatar) == 1
 
 
 async def test_quota_errors_are_not_retried(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(quota_exceeded=True)
+    liveavatar.configure(credits=0.0)
+    token = await api.create_token({"mode": "LITE", "avatar_id": AVATAR})
     with pytest.raises(ProviderQuotaError):
-        await with_retries(lambda: api.new_session(avatar_id="anna"), sleep=sleeps)
+        await with_retries(lambda: api.start(token), sleep=sleeps)
     assert sleeps.waits == []
-    assert len(heygen.fake.requests("/v1/streaming.new")) == 1
+    assert len(liveavatar.fake.requests("/v1/sessions/start")) == 1
 
 
 async def test_no_wait_starts_that_would_end_past_the_deadline(
-    heygen: HeyGenServer, api: HeyGenAPI, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(fail_next=5)
+    liveavatar.configure(fail_next=5)
     with pytest.raises(ProviderUnavailable):
-        await with_retries(api.list_v1, deadline=time.monotonic() + 0.5, sleep=sleeps)
+        await with_retries(api.list_all, deadline=time.monotonic() + 0.5, sleep=sleeps)
     assert sleeps.waits == []
-    assert list_calls(heygen) == 1
+    assert list_calls(liveavatar) == 1
 
 
 async def test_the_deadline_bounds_a_hanging_attempt(
-    heygen: HeyGenServer, sleeps: RecordedSleeps
+    liveavatar: LiveAvatarServer, sleeps: RecordedSleeps
 ) -> None:
-    heygen.configure(hang_next=3, hang_s=10)
-    client = HeyGenAPI(api_key="test-heygen-key", base_url=heygen.base_url, timeout_s=10)
+    liveavatar.configure(hang_next=3, hang_s=10)
+    client = LiveAvatarAPI(
+        api_key="test-liveavatar-key", base_url=liveavatar.base_url, timeout_s=10
+    )
     started = time.monotonic()
     try:
         with pytest.raises(ProviderTimeout) as caught:
             await with_retries(
-                client.list_v1, deadline=started + 0.3, sleep=sleeps, provider="heygen"
+                client.list_all, deadline=started + 0.3, sleep=sleeps, provider="liveavatar"
             )
     finally:
         await client.aclose()
-    assert caught.value.provider == "heygen"
+    assert caught.value.provider == "liveavatar"
     assert caught.value.reason == "timeout"
     assert sleeps.waits == []
 
 
-async def test_the_result_of_the_call_is_returned(heygen: HeyGenServer, api: HeyGenAPI) -> None:
-    session = await api.new_session(avatar_id="anna")
-    listed = await with_retries(api.list_v1)
-    assert listed == [
-        HeyGenListedSession(
-            session_id=session.session_id, status="new", created_at=listed[0].created_at
-        )
-    ]
+async def test_the_result_of_the_call_is_returned(
+    liveavatar: LiveAvatarServer, api: LiveAvatarAPI
+) -> None:
+    token = await api.create_token({"mode": "LITE", "avatar_id": AVATAR})
+    await api.start(token)
+    listed = await with_retries(api.list_all)
+    assert [(s.session_id, s.mode) for s in listed] == [(token.session_id, "LITE")]
 
 
 async def test_attempts_and_backoff_are_validated() -> None:

@@ -6,8 +6,14 @@ Akool's status on errors is not documented). Auth: ``x-api-key``, or ``Authoriza
 Bearer <token>`` from ``getToken`` (Authorization wins when both are sent); tokens expire
 after ``token_ttl_s`` (1101). A session answers status 1 at creation and moves 1 → 2 → 3
 on ``session/detail`` polls (``polls_to_ready``), or to 4 with ``fail_sessions``; it ends
-after its ``duration``, on close, or when a test kills it, and then reports status 4
-(the fake's choice: Akool does not document a closed status).
+after its ``duration``, on close, or when a test kills it, and then reports
+``closed_status`` (4 by default; Akool does not document it, so 3 can be chosen to model a
+closed session that still looks live). Business errors use Akool's codes with their meanings:
+1003 bad parameter, 1004 needs verification, 1005 too frequent, 1006 quota, 1014 avatar not
+found, 1104 balance, 1214 processing, 1215 busy (the fake's concurrency limit), 1216 session
+not found. A session created without ``mode_type: 1`` would answer with Akool's LLM: the
+fake records it (``retells_verbatim``). Credits: the booked duration is pre-charged and what
+was not used is refunded when the session ends (``credits_used_s``).
 
 ``POST /_fake/datastream/{session_id}`` takes one data-stream message exactly as the
 browser sends it over Agora and checks it (see :mod:`tests.fakes.akool_datastream`);
@@ -47,11 +53,15 @@ SUCCESS = 1000
 TOKEN_INVALID = 1101
 TOKEN_EMPTY = 1102
 ACCOUNT_BANNED = 1200
-# The fake's own choices (Akool documents no other codes); clients go by the wording.
 INVALID_PARAMETER = 1003
-NOT_FOUND = 1004
-QUOTA_EXCEEDED = 1005
-CONCURRENCY_LIMIT = 1006
+NEEDS_VERIFICATION = 1004
+TOO_FREQUENT = 1005
+QUOTA_INSUFFICIENT = 1006
+RESOURCE_NOT_FOUND = 1014
+BALANCE_INSUFFICIENT = 1104
+AVATAR_PROCESSING = 1214
+AVATAR_BUSY = 1215
+SESSION_NOT_FOUND = 1216
 
 STREAM_TYPES = ("agora", "livekit", "trtc")
 REJECTING = {"message_too_large": 413, "rate_exceeded": 429}
@@ -68,6 +78,11 @@ class AkoolKnobs(FaultKnobs):
     error_http_status: int = 200
     banned: bool = False
     quota_exceeded: bool = False
+    balance_insufficient: bool = False
+    unverified: bool = False
+    too_frequent_next: int = 0
+    avatar_processing: bool = False
+    closed_status: int = 4
     max_concurrent: int = 100
     max_duration_s: int = 3600
     polls_to_ready: int = 2
@@ -95,18 +110,31 @@ class FakeAkoolSession:
     polls_to_ready: int
     fails: bool
     datastream: DataStreamChecker
+    closed_status: int = 4
     polls: int = 0
     closed_at: float | None = None
     closed_reason: str | None = None
+    close_requests: int = 0
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
 
     @property
+    def retells_verbatim(self) -> bool:
+        return self.request.get("mode_type") == 1
+
+    @property
+    def credits_used_s(self) -> float | None:
+        """Seconds charged once the session ended (the rest of the booking is refunded)."""
+        if self.closed_at is None:
+            return None
+        return min(float(self.duration_s), self.closed_at - self.created_at)
+
+    @property
     def status(self) -> int:
         if not self.is_open:
-            return 4
+            return self.closed_status
         if self.polls >= self.polls_to_ready:
             return 4 if self.fails else 3
         return 1 if self.polls == 0 else 2
@@ -133,6 +161,9 @@ class FakeAkoolSession:
             "polls": self.polls,
             "closed_at": self.closed_at,
             "closed_reason": self.closed_reason,
+            "close_requests": self.close_requests,
+            "retells_verbatim": self.retells_verbatim,
+            "credits_used_s": self.credits_used_s,
             "datastream_messages": len(self.datastream.accepted),
             "datastream_violations": len(self.datastream.violations),
         }
@@ -224,6 +255,11 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         """None when the request may proceed, else the refusal."""
         if self.knobs.banned:
             return self.err(ACCOUNT_BANNED, "account is banned")
+        if self.knobs.unverified:
+            return self.err(NEEDS_VERIFICATION, "the account needs verification")
+        if self.knobs.too_frequent_next > 0:
+            self.knobs.too_frequent_next -= 1
+            return self.err(TOO_FREQUENT, "Request too frequent, please try again later")
         authorization = request.headers.get("authorization", "").strip()
         if authorization:
             token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
@@ -293,7 +329,9 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         if not isinstance(avatar_id, str) or not avatar_id:
             return self.err(INVALID_PARAMETER, "Invalid parameter: avatar_id is required")
         if knobs.avatars and avatar_id not in knobs.avatars:
-            return self.err(NOT_FOUND, "avatar not found")
+            return self.err(RESOURCE_NOT_FOUND, "resource not found: avatar")
+        if knobs.avatar_processing:
+            return self.err(AVATAR_PROCESSING, "live avatar processing")
         duration = parsed.get("duration", 600)
         if (
             isinstance(duration, bool)
@@ -305,10 +343,12 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         if stream_type not in STREAM_TYPES:
             return self.err(INVALID_PARAMETER, f"Invalid parameter: stream_type {stream_type!r}")
         if knobs.quota_exceeded:
-            return self.err(QUOTA_EXCEEDED, "Insufficient credits, please top up your balance")
+            return self.err(QUOTA_INSUFFICIENT, "quota insufficient")
+        if knobs.balance_insufficient:
+            return self.err(BALANCE_INSUFFICIENT, "insufficient balance")
         self._expire()
         if sum(1 for s in self.sessions.values() if s.is_open) >= knobs.max_concurrent:
-            return self.err(CONCURRENCY_LIMIT, "Concurrent session limit reached")
+            return self.err(AVATAR_BUSY, "Avatar is busy")
         session_id = uuid.uuid4().hex[:24]
         session = FakeAkoolSession(
             session_id=session_id,
@@ -322,6 +362,7 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
             created_unix=time.time(),
             polls_to_ready=knobs.polls_to_ready,
             fails=knobs.fail_sessions,
+            closed_status=knobs.closed_status,
             datastream=DataStreamChecker(
                 max_message_bytes=knobs.max_message_bytes,
                 max_window_bytes=knobs.max_window_bytes,
@@ -339,7 +380,7 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         self._expire()
         session = self.sessions.get(request.query_params.get("id", ""))
         if session is None:
-            return self.err(NOT_FOUND, "session not found")
+            return self.err(SESSION_NOT_FOUND, "live avatar session not found")
         if session.is_open:
             session.polls += 1
         return self.ok(session.data())
@@ -357,7 +398,8 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         self._expire()
         session = self.sessions.get(session_id)
         if session is None:
-            return self.err(NOT_FOUND, "session not found")
+            return self.err(SESSION_NOT_FOUND, "live avatar session not found")
+        session.close_requests += 1
         if session.is_open:
             session.closed_at, session.closed_reason = self.clock(), "closed"
         return self.ok()
@@ -384,7 +426,15 @@ class AkoolFake(ProviderFake[AkoolKnobs]):
         if refusal is not None:
             return refusal
         names = self.knobs.avatars or ("dvp_Tristan_cloth2_1080P",)
-        result = [{"avatar_id": name, "name": name, "available": True} for name in names]
+        result = [
+            {
+                "avatar_id": name,
+                "name": name,
+                "url": f"https://fake-akool.invalid/avatars/{name}.mp4",
+                "available": True,
+            }
+            for name in names
+        ]
         return self.ok({"count": len(result), "result": result})
 
     # --- data stream -----------------------------------------------------------------

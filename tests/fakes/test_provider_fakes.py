@@ -13,17 +13,18 @@ import httpx
 import pytest
 
 from tests.fakes.akool import AkoolServer, serve_akool
-from tests.fakes.heygen import HeyGenServer, serve_heygen
+from tests.fakes.liveavatar import LiveAvatarServer, serve_liveavatar
 from tests.fakes.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-HEYGEN_KEY = {"x-api-key": "test-heygen-key"}
+LIVEAVATAR_KEY = {"X-API-KEY": "test-liveavatar-key"}
 AKOOL_KEY = {"x-api-key": "test-akool-key"}
+AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 
 
 @pytest.fixture(scope="module")
-def heygen() -> Iterator[HeyGenServer]:
-    with serve_heygen() as server:
+def liveavatar() -> Iterator[LiveAvatarServer]:
+    with serve_liveavatar() as server:
         yield server
 
 
@@ -34,93 +35,125 @@ def akool() -> Iterator[AkoolServer]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh(heygen: HeyGenServer, akool: AkoolServer) -> None:
-    heygen.fake.reset()
+def _fresh(liveavatar: LiveAvatarServer, akool: AkoolServer) -> None:
+    liveavatar.fake.reset()
     akool.fake.reset()
 
 
-def new_heygen_session(base_url: str, **body: object) -> str:
-    answer = httpx.post(
-        f"{base_url}/v1/streaming.new", headers=HEYGEN_KEY, json={"avatar_id": "anna", **body}
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["data"]["session_id"])
+def new_liveavatar_session(
+    base_url: str, mode: str = "LITE", context_id: str | None = "ctx"
+) -> tuple[str, str]:
+    """A started session: its id and session token."""
+    body: dict[str, object] = {"mode": mode, "avatar_id": AVATAR}
+    if mode == "FULL" and context_id is not None:
+        body["avatar_persona"] = {"context_id": context_id}
+    token = httpx.post(f"{base_url}/v1/sessions/token", headers=LIVEAVATAR_KEY, json=body).json()[
+        "data"
+    ]
+    bearer = {"Authorization": f"Bearer {token['session_token']}"}
+    started = httpx.post(f"{base_url}/v1/sessions/start", headers=bearer)
+    assert started.status_code == 201, started.text
+    return token["session_id"], token["session_token"]
 
 
-def test_knobs_are_set_over_http_and_bad_ones_change_nothing(heygen: HeyGenServer) -> None:
-    url = f"{heygen.base_url}/_fake/config"
-    knobs = httpx.post(url, json={"latency_s": 0.01, "fault_paths": ["task"]}).json()
-    assert knobs["latency_s"] == 0.01 and knobs["fault_paths"] == ["task"]
-    refused = httpx.post(url, json={"max_concurrent": 2, "no_such_knob": 1})
+def test_knobs_are_set_over_http_and_bad_ones_change_nothing(liveavatar: LiveAvatarServer) -> None:
+    url = f"{liveavatar.base_url}/_fake/config"
+    knobs = httpx.post(url, json={"latency_s": 0.01, "fault_paths": ["start"]}).json()
+    assert knobs["latency_s"] == 0.01 and knobs["fault_paths"] == ["start"]
+    refused = httpx.post(url, json={"credits": 2, "no_such_knob": 1})
     assert refused.status_code == 400 and "no_such_knob" in refused.json()["error"]
-    assert httpx.post(url, json={"max_concurrent": "many"}).status_code == 400
-    assert httpx.get(url).json()["max_concurrent"] == 100
+    assert httpx.post(url, json={"credits": "many"}).status_code == 400
+    assert httpx.get(url).json()["credits"] == 1000.0
     assert httpx.post(url, content=b"[1]").status_code == 400
 
 
-def test_requests_are_recorded_with_their_answers(heygen: HeyGenServer) -> None:
-    session_id = new_heygen_session(heygen.base_url)
+def test_requests_are_recorded_with_their_answers(liveavatar: LiveAvatarServer) -> None:
+    session_id, _ = new_liveavatar_session(liveavatar.base_url)
     httpx.post(
-        f"{heygen.base_url}/v1/streaming.task",
-        headers=HEYGEN_KEY,
-        json={"session_id": session_id, "text": "x"},
+        f"{liveavatar.base_url}/v1/sessions/stop",
+        headers=LIVEAVATAR_KEY,
+        json={"session_id": session_id, "reason": "BORED"},
     )
-    recorded = httpx.get(f"{heygen.base_url}/_fake/requests").json()
+    recorded = httpx.get(f"{liveavatar.base_url}/_fake/requests").json()
     assert [(r["method"], r["path"], r["status"]) for r in recorded] == [
-        ("POST", "/v1/streaming.new", 200),
-        ("POST", "/v1/streaming.task", 400),
+        ("POST", "/v1/sessions/token", 200),
+        ("POST", "/v1/sessions/start", 201),
+        ("POST", "/v1/sessions/stop", 422),
     ]
-    assert recorded[1]["json"] == {"session_id": session_id, "text": "x"}
-    assert recorded[0]["headers"]["x-api-key"] == "test-heygen-key"
-    only_tasks = httpx.get(f"{heygen.base_url}/_fake/requests", params={"path": "task"}).json()
-    assert len(only_tasks) == 1
+    assert recorded[2]["json"] == {"session_id": session_id, "reason": "BORED"}
+    assert recorded[0]["headers"]["x-api-key"] == "test-liveavatar-key"
+    only_stops = httpx.get(f"{liveavatar.base_url}/_fake/requests", params={"path": "stop"}).json()
+    assert len(only_stops) == 1
 
 
-def test_sessions_can_be_killed_and_the_clock_advanced_over_http(heygen: HeyGenServer) -> None:
-    killed = new_heygen_session(heygen.base_url)
-    idle = new_heygen_session(heygen.base_url, activity_idle_timeout=30)
-    kept = new_heygen_session(heygen.base_url)
-    httpx.post(f"{heygen.base_url}/_fake/config", json={"kill_sessions": [killed]})
+def test_sessions_can_be_killed_and_the_clock_advanced_over_http(
+    liveavatar: LiveAvatarServer,
+) -> None:
+    base = liveavatar.base_url
+    killed, _ = new_liveavatar_session(base)
+    idle, _ = new_liveavatar_session(base)
+    kept, kept_token = new_liveavatar_session(base, mode="FULL")
+    httpx.post(f"{base}/_fake/config", json={"kill_sessions": [killed]})
     keep_alive = httpx.post(
-        f"{heygen.base_url}/v1/streaming.keep_alive",
-        headers=HEYGEN_KEY,
-        json={"session_id": killed},
+        f"{base}/v1/sessions/keep-alive", headers=LIVEAVATAR_KEY, json={"session_id": killed}
     )
-    assert keep_alive.status_code == 400 and keep_alive.json()["code"] == 10005
-    httpx.post(f"{heygen.base_url}/_fake/config", json={"advance_clock_s": 31})
-    open_ids = [s["session_id"] for s in httpx.get(f"{heygen.base_url}/_fake/sessions").json()]
+    assert keep_alive.status_code == 400 and "closed" in keep_alive.json()["message"]
+    httpx.post(f"{base}/_fake/config", json={"advance_clock_s": 200})
+    bearer = {"Authorization": f"Bearer {kept_token}"}
+    assert httpx.post(f"{base}/v1/sessions/keep-alive", headers=bearer).status_code == 200
+    httpx.post(f"{base}/_fake/config", json={"advance_clock_s": 101})
+    open_ids = [s["session_id"] for s in httpx.get(f"{base}/_fake/sessions").json()]
     assert open_ids == [kept]
-    every = httpx.get(f"{heygen.base_url}/_fake/sessions", params={"all": "1"}).json()
-    assert {s["session_id"]: s["closed_reason"] for s in every} == {
-        killed: "killed",
-        idle: "idle_timeout",
+    every = httpx.get(f"{base}/_fake/sessions", params={"all": "1"}).json()
+    assert {s["session_id"]: s["end_reason"] for s in every} == {
+        killed: "SERVER_ERROR",
+        idle: "IDLE_TIMEOUT",
         kept: None,
     }
-    httpx.post(f"{heygen.base_url}/_fake/reset")
-    assert httpx.get(f"{heygen.base_url}/_fake/sessions", params={"all": "1"}).json() == []
+    # FULL costs 2 credits a minute, LITE 1; six minutes started for the FULL one.
+    assert {s["session_id"]: s["credits_consumed"] for s in every}[kept] == 2 * 6
+    deleted = httpx.delete(f"{base}/v1/sessions", headers=bearer)
+    assert deleted.status_code == 200 and httpx.get(f"{base}/_fake/sessions").json() == []
+    httpx.post(f"{base}/_fake/reset")
+    assert httpx.get(f"{base}/_fake/sessions", params={"all": "1"}).json() == []
 
 
 @pytest.mark.parametrize(
-    ("headers", "status", "code"),
+    ("path", "headers", "status"),
     [
-        ({}, 401, 400112),
-        ({"x-api-key": "wrong"}, 401, 40009),
-        ({"Authorization": "Bearer wrong"}, 401, 40009),
-        ({"Authorization": "Bearer test-heygen-key"}, 200, 100),
-        ({"x-api-key": "test-heygen-key"}, 200, 100),
+        ("/v1/sessions?type=active", {}, 401),
+        ("/v1/sessions?type=active", {"X-API-KEY": "wrong"}, 401),
+        ("/v1/sessions?type=active", {"Authorization": "Bearer test-liveavatar-key"}, 401),
+        ("/v1/sessions?type=active", LIVEAVATAR_KEY, 200),
+        ("/v1/sessions", LIVEAVATAR_KEY, 422),
+        ("/v1/sessions?type=active&page_size=101", LIVEAVATAR_KEY, 422),
     ],
 )
-def test_heygen_auth_headers(
-    heygen: HeyGenServer, headers: dict[str, str], status: int, code: int
+def test_liveavatar_auth_and_validation(
+    liveavatar: LiveAvatarServer, path: str, headers: dict[str, str], status: int
 ) -> None:
-    answer = httpx.get(f"{heygen.base_url}/v1/streaming.list", headers=headers)
-    assert (answer.status_code, answer.json()["code"]) == (status, code)
+    answer = httpx.get(f"{liveavatar.base_url}{path}", headers=headers)
+    assert answer.status_code == status
+    if status == 422:
+        assert answer.json()["detail"][0]["loc"][0] == "query"
+    elif status == 200:
+        assert answer.json()["code"] == 1000
 
 
-def test_heygen_error_envelope_variant(heygen: HeyGenServer) -> None:
-    httpx.post(f"{heygen.base_url}/_fake/config", json={"envelope": "error"})
-    answer = httpx.post(f"{heygen.base_url}/v1/streaming.create_token", headers=HEYGEN_KEY).json()
-    assert answer["error"] is None and answer["data"]["token"]
+def test_liveavatar_full_data_channel_stand_in(liveavatar: LiveAvatarServer) -> None:
+    session_id, _ = new_liveavatar_session(liveavatar.base_url, mode="FULL")
+    url = f"{liveavatar.base_url}/_fake/datachannel/{session_id}"
+    packet = {"event_type": "avatar.speak_text", "event_id": "e1", "text": "Hello."}
+    events = httpx.post(url, json=packet).json()["events"]
+    assert [e["event_type"] for e in events] == ["avatar.speak_started", "avatar.speak_ended"]
+    assert httpx.post(url, json={"event_type": "avatar.dance", "event_id": "e2"}).status_code == 400
+    # Without a context the FULL avatar stays silent, as LiveAvatar's does.
+    silent_id, _ = new_liveavatar_session(liveavatar.base_url, mode="FULL", context_id=None)
+    silent = httpx.post(f"{liveavatar.base_url}/_fake/datachannel/{silent_id}", json=packet)
+    assert silent.json() == {"accepted": True, "events": []}
+    lite_id, _ = new_liveavatar_session(liveavatar.base_url)
+    lite = httpx.post(f"{liveavatar.base_url}/_fake/datachannel/{lite_id}", json=packet)
+    assert lite.status_code == 409
 
 
 @pytest.mark.parametrize(
@@ -163,7 +196,7 @@ def test_akool_injected_failures_keep_its_envelope(akool: AkoolServer) -> None:
     assert answer.status_code == 500 and answer.json()["code"] == 500 and "msg" in answer.json()
 
 
-@pytest.mark.parametrize("name", ["heygen", "akool"])
+@pytest.mark.parametrize("name", ["liveavatar", "akool", "simli", "tavus"])
 def test_each_fake_runs_standalone(name: str) -> None:
     port = free_port()
     config = json.dumps({"api_key": "standalone-key"})
@@ -196,7 +229,7 @@ def test_each_fake_runs_standalone(name: str) -> None:
 
 def test_help_lists_the_knobs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.fakes.heygen", "--help"],
+        [sys.executable, "-m", "tests.fakes.liveavatar", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -204,3 +237,4 @@ def test_help_lists_the_knobs() -> None:
         check=True,
     )
     assert "--port" in result.stdout and "idle_timeout_s" in result.stdout
+    assert "credits" in result.stdout

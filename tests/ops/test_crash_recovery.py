@@ -11,20 +11,22 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conversation.live_client import LiveClient, start_conversation
-from tests.fakes.heygen import serve_heygen
+from tests.fakes.liveavatar import serve_liveavatar
 from tests.server_process import ServerProcess
 from visavis.cli import app as cli
+
+AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 
 
 @pytest.mark.slow
 async def test_provider_sessions_are_stopped_after_a_crash(
     database_url: str, tmp_path: Path
 ) -> None:
-    with serve_heygen() as heygen:
+    with serve_liveavatar() as liveavatar:
         env = {
             "VISAVIS_DATABASE_URL": database_url,
-            "VISAVIS_HEYGEN_BASE_URL": heygen.base_url,
-            "VISAVIS_HEYGEN_API_KEY": "test-heygen-key",
+            "VISAVIS_LIVEAVATAR_BASE_URL": liveavatar.base_url,
+            "VISAVIS_LIVEAVATAR_API_KEY": "test-liveavatar-key",
             # Shorter than the defaults (30 s, 10 s) to keep the test quick; the bound is the
             # same: heartbeat timeout + one sweep interval.
             "VISAVIS_CLIENT_HEARTBEAT_TIMEOUT_S": "6",
@@ -39,13 +41,13 @@ async def test_provider_sessions_are_stopped_after_a_crash(
         clients = []
         for _ in range(3):
             conversation_id, token = await start_conversation(
-                server.base_url, key, {"avatar": {"provider": "heygen", "avatar_id": "Wayne"}}
+                server.base_url, key, {"avatar": {"provider": "liveavatar", "avatar_id": AVATAR}}
             )
             client = LiveClient(server.base_url, conversation_id, token, playback="none")
             await client.connect()
             await client.wait_for("sentence")
             clients.append(client)
-        assert len(heygen.fake.open_sessions()) == 3
+        assert len(liveavatar.fake.open_sessions()) == 3
         server.kill()
         for client in clients:
             await client.close()
@@ -53,7 +55,7 @@ async def test_provider_sessions_are_stopped_after_a_crash(
 
         restarted = ServerProcess(cwd=tmp_path, env=env, port=server.port).start()
         try:
-            while heygen.fake.open_sessions():
+            while liveavatar.fake.open_sessions():
                 assert time.monotonic() - killed_at < 60, "orphans still open after 60 s"
                 await asyncio.sleep(0.2)
             elapsed = time.monotonic() - killed_at
@@ -61,6 +63,6 @@ async def test_provider_sessions_are_stopped_after_a_crash(
                 assert (await http.get("/readyz")).status_code == 200
         finally:
             restarted.stop()
-        stops = heygen.fake.requests("/v1/streaming.stop")
+        stops = liveavatar.fake.requests("/v1/sessions/stop")
         assert len(stops) == 3, "each orphan stopped once"
         print(f"all provider sessions stopped {elapsed:.1f} s after the crash")

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conversation.live_client import start_conversation
-from tests.fakes.heygen import serve_heygen
+from tests.fakes.liveavatar import serve_liveavatar
 from tests.live_server import RunningServer, ServerFactory
-from visavis.avatars.heygen.api import HeyGenAPI
+from visavis.avatars.liveavatar.api import LiveAvatarAPI
 from visavis.avatars.store import AvatarStore
 from visavis.components import build_avatars, build_tts
 from visavis.config import Settings
@@ -28,18 +28,21 @@ from visavis.db.models import AvatarSession, AvatarSessionEvent, Conversation, U
 from visavis.ops.sweeper import Sweeper
 from visavis.tenancy.crypto import SecretBox
 
-KEY = "test-heygen-key"
+KEY = "test-liveavatar-key"
+AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 
 
 @pytest.fixture
-def heygen() -> Iterator[Any]:
-    with serve_heygen() as fake:
+def liveavatar() -> Iterator[Any]:
+    with serve_liveavatar() as fake:
         yield fake
 
 
 @pytest.fixture
-async def server(live_server: ServerFactory, heygen: Any) -> RunningServer:
-    return live_server(heygen_base_url=heygen.base_url, heygen_api_key=KEY, sweeper_interval_s=3600)
+async def server(live_server: ServerFactory, liveavatar: Any) -> RunningServer:
+    return live_server(
+        liveavatar_base_url=liveavatar.base_url, liveavatar_api_key=KEY, sweeper_interval_s=3600
+    )
 
 
 class Instance:
@@ -72,12 +75,12 @@ async def instances(server: RunningServer) -> AsyncIterator[list[Instance]]:
         await instance.aclose()
 
 
-async def heygen_conversations(server: RunningServer, count: int) -> list[str]:
+async def liveavatar_conversations(server: RunningServer, count: int) -> list[str]:
     tenant = await server.tenant(f"t-{uuid.uuid4().hex[:6]}")
     ids = []
     for _ in range(count):
         conversation_id, _ = await start_conversation(
-            server.base_url, tenant.key, {"avatar": {"provider": "heygen", "avatar_id": "Wayne"}}
+            server.base_url, tenant.key, {"avatar": {"provider": "liveavatar", "avatar_id": AVATAR}}
         )
         ids.append(conversation_id)
     return ids
@@ -92,10 +95,10 @@ async def until(predicate: Any, timeout: float = 15.0) -> None:
 
 
 async def test_orphans_are_stopped_with_their_reason_and_cost(
-    server: RunningServer, heygen: Any, instances: list[Instance]
+    server: RunningServer, liveavatar: Any, instances: list[Instance]
 ) -> None:
-    gone, ended = await heygen_conversations(server, 2)
-    await until(lambda: len(heygen.fake.open_sessions()) == 2)
+    gone, ended = await liveavatar_conversations(server, 2)
+    await until(lambda: len(liveavatar.fake.open_sessions()) == 2)
     sweeper = instances[0].sweeper
     async with instances[0].sessions() as db:
         # A crash between "conversation ended" and "provider session stopped".
@@ -111,13 +114,13 @@ async def test_orphans_are_stopped_with_their_reason_and_cost(
     )
     preview = await patient.sweep(dry_run=True)
     assert {e["conversation"] for e in preview.would_stop} == {ended}
-    assert len(heygen.fake.open_sessions()) == 2, "a dry run stops nothing"
+    assert len(liveavatar.fake.open_sessions()) == 2, "a dry run stops nothing"
 
     await asyncio.sleep(0.6)  # the other conversation's client is now gone too
     report = await sweeper.sweep()
     reasons = {e["conversation"]: e["reason"] for e in report.stopped}
     assert reasons == {gone: "client_gone", ended: "conversation_ended"}
-    assert heygen.fake.open_sessions() == []
+    assert liveavatar.fake.open_sessions() == []
     async with instances[0].sessions() as db:
         rows = (await db.execute(select(AvatarSession))).scalars().all()
         assert {r.status for r in rows} == {"stopped"}
@@ -129,10 +132,10 @@ async def test_orphans_are_stopped_with_their_reason_and_cost(
 
 
 async def test_sessions_only_the_provider_knows_are_reconciled(
-    server: RunningServer, heygen: Any, instances: list[Instance]
+    server: RunningServer, liveavatar: Any, instances: list[Instance]
 ) -> None:
-    (live,) = await heygen_conversations(server, 1)
-    await until(lambda: len(heygen.fake.open_sessions()) == 1)
+    (live,) = await liveavatar_conversations(server, 1)
+    await until(lambda: len(liveavatar.fake.open_sessions()) == 1)
     async with instances[0].sessions() as db:
         await db.execute(
             update(Conversation)
@@ -140,10 +143,10 @@ async def test_sessions_only_the_provider_knows_are_reconciled(
             .values(last_client_seen_at=utcnow())
         )
         await db.commit()
-    api = HeyGenAPI(api_key=KEY, base_url=heygen.base_url)
+    api = LiveAvatarAPI(api_key=KEY, base_url=liveavatar.base_url)
     try:
-        stray = await api.new_session(avatar_id="Stray")
-        await api.start(stray.session_id)
+        stray = await api.create_token({"mode": "LITE", "avatar_id": AVATAR})
+        await api.start(stray)
     finally:
         await api.aclose()
     sweeper = Sweeper(
@@ -156,20 +159,20 @@ async def test_sessions_only_the_provider_knows_are_reconciled(
     report = await sweeper.sweep()
     assert [e["provider_session"] for e in report.reconciled] == [stray.session_id]
     assert report.reconciled[0]["reason"] == "orphaned_at_provider"
-    open_ids = [s["session_id"] for s in heygen.fake.open_sessions()]
+    open_ids = [s["session_id"] for s in liveavatar.fake.open_sessions()]
     assert len(open_ids) == 1 and open_ids != [stray.session_id], "the live one stays"
 
 
 async def test_two_instances_sweeping_stop_each_orphan_exactly_once(
-    server: RunningServer, heygen: Any, instances: list[Instance]
+    server: RunningServer, liveavatar: Any, instances: list[Instance]
 ) -> None:
-    await heygen_conversations(server, 6)
-    await until(lambda: len(heygen.fake.open_sessions()) == 6)
+    await liveavatar_conversations(server, 6)
+    await until(lambda: len(liveavatar.fake.open_sessions()) == 6)
     await asyncio.sleep(0.6)
     first, second = await asyncio.gather(*(i.sweeper.sweep() for i in instances))
     assert len(first.stopped) + len(second.stopped) == 6
-    assert heygen.fake.open_sessions() == []
-    stops = Counter(r["json"]["session_id"] for r in heygen.fake.requests("/v1/streaming.stop"))
+    assert liveavatar.fake.open_sessions() == []
+    stops = Counter(r["json"]["session_id"] for r in liveavatar.fake.requests("/v1/sessions/stop"))
     assert sorted(stops.values()) == [1] * 6
     async with instances[0].sessions() as db:
         events = (
@@ -199,14 +202,14 @@ async def _visavis(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_sweep_command(server: RunningServer, heygen: Any) -> None:
-    await heygen_conversations(server, 1)
-    await until(lambda: len(heygen.fake.open_sessions()) == 1)
+async def test_sweep_command(server: RunningServer, liveavatar: Any) -> None:
+    await liveavatar_conversations(server, 1)
+    await until(lambda: len(liveavatar.fake.open_sessions()) == 1)
     settings = server.ctx.settings
     env = {
         "VISAVIS_DATABASE_URL": settings.database_url,
-        "VISAVIS_HEYGEN_BASE_URL": heygen.base_url,
-        "VISAVIS_HEYGEN_API_KEY": KEY,
+        "VISAVIS_LIVEAVATAR_BASE_URL": liveavatar.base_url,
+        "VISAVIS_LIVEAVATAR_API_KEY": KEY,
         "VISAVIS_CLIENT_HEARTBEAT_TIMEOUT_S": "0.1",
         "VISAVIS_SECRET_KEY": settings.secret_key.get_secret_value(),
     }
@@ -214,8 +217,8 @@ async def test_sweep_command(server: RunningServer, heygen: Any) -> None:
     code, out, err = await _visavis("sweep", "--dry-run", "--json", env=env)
     assert code == 0, err
     assert json.loads(out)["would_stop"][0]["reason"] == "client_gone"
-    assert len(heygen.fake.open_sessions()) == 1
+    assert len(liveavatar.fake.open_sessions()) == 1
     code, out, err = await _visavis("sweep", env=env)
     assert code == 0, err
     assert "stopped 1 provider session" in out
-    assert heygen.fake.open_sessions() == []
+    assert liveavatar.fake.open_sessions() == []

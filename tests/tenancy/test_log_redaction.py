@@ -63,7 +63,7 @@ def test_configured_secrets_are_redacted_literally() -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         secret_key=TEST_SECRET,
-        heygen_api_key=SecretStr("hg-plain-looking-value-42"),
+        liveavatar_api_key=SecretStr("hg-plain-looking-value-42"),
         encryption_keys=SecretStr(f"{generate_key()},{generate_key()}"),
     )
     values = secrets_of(settings)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import TEST_SECRET, TenantFactory
 from tests.conversation.live_client import LiveClient, start_conversation, store_plan
-from tests.fakes.heygen import serve_heygen
+from tests.fakes.liveavatar import serve_liveavatar
 from tests.live_server import ServerFactory
 from tests.server_process import ServerProcess
 from visavis.cli import app as cli
@@ -24,7 +24,7 @@ from visavis.config import Settings
 from visavis.tenancy.crypto import generate_key
 
 ADMIN_KEY = "admin-key-for-log-scan-0123456789abcdefghijklmn"
-HEYGEN_KEY = "hg-secret-heygen-key-0123456789"
+LIVEAVATAR_KEY = "la-secret-liveavatar-key-0123456789"
 OPENAI_KEY = "sk-secret-openai-key-0123456789"
 ENCRYPTION_KEYS = f"{generate_key()},{generate_key()}"
 
@@ -37,7 +37,7 @@ def settings(database_url: str) -> Settings:
         env="development",
         secret_key=TEST_SECRET,
         admin_api_key=ADMIN_KEY,
-        heygen_api_key=HEYGEN_KEY,
+        liveavatar_api_key=LIVEAVATAR_KEY,
         openai_api_key=OPENAI_KEY,
         encryption_keys=ENCRYPTION_KEYS,
         rate_limit_key_per_s=5,
@@ -85,7 +85,7 @@ def secrets_to_find(handled: list[str]) -> list[str]:
     return [
         *handled,
         ADMIN_KEY,
-        HEYGEN_KEY,
+        LIVEAVATAR_KEY,
         OPENAI_KEY,
         TEST_SECRET,
         *ENCRYPTION_KEYS.split(","),
@@ -119,7 +119,7 @@ def test_server_output_holds_no_secret(tmp_path: Path) -> None:
         "VISAVIS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'visavis.db'}",
         "VISAVIS_SECRET_KEY": TEST_SECRET,
         "VISAVIS_ADMIN_API_KEY": ADMIN_KEY,
-        "VISAVIS_HEYGEN_API_KEY": HEYGEN_KEY,
+        "VISAVIS_LIVEAVATAR_API_KEY": LIVEAVATAR_KEY,
         "VISAVIS_OPENAI_API_KEY": OPENAI_KEY,
         "VISAVIS_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
         "VISAVIS_LOG_LEVEL": "debug",
@@ -151,12 +151,12 @@ async def test_live_conversation_logs_hold_no_secret(
 ) -> None:
     """A WebSocket conversation with a provider avatar: tokens, media credentials, keys."""
     with (
-        serve_heygen(api_key=HEYGEN_KEY, ms_per_char=5.0) as heygen,
+        serve_liveavatar(api_key=LIVEAVATAR_KEY) as liveavatar,
         caplog.at_level(logging.DEBUG),
     ):
         server = live_server(
-            heygen_base_url=heygen.base_url,
-            heygen_api_key=HEYGEN_KEY,
+            liveavatar_base_url=liveavatar.base_url,
+            liveavatar_api_key=LIVEAVATAR_KEY,
             openai_api_key=OPENAI_KEY,
             encryption_keys=ENCRYPTION_KEYS,
             log_level="debug",
@@ -178,6 +178,15 @@ async def test_live_conversation_logs_hold_no_secret(
         await client.send({"type": "end"})
         await client.wait_closed()
         media = ready["avatar"]["media"] or {}
-    secrets = secrets_to_find([tenant.key, token, str(media.get("access_token", "x" * 40))])
+        # The session's own credentials: its Bearer token and the LITE socket's token.
+        provider_tokens = [
+            secret
+            for held in liveavatar.fake.sessions.values()
+            for secret in (held.session_token, held.ws_token)
+        ]
+    assert provider_tokens
+    secrets = secrets_to_find(
+        [tenant.key, token, str(media.get("access_token", "x" * 40)), *provider_tokens]
+    )
     assert media.get("access_token")
     assert_no_secret(caplog.text, secrets)

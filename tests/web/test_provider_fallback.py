@@ -1,6 +1,7 @@
 """A provider avatar whose video cannot connect: the page shows connecting, then degraded,
 and the conversation goes on with the local voice (docs/protocol.md, "Provider avatars and
-degradation"). HeyGen's fake hands out a LiveKit URL that leads nowhere, as a real outage would.
+degradation"). LiveAvatar's fake hands out a LiveKit URL that leads nowhere, as a real outage
+would.
 """
 
 from __future__ import annotations
@@ -13,44 +14,45 @@ import httpx
 import pytest
 
 from tests.db_support import SqliteTemplate
-from tests.fakes.heygen import serve_heygen
+from tests.fakes.liveavatar import serve_liveavatar
 from tests.fakes.loopback import LoopbackServer
 from tests.web.conftest import PageFactory, start_server
 
 pytestmark = pytest.mark.browser
 
-HEYGEN_KEY = "test-heygen-key"
+LIVEAVATAR_KEY = "test-liveavatar-key"
+AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 # Chromium itself logs the failed connection to the fake's LiveKit host; nothing else may fail.
-UNREACHABLE_MEDIA = (r"fake-heygen\.livekit\.invalid",)
+UNREACHABLE_MEDIA = (r"fake-liveavatar\.livekit\.invalid",)
 
 
 @pytest.fixture(scope="module")
-def heygen() -> Iterator[Any]:
-    with serve_heygen(ms_per_char=25.0) as fake:
+def liveavatar() -> Iterator[Any]:
+    with serve_liveavatar() as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
 def provider_server(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate, heygen: Any
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate, liveavatar: Any
 ) -> Iterator[LoopbackServer]:
-    directory: Path = tmp_path_factory.mktemp("web-heygen")
+    directory: Path = tmp_path_factory.mktemp("web-liveavatar")
     running = start_server(
         directory,
         sqlite_template,
-        heygen_base_url=heygen.base_url,
-        heygen_api_key=HEYGEN_KEY,
+        liveavatar_base_url=liveavatar.base_url,
+        liveavatar_api_key=LIVEAVATAR_KEY,
         sweeper_interval_s=3600,
     )
     yield running
     running.stop()
 
 
-def heygen_conversation(base_url: str) -> tuple[str, str]:
-    """A HeyGen conversation of the local tenant and its client token."""
+def liveavatar_conversation(base_url: str) -> tuple[str, str]:
+    """A LiveAvatar conversation of the local tenant and its client token."""
     answer = httpx.post(
         base_url + "/v1/local/conversations",
-        json={"avatar": {"provider": "heygen", "avatar_id": "Wayne_1"}},
+        json={"avatar": {"provider": "liveavatar", "avatar_id": AVATAR}},
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
@@ -60,9 +62,9 @@ def heygen_conversation(base_url: str) -> tuple[str, str]:
 
 
 def test_unreachable_provider_video_degrades_to_the_local_voice(
-    provider_server: LoopbackServer, open_page: PageFactory, heygen: Any
+    provider_server: LoopbackServer, open_page: PageFactory, liveavatar: Any
 ) -> None:
-    conversation_id, token = heygen_conversation(provider_server.base_url)
+    conversation_id, token = liveavatar_conversation(provider_server.base_url)
     watched = open_page(
         f"{provider_server.base_url}/c/{conversation_id}?token={token}", allowed=UNREACHABLE_MEDIA
     )
@@ -90,4 +92,4 @@ def test_unreachable_provider_video_degrades_to_the_local_voice(
         page.wait_for_timeout(25)
     assert level > 0.01
     watched.screenshot("desktop-degraded")
-    assert heygen.fake.open_sessions() == []  # the provider session was stopped
+    assert liveavatar.fake.open_sessions() == []  # the provider session was stopped

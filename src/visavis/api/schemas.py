@@ -37,7 +37,8 @@ class ConversationCreate(StrictModel):
     user_ref: str | None = Field(default=None, max_length=200)
     avatar: AvatarRequest | bool | None = Field(
         default=None,
-        description="Omit (or false) for audio-only; true for the tenant's defaults.",
+        description="True for the tenant's defaults, false for audio-only; omitted, the "
+        "tenant's avatar_enabled_default decides.",
     )
 
 

@@ -111,3 +111,83 @@ class AvatarProvider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - providers without clients hold nothing
         """Release the HTTP client; idempotent."""
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarInfo:
+    """One avatar a provider offers (the catalogue tenants pick their default from)."""
+
+    provider: str
+    avatar_id: str
+    name: str
+    preview_url: str | None = None
+
+
+class AvatarCatalogue(abc.ABC):
+    """A provider that can list the avatars it offers."""
+
+    @abc.abstractmethod
+    async def list_avatars(self) -> list[AvatarInfo]:
+        """The avatars this account may use (one call, or a bounded number of pages)."""
+
+
+#: What a face reports about our audio: ``speak_started``, ``speak_ended``,
+#: ``speak_interrupted``, ``closed`` (the provider ended the session; ``detail`` says why).
+FaceEventKind = str
+
+
+@dataclass(frozen=True, slots=True)
+class FaceEvent:
+    """One event of an audio-driven face, stamped on ``time.monotonic``."""
+
+    kind: FaceEventKind
+    utterance_id: str | None
+    at: float
+    detail: str | None = None
+
+
+FaceListener = Callable[[FaceEvent], None]
+
+
+class AudioDrivenProvider(AvatarProvider):
+    """A face that lip-syncs audio we produce (our TTS): LiveAvatar LITE, Simli.
+
+    One utterance (a sentence, or several) is ``begin_utterance``, any number of
+    ``push_audio`` calls as the voice produces PCM, then ``end_utterance``. ``interrupt``
+    drops what was not sent, tells the provider to stop, and ends the utterance; pushing
+    after it needs a new ``begin_utterance``. Audio may arrive at any sample rate: it is
+    resampled to ``audio_sample_rate`` and cut into the provider's chunk sizes. ``speak``
+    (text) synthesizes with the voice given at construction and goes the same path.
+    """
+
+    #: The rate the provider wants (24000 LiveAvatar, 16000 Simli), PCM16 mono.
+    audio_sample_rate: int
+
+    @property
+    def takes_audio(self) -> bool:
+        """Whether this instance is driven by our audio (LiveAvatar in FULL mode is not)."""
+        return True
+
+    @abc.abstractmethod
+    async def begin_utterance(self, session: ProviderSession) -> str:
+        """Start an utterance; returns its id (LiveAvatar's ``event_id``)."""
+
+    @abc.abstractmethod
+    async def push_audio(self, session: ProviderSession, pcm: bytes, sample_rate: int) -> None:
+        """Send PCM16 mono little-endian ``pcm`` at ``sample_rate`` (chunked as the provider
+        wants; what does not fill a chunk yet waits for more or for ``end_utterance``)."""
+
+    @abc.abstractmethod
+    async def end_utterance(self, session: ProviderSession) -> float:
+        """Flush and close the utterance; returns the seconds of audio it carried."""
+
+    @abc.abstractmethod
+    def set_listener(self, session: ProviderSession, listener: FaceListener | None) -> None:
+        """Be told of the face's events for this session (``None`` stops it)."""
+
+
+def audio_driven(provider: AvatarProvider) -> AudioDrivenProvider | None:
+    """``provider`` when our audio drives it (push audio to it), else None (it speaks text)."""
+    if isinstance(provider, AudioDrivenProvider) and provider.takes_audio:
+        return provider
+    return None

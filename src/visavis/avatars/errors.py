@@ -138,3 +138,21 @@ class DataStreamMessageTooLarge(VisavisError):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+class ProviderRefused(ProviderError):
+    """The account may not do this (needs verification, no permission); never retried."""
+
+    code = "provider_refused"
+
+
+class ProviderBusy(ProviderConcurrencyLimit):
+    """The avatar is busy with another session (Akool 1215); not retried."""
+
+    code = "provider_busy"
+
+
+class ProviderNotReady(ProviderUnavailable):
+    """The provider is still preparing what was asked for (Akool 1214); worth another try."""
+
+    code = "provider_not_ready"

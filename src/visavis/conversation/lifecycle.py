@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from visavis.avatars.names import REMOTE_PROVIDERS, provider_configured
+from visavis.avatars.names import REMOTE_PROVIDERS, canonical, provider_configured
 from visavis.config import Settings
 from visavis.db.models import Conversation, TenantPreferences
 from visavis.db.repositories.conversations import ConversationRepository
@@ -42,14 +42,20 @@ class AvatarDecision:
 def resolve_choice(
     requested: AvatarChoice | bool | None, prefs: TenantPreferences
 ) -> AvatarChoice | None:
-    """The concrete avatar asked for: ``True`` means the tenant's defaults."""
-    if requested is None or requested is False:
+    """The concrete avatar asked for: ``True`` means the tenant's defaults, and so does
+    ``None`` (not said) when the tenant's ``avatar_enabled_default`` is on. Old provider
+    names (``heygen``) come out as the provider they mean now."""
+    if requested is None:
+        requested = bool(prefs.avatar_enabled_default)
+    if requested is False:
         return None
+    default = canonical(prefs.default_provider)
     if requested is True:
-        return AvatarChoice(provider=prefs.default_provider, avatar_id=prefs.default_avatar_id)
-    if requested.avatar_id is None and requested.provider == prefs.default_provider:
-        return AvatarChoice(requested.provider, prefs.default_avatar_id, requested.quality)
-    return requested
+        return AvatarChoice(provider=default, avatar_id=prefs.default_avatar_id)
+    provider = canonical(requested.provider)
+    if requested.avatar_id is None and provider == default:
+        return AvatarChoice(provider, prefs.default_avatar_id, requested.quality)
+    return AvatarChoice(provider, requested.avatar_id, requested.quality)
 
 
 def decide_avatar(settings: Settings, choice: AvatarChoice) -> AvatarDecision:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from visavis.avatars.names import canonical
 from visavis.config import Settings
 from visavis.db.models import Conversation, TenantPreferences
 from visavis.db.repositories.tenants import TenantRepository
@@ -35,12 +36,20 @@ def estimated_usage(settings: Settings, provider: str) -> tuple[int, int]:
 
     Akool sessions are asked (and paid) for a fixed duration; others get the configured estimate.
     """
+    provider = canonical(provider)
     if provider == "akool":
         seconds = settings.akool_session_duration_s
         price_per_minute = settings.akool_price_per_minute_usd
-    elif provider == "heygen":
+    elif provider == "liveavatar":
         seconds = settings.quota_session_estimate_s
-        price_per_minute = settings.heygen_price_per_minute_usd
+        credits_per_minute = 2 if settings.liveavatar_mode == "FULL" else 1
+        price_per_minute = credits_per_minute * settings.liveavatar_price_per_credit_usd
+    elif provider == "simli":
+        seconds = settings.quota_session_estimate_s
+        price_per_minute = settings.simli_price_per_minute_usd
+    elif provider == "tavus":
+        seconds = settings.quota_session_estimate_s
+        price_per_minute = settings.tavus_price_per_minute_usd
     else:
         seconds = settings.quota_session_estimate_s
         price_per_minute = 0.0

@@ -11,16 +11,20 @@ from tests.fakes.akool import AkoolServer
 from visavis.avatars.akool.api import AkoolAPI, AkoolSession
 from visavis.avatars.errors import (
     ProviderAuthError,
+    ProviderBusy,
     ProviderConcurrencyLimit,
     ProviderError,
     ProviderInvalidRequest,
     ProviderNotFound,
+    ProviderNotReady,
     ProviderQuotaError,
     ProviderRateLimited,
+    ProviderRefused,
     ProviderSessionFailed,
     ProviderTimeout,
     ProviderUnavailable,
 )
+from visavis.avatars.retry import with_retries
 
 KEY = "test-akool-key"
 CLIENT = {"client_id": "test-client-id", "client_secret": "test-client-secret"}
@@ -69,7 +73,10 @@ async def test_a_session_is_created_polled_ready_listed_and_closed(
         "voice_id": "v1",
         "language": "en",
     }
-    assert akool.fake.requests("/session/close")[0]["json"] == {"id": created.session_id}
+    assert akool.fake.requests("/session/close")[0]["json"] == {
+        "id": created.session_id,
+        "session_id": created.session_id,
+    }
 
 
 async def test_status_moves_one_step_per_poll(akool: AkoolServer, api: AkoolAPI) -> None:
@@ -251,3 +258,41 @@ def test_a_client_needs_credentials() -> None:
 def test_agora_tokens_stay_out_of_reprs() -> None:
     session = AkoolSession(session_id="s", status=3, credentials={"agora_token": "secret"})
     assert "secret" not in repr(session)
+
+
+@pytest.mark.parametrize(
+    ("knob", "code", "error"),
+    [
+        ({"unverified": True}, 1004, ProviderRefused),
+        ({"quota_exceeded": True}, 1006, ProviderQuotaError),
+        ({"balance_insufficient": True}, 1104, ProviderQuotaError),
+        ({"avatars": ["a"]}, 1014, ProviderNotFound),
+        ({"avatar_processing": True}, 1214, ProviderNotReady),
+        ({"max_concurrent": 0}, 1215, ProviderBusy),
+    ],
+)
+async def test_business_codes_arrive_with_http_200_and_are_typed(
+    akool: AkoolServer, api: AkoolAPI, knob: dict[str, object], code: int, error: type
+) -> None:
+    akool.configure(**knob)
+    with pytest.raises(error) as caught:
+        await api.create_session(avatar_id="b", duration_s=60)
+    assert (caught.value.status, caught.value.provider_code) == (200, code)
+
+
+async def test_too_frequent_is_a_rate_limit_retried_with_backoff(
+    akool: AkoolServer, api: AkoolAPI, sleeps: RecordedSleeps
+) -> None:
+    akool.configure(too_frequent_next=2)
+    with pytest.raises(ProviderRateLimited) as caught:
+        await api.list_sessions()
+    assert caught.value.provider_code == 1005 and caught.value.retry_after_s is None
+    page = await with_retries(lambda: api.list_sessions(), sleep=sleeps, provider="akool")
+    assert page.sessions == [] and sleeps.waits == [1.0]
+
+
+async def test_an_unknown_session_is_1216_and_closing_it_is_done(api: AkoolAPI) -> None:
+    with pytest.raises(ProviderNotFound) as caught:
+        await api.session_detail("000000000000000000000000")
+    assert caught.value.provider_code == 1216
+    assert await api.close_session("000000000000000000000000") is False

@@ -16,10 +16,15 @@ from typing import Any, Literal
 import httpx
 
 from visavis.avatars.errors import (
+    ProviderBusy,
     ProviderError,
     ProviderInvalidRequest,
     ProviderNotFound,
+    ProviderNotReady,
     ProviderProtocolError,
+    ProviderQuotaError,
+    ProviderRateLimited,
+    ProviderRefused,
     ProviderSessionFailed,
     ProviderTimeout,
 )
@@ -42,6 +47,30 @@ TOKEN_INVALID = 1101  # invalid or expired authorization
 TOKEN_EMPTY = 1102
 ACCOUNT_BANNED = 1200
 AUTH_CODES = frozenset({TOKEN_INVALID, TOKEN_EMPTY, ACCOUNT_BANNED})
+# Business codes (answered with HTTP 200 as often as not): §2 of the contract.
+BAD_PARAMETER = 1003
+NEEDS_VERIFICATION = 1004
+TOO_FREQUENT = 1005
+QUOTA_INSUFFICIENT = 1006
+NO_PERMISSION = 1009
+RESOURCE_NOT_FOUND = 1014
+BALANCE_INSUFFICIENT = 1104
+AVATAR_PROCESSING = 1214
+AVATAR_BUSY = 1215
+SESSION_NOT_FOUND = 1216
+#: Akool's code → the typed error it means.
+CODE_ERRORS: dict[int, type[ProviderError]] = {
+    BAD_PARAMETER: ProviderInvalidRequest,
+    NEEDS_VERIFICATION: ProviderRefused,
+    TOO_FREQUENT: ProviderRateLimited,
+    QUOTA_INSUFFICIENT: ProviderQuotaError,
+    NO_PERMISSION: ProviderRefused,
+    RESOURCE_NOT_FOUND: ProviderNotFound,
+    BALANCE_INSUFFICIENT: ProviderQuotaError,
+    AVATAR_PROCESSING: ProviderNotReady,
+    AVATAR_BUSY: ProviderBusy,
+    SESSION_NOT_FOUND: ProviderNotFound,
+}
 
 STATUS_QUEUEING = 1
 STATUS_PROCESSING = 2
@@ -93,7 +122,11 @@ class AkoolSessionPage:
 
 
 def akool_error(response: httpx.Response, body: JSONDict | None) -> ProviderError:
-    """The typed error for a refusal: by Akool code first, then HTTP status, then wording."""
+    """The typed error for a refusal: by Akool code first, then HTTP status, then wording.
+
+    Server errors and 429s go by status whatever the code; a documented business code then
+    decides (1005 is a rate limit, retried with backoff as it carries no Retry-After).
+    """
     status = response.status_code
     raw_code = body.get("code") if body else None
     code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
@@ -107,6 +140,8 @@ def akool_error(response: httpx.Response, body: JSONDict | None) -> ProviderErro
     message = message or f"HTTP {status}"
     kwargs: dict[str, Any] = {"provider": PROVIDER, "status": status, "provider_code": code}
 
+    if status != 429 and status < 500 and code in CODE_ERRORS:
+        return CODE_ERRORS[code](message, **kwargs)
     common = common_refusal(
         response, provider=PROVIDER, message=message, provider_code=code, auth_codes=AUTH_CODES
     )
@@ -266,11 +301,14 @@ class AkoolAPI:
     async def close_session(self, session_id: str, *, missing_ok: bool = True) -> bool:
         """Close a session (``session/close``); True if Akool closed it now.
 
-        With ``missing_ok`` an unknown session is not an error (returns False).
+        Sends the id as both ``id`` (OpenAPI, demo) and ``session_id`` (docs, Akool's plugin).
+        With ``missing_ok`` an unknown session (1216) is not an error (returns False).
         """
         try:
             await self._call(
-                "POST", "/api/open/v4/liveAvatar/session/close", json_body={"id": session_id}
+                "POST",
+                "/api/open/v4/liveAvatar/session/close",
+                json_body={"id": session_id, "session_id": session_id},
             )
         except ProviderNotFound:
             if missing_ok:

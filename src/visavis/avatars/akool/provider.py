@@ -2,7 +2,13 @@
 
 The server cannot join Agora itself: every message is built and paced here (≤ 950 encoded bytes
 each, ≤ the data stream's bytes per second) and handed to a sink that sends it to the browser,
-which relays it unchanged.
+which relays it unchanged. Sessions are created with ``mode_type: 1`` (retell our sentences
+verbatim; 2 would answer them with Akool's own LLM).
+
+Billing: Akool pre-charges the booked duration and refunds what was not used, so a session
+costs the seconds it really streamed. Akool does not document the status of a closed session
+(it may still say 3), so the sessions this provider closed are remembered and never closed or
+listed again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from visavis.avatars.akool import messages
 from visavis.avatars.akool.api import AkoolAPI, AkoolSession
 from visavis.avatars.base import (
     ActiveSession,
+    AvatarCatalogue,
+    AvatarInfo,
     AvatarProvider,
     DataSink,
     ProviderLimits,
@@ -31,6 +39,10 @@ from visavis.timing import Clock
 AGORA_BYTES_PER_SECOND = 6000
 PACED_BYTES_PER_WINDOW = 5000
 OPEN_STATUSES = (1, 2, 3)
+#: Retell the text verbatim (Akool's ``mode_type``; 2 is dialogue through its own LLM).
+RETELL = 1
+#: How many closed session ids are remembered (the oldest are forgotten first).
+CLOSED_MEMORY = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +60,7 @@ class AkoolOptions:
             raise ValueError("an Akool session lasts 10–3600 s")
 
 
-class AkoolProvider(AvatarProvider):
+class AkoolProvider(AvatarProvider, AvatarCatalogue):
     """Sessions on Akool; the browser joins their Agora channel and relays our messages."""
 
     name = "akool"
@@ -66,9 +78,10 @@ class AkoolProvider(AvatarProvider):
             ms_per_char=65.0,
         )
         self.billing = BillingRule(
-            kind="prepaid_duration", price_per_minute_usd=self.options.price_per_minute_usd
+            kind="per_second_used", price_per_minute_usd=self.options.price_per_minute_usd
         )
         self._pacers: dict[str, BytePacer] = {}
+        self._closed: dict[str, None] = {}  # insertion-ordered set
 
     async def create_session(self, request: SessionRequest) -> ProviderSession:
         if not request.avatar_id:
@@ -79,6 +92,7 @@ class AkoolProvider(AvatarProvider):
             stream_type="agora",
             voice_id=request.voice_id,
             language=request.language,
+            mode_type=RETELL,
         )
         return self._session(created)
 
@@ -139,17 +153,48 @@ class AkoolProvider(AvatarProvider):
         """Akool sessions live for their booked duration: nothing to refresh."""
 
     async def stop(self, session_id: str) -> bool:
+        """Close the session once: a session this provider closed is never closed again."""
         self._pacers.pop(session_id, None)
-        return await self.api.close_session(session_id, missing_ok=True)
+        if session_id in self._closed:
+            return False
+        closed = await self.api.close_session(session_id, missing_ok=True)
+        self._remember_closed(session_id)
+        return closed
+
+    def _remember_closed(self, session_id: str) -> None:
+        self._closed[session_id] = None
+        while len(self._closed) > CLOSED_MEMORY:
+            del self._closed[next(iter(self._closed))]
 
     async def list_active(self) -> list[ActiveSession]:
+        """Sessions Akool reports queueing, processing or streaming, less those we closed."""
         active: list[ActiveSession] = []
         for status in OPEN_STATUSES:
             page = await self.api.list_sessions(status=status)
             active += [
-                ActiveSession(session_id=s.session_id, status=str(s.status)) for s in page.sessions
+                ActiveSession(session_id=s.session_id, status=str(s.status))
+                for s in page.sessions
+                if s.session_id not in self._closed
             ]
         return active
+
+    async def list_avatars(self) -> list[AvatarInfo]:
+        avatars: list[AvatarInfo] = []
+        for item in await self.api.list_avatars():
+            avatar_id = item.get("avatar_id") or item.get("_id")
+            if not isinstance(avatar_id, str):
+                continue
+            name = item.get("name")
+            preview = item.get("url") or item.get("thumbnailUrl") or item.get("preview_url")
+            avatars.append(
+                AvatarInfo(
+                    provider=self.name,
+                    avatar_id=avatar_id,
+                    name=name if isinstance(name, str) else avatar_id,
+                    preview_url=preview if isinstance(preview, str) else None,
+                )
+            )
+        return avatars
 
     async def aclose(self) -> None:
         self._pacers.clear()

@@ -1,1 +1,0 @@
-"""HeyGen Streaming (Interactive Avatar): HTTP client and provider."""

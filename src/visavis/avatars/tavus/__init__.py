@@ -1,0 +1,1 @@
+"""Tavus CVI: echo-mode conversations that say our sentences (Daily media)."""
