@@ -11,11 +11,11 @@ from visavis.avatars.base import AvatarProvider
 from visavis.avatars.liveavatar.api import LiveAvatarAPI
 from visavis.avatars.liveavatar.provider import LiveAvatarOptions, LiveAvatarProvider
 from visavis.avatars.local import LocalAvatarProvider
+from visavis.avatars.names import provider_configured
 from visavis.avatars.simli.api import SimliAPI
 from visavis.avatars.simli.provider import SimliOptions, SimliProvider
 from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
-from visavis.avatars.names import provider_configured
 from visavis.config import Settings
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
