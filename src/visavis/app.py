@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store=store,
                 providers=providers,
                 client_timeout_s=settings.client_heartbeat_timeout_s,
+                stop_unknown=settings.sweep_unknown_sessions,
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),

@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     # --- background jobs ------------------------------------------------------------
     sweeper_interval_s: float = Field(default=10.0, gt=0)
     client_heartbeat_timeout_s: float = Field(default=30.0, gt=0)
+    sweep_unknown_sessions: bool = False
 
     # --- secrets at rest ------------------------------------------------------------
     # Comma-separated Fernet keys, newest first; derived from secret_key when empty.

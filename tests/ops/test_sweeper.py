@@ -156,6 +156,12 @@ async def test_sessions_only_the_provider_knows_are_reconciled(
         client_timeout_s=60,
         unknown_grace_s=0.0,
     )
+    # Not told it is alone on the key: another deployment's session is left alone.
+    report = await sweeper.sweep()
+    assert report.reconciled == []
+    assert [e["provider_session"] for e in report.unclaimed] == [stray.session_id]
+    assert len(liveavatar.fake.open_sessions()) == 2
+    sweeper.stop_unknown = True
     report = await sweeper.sweep()
     assert [e["provider_session"] for e in report.reconciled] == [stray.session_id]
     assert report.reconciled[0]["reason"] == "orphaned_at_provider"

@@ -34,6 +34,7 @@ async def _sweep(settings: Settings, *, dry_run: bool) -> SweepReport:
             store=AvatarStore(sessions, providers, box),
             providers=providers,
             client_timeout_s=settings.client_heartbeat_timeout_s,
+            stop_unknown=settings.sweep_unknown_sessions,
         )
         return await sweeper.sweep(dry_run=dry_run)
     finally:

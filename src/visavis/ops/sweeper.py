@@ -2,9 +2,13 @@
 
 A session is an orphan when its conversation ended, its client vanished (no heartbeat for
 ``client_heartbeat_timeout_s``), or it outlived its maximum length. The sweeper also asks each
-provider which sessions it holds open and stops those this deployment doesn't know or has
-finished with. It runs in every instance and as ``visavis sweep``; rows are locked
-``FOR UPDATE SKIP LOCKED`` and each stop is claimed, so two instances never stop one session twice.
+provider which sessions it holds open. A provider key may be shared by several deployments
+(staging and production): a session this deployment has no record of may be another one's, so
+it is only reported (``unclaimed``), and stopped only where the operator said this deployment is
+alone on its keys (``stop_unknown``). A session this deployment already closed is never closed
+again, whatever the provider still lists. It runs in every instance and as ``visavis sweep``;
+rows are locked ``FOR UPDATE SKIP LOCKED`` and each stop is claimed, so two instances never stop
+one session twice.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class SweepReport:
     stopped: list[dict[str, str]] = field(default_factory=list)
     would_stop: list[dict[str, str]] = field(default_factory=list)
     reconciled: list[dict[str, str]] = field(default_factory=list)
+    #: Open at the provider, unknown here: perhaps another deployment's, so left alone.
+    unclaimed: list[dict[str, str]] = field(default_factory=list)
+    #: Closed here, still listed by the provider: never closed twice.
+    still_listed: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -50,8 +58,10 @@ class Sweeper:
         providers: Mapping[str, AvatarProvider],
         client_timeout_s: float,
         unknown_grace_s: float = UNKNOWN_GRACE_S,
+        stop_unknown: bool = False,
     ) -> None:
         self.sessions = sessions
+        self.stop_unknown = stop_unknown
         self.unknown_grace_s = unknown_grace_s
         self.store = store
         self.providers = providers
@@ -131,6 +141,12 @@ class Sweeper:
                 "provider_session": session_id,
                 "reason": "orphaned_at_provider" if state is None else "stopped_here",
             }
+            if state is not None:
+                report.still_listed.append(entry)  # we closed it; the provider lags behind
+                continue
+            if not self.stop_unknown:
+                report.unclaimed.append(entry)
+                continue
             if dry_run:
                 report.would_stop.append(entry)
                 continue
