@@ -30,4 +30,8 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         ws="websockets-sansio",
+        # h11 bounds a request's head (httptools would buffer any size); the header count is
+        # checked by the app (RequestLimitsMiddleware).
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
