@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from visavis import __version__
-from visavis.api import problems, ws
+from visavis.api import db_outage, problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.components import build_agents, build_avatars, build_tts
@@ -26,6 +26,7 @@ from visavis.db.tenant_scope import install_tenant_scoping
 from visavis.errors import ConflictError, VisavisError
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
+from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
@@ -99,7 +100,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 client_timeout_s=settings.client_heartbeat_timeout_s,
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
-            rate_limiter=build_rate_limiter(settings.redis_url),
+            rate_limiter=build_rate_limiter(
+                settings.redis_url,
+                timeout_s=settings.redis_timeout_s,
+                cooldown_s=settings.redis_cooldown_s,
+            ),
+            auth_backoff=build_auth_backoff(
+                BackoffPolicy(
+                    max_failures=settings.auth_failures_per_window,
+                    window_s=settings.auth_failure_window_s,
+                ),
+                redis_url=settings.redis_url,
+                timeout_s=settings.redis_timeout_s,
+                cooldown_s=settings.redis_cooldown_s,
+            ),
         )
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
@@ -120,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ctx.tts.aclose()
             if ctx.rate_limiter is not None:
                 await ctx.rate_limiter.aclose()
+            if ctx.auth_backoff is not None:
+                await ctx.auth_backoff.aclose()
             if ctx.flags is not None:
                 await ctx.flags.aclose()
             await engine.dispose()
@@ -131,10 +147,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    db_outage.install(app)
     app.add_middleware(
         RequestLimitsMiddleware,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_json_depth,
+        max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)

@@ -85,12 +85,14 @@ async def test_the_admin_key_backs_off_too(database_url: str) -> None:
         auth_failures_per_window=3,
     )
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        async with client_at(application, random_address()) as http:
-            wrong = {"Authorization": "Bearer " + "b" * 40}
-            statuses = [
-                (await http.get("/v1/admin/flags", headers=wrong)).status_code for _ in range(4)
-            ]
+    wrong = {"Authorization": "Bearer " + "b" * 40}
+    async with (
+        application.router.lifespan_context(application),
+        client_at(application, random_address()) as http,
+    ):
+        statuses = [
+            (await http.get("/v1/admin/flags", headers=wrong)).status_code for _ in range(4)
+        ]
     assert statuses == [401, 401, 401, 429]
 
 
