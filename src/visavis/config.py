@@ -104,8 +104,8 @@ class Settings(BaseSettings):
     redis_cooldown_s: float = Field(default=30.0, gt=0)
     tts_max_sentence_chars: int = Field(default=400, ge=20, le=10_000)
     tts_max_sentence_s: float = Field(default=40.0, gt=0)
-    tts_max_reply_chars: int = Field(default=5000, ge=100)
-    tts_max_reply_s: float = Field(default=300.0, gt=0)
+    tts_max_reply_chars: int = Field(default=4000, ge=100)
+    tts_max_reply_s: float = Field(default=240.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
