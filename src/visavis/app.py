@@ -27,6 +27,7 @@ from visavis.errors import ConflictError, VisavisError
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
 from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
+from visavis.tenancy.breaker import RedisBreaker
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
@@ -70,6 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         install_tenant_scoping(sessions)
+        # One breaker for every user of the instance's Redis: a hung Redis costs one timeout.
+        redis_breaker = RedisBreaker(
+            name="Redis", timeout_s=settings.redis_timeout_s, cooldown_s=settings.redis_cooldown_s
+        )
         tts = build_tts(settings)
         providers = build_avatars(settings, tts)
         store = AvatarStore(
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.redis_url,
                 timeout_s=settings.redis_timeout_s,
                 cooldown_s=settings.redis_cooldown_s,
+                breaker=redis_breaker,
             ),
             auth_backoff=build_auth_backoff(
                 BackoffPolicy(
@@ -113,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 redis_url=settings.redis_url,
                 timeout_s=settings.redis_timeout_s,
                 cooldown_s=settings.redis_cooldown_s,
+                breaker=redis_breaker,
             ),
         )
         app.state.ctx = ctx

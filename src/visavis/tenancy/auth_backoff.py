@@ -186,10 +186,14 @@ def build_auth_backoff(
     redis_url: str | None,
     timeout_s: float = 0.25,
     cooldown_s: float = 30.0,
+    breaker: RedisBreaker | None = None,
 ) -> AuthBackoff:
-    """Shared through Redis when ``redis_url`` is set, else in this process."""
+    """Shared through Redis when ``redis_url`` is set, else in this process (``breaker`` may
+    be shared with the other users of the same Redis)."""
     if redis_url:
-        breaker = RedisBreaker(name="auth back-off", timeout_s=timeout_s, cooldown_s=cooldown_s)
+        breaker = breaker or RedisBreaker(
+            name="auth back-off", timeout_s=timeout_s, cooldown_s=cooldown_s
+        )
         counter: FailureCounter = RedisFailureCounter(
             redis_client(redis_url, timeout_s=timeout_s), policy, breaker=breaker
         )

@@ -182,9 +182,17 @@ def redis_client(url: str, *, timeout_s: float) -> Redis:
 
 
 def build_rate_limiter(
-    redis_url: str | None, *, timeout_s: float = 0.25, cooldown_s: float = 30.0
+    redis_url: str | None,
+    *,
+    timeout_s: float = 0.25,
+    cooldown_s: float = 30.0,
+    breaker: RedisBreaker | None = None,
 ) -> RateLimiter:
-    """Redis-backed when ``redis_url`` is set, else in-process."""
+    """Redis-backed when ``redis_url`` is set, else in-process; ``breaker`` may be shared with
+    the other users of the same Redis, so an outage costs one timeout, not one per user."""
     if redis_url:
-        return RedisRateLimiter.from_url(redis_url, timeout_s=timeout_s, cooldown_s=cooldown_s)
+        breaker = breaker or RedisBreaker(
+            name="rate limits", timeout_s=timeout_s, cooldown_s=cooldown_s
+        )
+        return RedisRateLimiter(redis_client(redis_url, timeout_s=timeout_s), breaker=breaker)
     return MemoryRateLimiter()
