@@ -119,11 +119,8 @@ async def speak_reply(text: str) -> dict[str, Any]:
     budget = ReplyBudget(voice.bounds)
     audio_s, started, cpu = 0.0, time.perf_counter(), time.process_time()
     for sentence in split_sentences(text, max_chars=voice.bounds.max_sentence_chars):
-        try:
-            budget.admit(sentence)
-        except SpeechSkipped as notice:
-            on_skip(notice)
-            break
+        if skipped["reply_too_long"]:
+            break  # the reply's budget is spent (synthesize_reply admits each sentence)
         try:
             async for chunk in voice.synthesize_reply(
                 sentence, sample_rate=24000, budget=budget, on_skip=on_skip,
