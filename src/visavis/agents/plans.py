@@ -95,6 +95,22 @@ def parse_plan(data: str | bytes | Mapping[str, Any]) -> InterviewPlan:
         raise InvalidPlan(f"the interview plan is not valid: {problems}") from exc
 
 
+def load_stored_plan(stored: Mapping[str, Any]) -> InterviewPlan:
+    """A plan as read back from the database. Rows stored before texts were checked may hold
+    a NUL or a lone surrogate: those characters are dropped, so the plan still speaks."""
+    return parse_plan(_storable(stored))
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return "".join(c for c in value if c != "\x00" and not 0xD800 <= ord(c) <= 0xDFFF)
+    if isinstance(value, Mapping):
+        return {key: _storable(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(child) for child in value]
+    return value
+
+
 @functools.cache
 def load_default_plan() -> InterviewPlan:
     """The plan that ships with Visavis (a software-engineering interview); cached."""
