@@ -81,3 +81,24 @@ def test_a_head_just_over_the_byte_setting_is_refused_and_under_it_passes(
 
 def test_the_server_still_serves_after_the_refusals(server: ServerProcess) -> None:
     assert status_of(exchange(server.port, request([]))) == 200
+
+
+def test_a_websocket_handshake_with_too_many_headers_is_refused(server: ServerProcess) -> None:
+    upgrade = [
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ]
+    head = request(upgrade + [(f"X-H{i}", "v") for i in range(60)])
+    head = head.replace(b"GET /healthz", b"GET /v1/conversations/x/ws").replace(
+        b"Connection: close", b"Connection: Upgrade"
+    )
+    answer = exchange(server.port, head)
+    assert status_of(answer) == 403, answer[:300]
+    accepted = exchange(
+        server.port,
+        request(upgrade)
+        .replace(b"GET /healthz", b"GET /v1/conversations/x/ws")
+        .replace(b"Connection: close", b"Connection: Upgrade"),
+    )
+    assert status_of(accepted) == 101, accepted[:300]
