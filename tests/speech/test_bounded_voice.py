@@ -149,3 +149,25 @@ async def test_piper_makes_no_more_of_a_sentence_than_its_bound(piper: PiperEngi
     assert all(p.end <= c.duration + 1e-6 for c in chunks for p in (c.phones or ())), (
         "phone timings past the audio"
     )
+
+
+async def test_a_cancelled_reply_stops_the_bounded_piper_voice_too(piper: PiperEngine) -> None:
+    voice = BoundedVoice(piper, voice=piper.language)
+    started = piper.sentences_started
+    first = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in voice.synthesize(ENGLISH * 5):
+            first.set()
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(first.wait(), 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(300):
+        if piper.active == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert piper.active == 0
+    assert piper.sentences_started - started <= 2
