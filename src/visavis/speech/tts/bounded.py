@@ -114,6 +114,13 @@ class BoundedVoice(TTSEngine):
         self._fallback_factory = fallback
         self._fallbacks: dict[str, TTSEngine] = {}
 
+    def load(self) -> None:
+        """Load the voice now, for engines that otherwise load at their first synthesis."""
+        load = getattr(self.engine, "load", None)
+        if load is not None:
+            load()
+            self.native_sample_rate = self.engine.native_sample_rate
+
     def assess(self, sentence: str) -> Speakable:
         """What this voice (or a fallback) will say of ``sentence``; ``SpeechSkipped`` if none."""
         choices = None
