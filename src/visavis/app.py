@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from visavis import __version__
-from visavis.api import problems, ws
+from visavis.api import db_outage, problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import avatars as avatar_routes
@@ -28,6 +28,8 @@ from visavis.errors import ConflictError, VisavisError
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
+from visavis.tenancy.breaker import RedisBreaker
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
@@ -71,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         install_tenant_scoping(sessions)
+        # One breaker for every user of the instance's Redis: a hung Redis costs one timeout.
+        redis_breaker = RedisBreaker(
+            name="Redis", timeout_s=settings.redis_timeout_s, cooldown_s=settings.redis_cooldown_s
+        )
         tts = build_tts(settings)
         providers = build_avatars(settings, tts)
         store = AvatarStore(
@@ -102,7 +108,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stop_unknown=settings.sweep_unknown_sessions,
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
-            rate_limiter=build_rate_limiter(settings.redis_url),
+            rate_limiter=build_rate_limiter(
+                settings.redis_url,
+                timeout_s=settings.redis_timeout_s,
+                cooldown_s=settings.redis_cooldown_s,
+                breaker=redis_breaker,
+            ),
+            auth_backoff=build_auth_backoff(
+                BackoffPolicy(
+                    max_failures=settings.auth_failures_per_window,
+                    window_s=settings.auth_failure_window_s,
+                ),
+                redis_url=settings.redis_url,
+                timeout_s=settings.redis_timeout_s,
+                cooldown_s=settings.redis_cooldown_s,
+                breaker=redis_breaker,
+            ),
         )
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         app.state.ctx = ctx
@@ -124,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ctx.tts.aclose()
             if ctx.rate_limiter is not None:
                 await ctx.rate_limiter.aclose()
+            if ctx.auth_backoff is not None:
+                await ctx.auth_backoff.aclose()
             if ctx.flags is not None:
                 await ctx.flags.aclose()
             await engine.dispose()
@@ -135,10 +158,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    db_outage.install(app)
     app.add_middleware(
         RequestLimitsMiddleware,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_json_depth,
+        max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)

@@ -18,6 +18,7 @@ from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 from visavis.config import Settings
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
 
@@ -39,16 +40,44 @@ def build_agents(settings: Settings) -> AgentRegistry:
 
 
 def build_tts(settings: Settings) -> TTSEngine:
-    """The instance's one voice, shared by every conversation."""
+    """The instance's one voice, shared by every conversation, under the speech bounds."""
     if settings.tts_engine == "espeak":
-        return EspeakEngine(voice=settings.espeak_voice)
+        return bound_voice(
+            EspeakEngine(voice=settings.espeak_voice), settings.espeak_voice, settings
+        )
     paths = (
         PiperVoicePaths.from_model(settings.piper_voice_path)
         if settings.piper_voice_path is not None
         else PiperVoicePaths.default()
     )
     # Conversations split their sentences themselves, as urgency requires.
-    return PiperEngine(voice=paths, threads=settings.tts_threads, first_chunk_words=None)
+    piper = PiperEngine(
+        voice=paths,
+        threads=settings.tts_threads,
+        first_chunk_words=None,
+        max_sentence_s=settings.tts_max_sentence_s,
+    )
+    return bound_voice(piper, piper.language, settings)
+
+
+def speech_bounds(settings: Settings) -> SpeechBounds:
+    """The per sentence and per reply bounds of speech, from the settings."""
+    return SpeechBounds(
+        max_sentence_chars=settings.tts_max_sentence_chars,
+        max_sentence_s=settings.tts_max_sentence_s,
+        max_reply_chars=settings.tts_max_reply_chars,
+        max_reply_s=settings.tts_max_reply_s,
+    )
+
+
+def bound_voice(engine: TTSEngine, language: str, settings: Settings) -> BoundedVoice:
+    """``engine`` under the speech bounds; eSpeak NG voices for the scripts it cannot speak."""
+    return BoundedVoice(
+        engine,
+        voice=language,
+        bounds=speech_bounds(settings),
+        fallback=lambda name: EspeakEngine(voice=name),
+    )
 
 
 def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:

@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     rate_limit_key_burst: int = Field(default=100, ge=1)
     database_rls: bool = True
 
+    # --- hardening: request heads, failed authentication, Redis, speech bounds ------
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=16 * 1024 * 1024)
+    max_headers: int = Field(default=100, ge=10, le=10_000)
+    auth_failures_per_window: int = Field(default=20, ge=0)
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
+    redis_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    redis_cooldown_s: float = Field(default=30.0, gt=0)
+    tts_max_sentence_chars: int = Field(default=400, ge=20, le=10_000)
+    tts_max_sentence_s: float = Field(default=40.0, gt=0)
+    tts_max_reply_chars: int = Field(default=4000, ge=100)
+    tts_max_reply_s: float = Field(default=240.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.env == "production":

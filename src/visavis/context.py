@@ -18,6 +18,7 @@ from visavis.conversation.services import LiveServices
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.tenancy.auth_backoff import AuthBackoff
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
 
@@ -42,6 +43,7 @@ class AppContext:
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
     catalogue: AvatarCatalogueCache | None = None
+    auth_backoff: AuthBackoff | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

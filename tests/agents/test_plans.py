@@ -63,3 +63,18 @@ def test_text_is_stripped_and_limits_apply() -> None:
                 "closing": "Bye",
             }
         )
+
+
+def test_unstorable_text_is_refused_in_a_new_plan_and_dropped_from_an_old_one() -> None:
+    from visavis.agents.plans import InvalidPlan, load_default_plan, load_stored_plan, parse_plan
+
+    stored = load_default_plan().model_dump(mode="json")
+    stored["greeting"] = "Hel\x00lo and welcome."
+    with pytest.raises(InvalidPlan) as refused:
+        parse_plan(stored)
+    assert "NUL" in refused.value.message
+    stored["greeting"] = "Hel\x00lo and wel\ud800come."
+    with pytest.raises(InvalidPlan):
+        parse_plan(stored)
+    # A row written before texts were checked still gives a plan that can be spoken.
+    assert load_stored_plan(stored).greeting == "Hello and welcome."

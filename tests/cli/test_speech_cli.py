@@ -134,3 +134,30 @@ def test_say_refuses_text_with_nothing_to_say(app: typer.Typer, tmp_path: Path) 
     result = _run(app, "say", "...", "-o", tmp_path / "x.wav", "--engine", "espeak")
     assert result.exit_code != 0
     assert "nothing to say" in result.stderr  # type: ignore[attr-defined]
+
+
+CJK_600 = ("我们今天讨论一下这个项目的进展情况以及下一步的计划，请大家发表意见。" * 20)[:600]
+
+
+@pytest.mark.parametrize("engine", ["piper", "espeak"])
+def test_say_refuses_600_cjk_characters_the_voice_cannot_speak(
+    app: typer.Typer, tmp_path: Path, engine: str
+) -> None:
+    wav = tmp_path / "cjk.wav"
+    result = _run(app, "say", CJK_600, "-o", wav, "--engine", engine)
+    assert result.exit_code == 1
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert stderr.count("\n") == 1 and "Han script" in stderr and "cannot speak" in stderr
+    assert not wav.exists(), "nothing half-written"
+
+
+def test_say_speaks_what_it_can_and_warns_about_the_rest(app: typer.Typer, tmp_path: Path) -> None:
+    wav = tmp_path / "mixed.wav"
+    text = "Hello there. 我们今天讨论一下这个项目。 Привет, как дела? 你好世界。 Goodbye."
+    result = _run(app, "say", text, "-o", wav, "--engine", "espeak")
+    assert result.exit_code == EXIT_FALLBACK, result.output  # type: ignore[attr-defined]
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "unsupported_script" in stderr and "(and 1 more like it)" in stderr
+    assert "eSpeak NG voice 'ru'" in stderr
+    data, rate = sf.read(wav)
+    assert 1.0 < len(data) / rate < 15.0

@@ -22,7 +22,11 @@ from visavis.tenancy.log_redaction import (
 
 API_KEY = generate_api_key().plaintext
 CLIENT_TOKEN, _ = client_tokens.mint(
-    secret=TEST_SECRET, conversation_id=uuid.uuid4(), tenant_id=uuid.uuid4(), ttl_s=60
+    secret=TEST_SECRET,
+    conversation_id=uuid.uuid4(),
+    tenant_id=uuid.uuid4(),
+    key_id=uuid.uuid4(),
+    ttl_s=60,
 )
 FERNET_TOKEN = SecretBox([generate_key()]).encrypt("livekit-room-token")
 

@@ -97,10 +97,10 @@ async def test_unreachable_redis_falls_back_to_limits_in_this_instance(
     limiter = RedisRateLimiter.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
     try:
         bucket = [Bucket("tenant:a", rate_per_s=1, burst=2)]
-        with caplog.at_level(logging.WARNING, logger="visavis.tenancy.ratelimit"):
+        with caplog.at_level(logging.WARNING, logger="visavis.tenancy.breaker"):
             results = [(await limiter.acquire(bucket)).allowed for _ in range(3)]
         assert results == [True, True, False]
-        warnings = [r for r in caplog.records if "limiting per instance" in r.getMessage()]
+        warnings = [r for r in caplog.records if "using in-process state" in r.getMessage()]
         assert len(warnings) == 1  # once per outage, not once per request
     finally:
         await limiter.aclose()

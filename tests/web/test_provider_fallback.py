@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from tests.db_support import SqliteTemplate
 from tests.fakes.liveavatar import serve_liveavatar
 from tests.fakes.loopback import LoopbackServer
 from tests.web.conftest import PageFactory, start_server
+from visavis.cli import app as cli
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +37,8 @@ def liveavatar() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def provider_server(
     tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate, liveavatar: Any
-) -> Iterator[LoopbackServer]:
+) -> Iterator[tuple[LoopbackServer, str]]:
+    """The server, and an API key of a tenant of its own (the page's door opens no provider)."""
     directory: Path = tmp_path_factory.mktemp("web-liveavatar")
     running = start_server(
         directory,
@@ -44,29 +47,42 @@ def provider_server(
         liveavatar_api_key=LIVEAVATAR_KEY,
         sweeper_interval_s=3600,
     )
-    yield running
+    database_url = f"sqlite+aiosqlite:///{directory / 'visavis.db'}"  # start_server's copy
+    created = CliRunner().invoke(
+        cli, ["tenants", "create", "liveavatar-page"], env={"VISAVIS_DATABASE_URL": database_url}
+    )
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    yield running, key
     running.stop()
 
 
-def liveavatar_conversation(base_url: str) -> tuple[str, str]:
-    """A LiveAvatar conversation of the local tenant and its client token."""
+def liveavatar_conversation(base_url: str, key: str) -> tuple[str, str]:
+    """A LiveAvatar conversation created with an API key, and its client token."""
+    headers = {"Authorization": f"Bearer {key}"}
     answer = httpx.post(
-        base_url + "/v1/local/conversations",
+        base_url + "/v1/conversations",
         json={"avatar": {"provider": "liveavatar", "avatar_id": AVATAR}},
+        headers=headers,
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
     body = answer.json()
-    assert body["conversation"]["avatar"]["enabled"], body
-    return body["conversation"]["id"], body["token"]
+    assert body["avatar"]["enabled"], body
+    minted = httpx.post(
+        f"{base_url}/v1/conversations/{body['id']}/client-token", headers=headers, timeout=30
+    )
+    assert minted.status_code == 200, minted.text
+    return body["id"], minted.json()["token"]
 
 
 def test_unreachable_provider_video_degrades_to_the_local_voice(
-    provider_server: LoopbackServer, open_page: PageFactory, liveavatar: Any
+    provider_server: tuple[LoopbackServer, str], open_page: PageFactory, liveavatar: Any
 ) -> None:
-    conversation_id, token = liveavatar_conversation(provider_server.base_url)
+    server, key = provider_server
+    conversation_id, token = liveavatar_conversation(server.base_url, key)
     watched = open_page(
-        f"{provider_server.base_url}/c/{conversation_id}?token={token}", allowed=UNREACHABLE_MEDIA
+        f"{server.base_url}/c/{conversation_id}?token={token}", allowed=UNREACHABLE_MEDIA
     )
     page = watched.page
     watched.wait_state("s.degradedReason !== null", 30)

@@ -36,6 +36,7 @@ def token_for(conversation_id: uuid.UUID, *, ttl_s: int = 600, now: float | None
         secret=TEST_SECRET,
         conversation_id=conversation_id,
         tenant_id=uuid.uuid4(),
+        key_id=None,
         ttl_s=ttl_s,
         now=now,
     )

@@ -8,15 +8,33 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from visavis.agents.errors import AgentError
 from visavis.errors import InvalidInputError
+from visavis.stored_text import check_storable
 
 DEFAULT_PLAN_FILE = "software_engineer.json"
 
-SpokenText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
-Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+# Stored in either database and spoken: no NUL, no lone surrogate (see ``stored_text``).
+SpokenText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=600),
+    AfterValidator(check_storable),
+]
+Keyword = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+    AfterValidator(check_storable),
+]
 
 DEFAULT_PROBES: tuple[str, ...] = (
     "Could you give me a concrete example?",
@@ -43,7 +61,7 @@ class PlanQuestion(BaseModel):
     keywords: tuple[Keyword, ...] = Field(default=(), max_length=40)
     #: How many follow-ups at most before moving on (the plan's probes fill in when
     #: ``follow_ups`` is shorter).
-    max_follow_ups: int = Field(default=1, ge=0, le=5)
+    max_follow_ups: StrictInt = Field(default=1, ge=0, le=5)
 
 
 class InterviewPlan(BaseModel):
@@ -53,16 +71,14 @@ class InterviewPlan(BaseModel):
 
     title: SpokenText
     role: SpokenText
-    interviewer_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)
-    ] = "Ava"
+    interviewer_name: Keyword = "Ava"
     greeting: SpokenText
     questions: tuple[PlanQuestion, ...] = Field(min_length=1, max_length=40)
     closing: SpokenText
     #: Generic follow-ups used when a question has no (more) follow-ups of its own.
     probes: tuple[SpokenText, ...] = Field(default=DEFAULT_PROBES, min_length=1, max_length=20)
     #: Answers with fewer words than this count as short (a follow-up may be asked).
-    min_answer_words: int = Field(default=10, ge=1, le=200)
+    min_answer_words: StrictInt = Field(default=10, ge=1, le=200)
 
 
 def parse_plan(data: str | bytes | Mapping[str, Any]) -> InterviewPlan:
@@ -77,6 +93,22 @@ def parse_plan(data: str | bytes | Mapping[str, Any]) -> InterviewPlan:
             for err in exc.errors()
         )
         raise InvalidPlan(f"the interview plan is not valid: {problems}") from exc
+
+
+def load_stored_plan(stored: Mapping[str, Any]) -> InterviewPlan:
+    """A plan as read back from the database. Rows stored before texts were checked may hold
+    a NUL or a lone surrogate: those characters are dropped, so the plan still speaks."""
+    return parse_plan(_storable(stored))
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return "".join(c for c in value if c != "\x00" and not 0xD800 <= ord(c) <= 0xDFFF)
+    if isinstance(value, Mapping):
+        return {key: _storable(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(child) for child in value]
+    return value
 
 
 @functools.cache

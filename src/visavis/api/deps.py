@@ -48,6 +48,7 @@ class Principal:
     tenant_id: uuid.UUID
     tenant_name: str
     key_prefix: str
+    key_id: uuid.UUID
 
 
 def _unauthorized(detail: str) -> HTTPProblem:
@@ -56,21 +57,35 @@ def _unauthorized(detail: str) -> HTTPProblem:
     )
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (behind a trusted proxy, the one it forwarded)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _failed(ctx: AppContext, request: Request, detail: str) -> HTTPProblem:
+    if ctx.auth_backoff is not None:
+        await ctx.auth_backoff.failed(client_address(request))
+    return _unauthorized(detail)
+
+
 async def get_principal(request: Request, session: SessionDep) -> Principal:
+    ctx = get_context(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    if ctx.auth_backoff is not None:
+        # Before the key is looked at: a refused guess must reveal nothing.
+        await ctx.auth_backoff.check(client_address(request))
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("malformed Authorization header: use 'Bearer <api key>'")
+        raise await _failed(ctx, request, "malformed Authorization header: use 'Bearer <api key>'")
     token = token.strip()
     if not looks_like_key(token):
-        raise _unauthorized("invalid API key")
+        raise await _failed(ctx, request, "invalid API key")
     row = await ApiKeyRepository(session).find_active(key_prefix(token))
     if row is None or not key_matches(token, row.key_hash):
-        raise _unauthorized("invalid or revoked API key")
+        raise await _failed(ctx, request, "invalid or revoked API key")
     tenant = await TenantRepository(session).get(row.tenant_id)
-    ctx = get_context(request)
     if ctx.rate_limiter is not None:
         await enforce_rate_limits(
             ctx.rate_limiter, ctx.settings, tenant_id=tenant.id, key_prefix=row.prefix
@@ -78,7 +93,9 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
     # From here on, every transaction of this request's session sees only this tenant's rows
     # (PostgreSQL row-level security), whatever the queries forget.
     await scope_to_tenant(session, tenant.id, switch_role=ctx.settings.database_rls)
-    return Principal(tenant_id=tenant.id, tenant_name=tenant.name, key_prefix=row.prefix)
+    return Principal(
+        tenant_id=tenant.id, tenant_name=tenant.name, key_prefix=row.prefix, key_id=row.id
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,4 +1,5 @@
-"""Request limits enforced before any route runs: body size and JSON nesting depth."""
+"""Request limits enforced before any route runs: body size, JSON nesting depth, header
+count, and no NUL in the URL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from visavis.api.problems import problem
+from visavis.api.problems import ProblemResponse, problem
 
 _METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -43,16 +44,68 @@ class RequestLimitsMiddleware:
     replayed to the application.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        max_headers: int = 100,
+        max_header_bytes: int = 64 * 1024,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.max_headers = max_headers
+        self.max_header_bytes = max_header_bytes
+
+    def _refuse_head(self, scope: Scope) -> ProblemResponse | None:
+        """431 for too many or too large headers; 400 for a NUL (``%00``) in the URL.
+
+        The server refuses far larger heads before they are buffered (``serve`` configures
+        h11 with the same byte limit); this makes the limit exact.
+        """
+        headers = scope.get("headers") or ()
+        if len(headers) > self.max_headers:
+            return problem(
+                431,
+                f"the request has more than {self.max_headers} headers",
+                code="too_many_headers",
+                headers={"Connection": "close"},
+            )
+        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_header_bytes:
+            return problem(
+                431,
+                f"the request's headers are larger than {self.max_header_bytes} bytes",
+                code="headers_too_large",
+                headers={"Connection": "close"},
+            )
+        raw = (scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")) + (
+            b"?" + scope.get("query_string", b"")
+        )
+        if b"%00" in raw or b"\x00" in raw or "\x00" in scope.get("path", ""):
+            return problem(
+                400,
+                "the URL contains a NUL character (%00): remove it",
+                code="nul_in_url",
+            )
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refuse_head(scope)
+        if refusal is not None:
+            if scope["type"] == "http":
+                await refusal(scope, receive, send)
+            else:  # before the handshake: the server answers 403 and closes
+                await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http" or scope["method"] not in _METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
+        headers = {name.lower(): value for name, value in scope.get("headers") or []}
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
@@ -72,7 +125,7 @@ class RequestLimitsMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip()
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type.endswith(b"json") and json_depth_exceeds(body, self.max_depth):
             response = problem(
                 422,

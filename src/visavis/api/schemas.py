@@ -10,31 +10,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from visavis.avatars.names import ProviderName
 from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
+from visavis.stored_text import StoredText
 
 Provider = ProviderName
 Quality = Literal["auto", "high", "medium", "low"]
 
 
 class StrictModel(BaseModel):
-    """Unknown fields are an error, so typos don't pass silently."""
+    """Unknown fields are an error, so typos don't pass silently; types are strict (no
+    ``"yes"`` for a boolean, no ``true`` for a number); strings are :data:`StoredText`.
+    """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AvatarRequest(StrictModel):
     provider: Provider
-    avatar_id: str | None = Field(default=None, min_length=1, max_length=200)
+    avatar_id: StoredText | None = Field(default=None, min_length=1, max_length=200)
     quality: Quality | None = None
 
 
 class ConversationCreate(StrictModel):
-    agent: str | None = Field(default=None, min_length=1, max_length=50)
-    plan: str | None = Field(
+    agent: StoredText | None = Field(default=None, min_length=1, max_length=50)
+    plan: StoredText | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
         description="An interview plan stored by the tenant (for the interviewer agent).",
     )
-    user_ref: str | None = Field(default=None, max_length=200)
+    user_ref: StoredText | None = Field(default=None, max_length=200)
     avatar: AvatarRequest | bool | None = Field(
         default=None,
         description="True for the tenant's defaults, false for audio-only; omitted, the "
@@ -160,7 +163,7 @@ class PreferencesUpdate(StrictModel):
     """Fields given are set; fields left out keep their value; ``null`` removes a limit."""
 
     avatar_enabled_default: bool | None = None
-    default_avatar_id: str | None = Field(default=None, max_length=200)
+    default_avatar_id: StoredText | None = Field(default=None, max_length=200)
     default_provider: Provider | None = None
     monthly_avatar_session_limit: int | None = Field(default=None, ge=0, le=10_000_000)
     monthly_avatar_seconds_limit: int | None = Field(default=None, ge=0, le=10**12)

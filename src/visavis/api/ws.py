@@ -11,15 +11,18 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from visavis.agents.plans import parse_plan
+from visavis.agents.plans import InterviewPlan, load_stored_plan
 from visavis.context import AppContext
 from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.conversation.session import ConversationSession
+from visavis.db.models import Conversation, TranscriptEntry
+from visavis.db.outage import is_database_outage
 from visavis.db.repositories.conversation_events import ConversationEventRepository
 from visavis.db.repositories.conversations import ConversationRepository
 from visavis.db.repositories.interview_plans import InterviewPlanRepository
@@ -27,6 +30,7 @@ from visavis.db.repositories.transcripts import TranscriptRepository
 from visavis.db.tenant_scope import scope_to_tenant
 from visavis.errors import NotFoundError
 from visavis.tenancy import client_tokens
+from visavis.tenancy.auth_backoff import TooManyFailedAttempts
 
 logger = logging.getLogger(__name__)
 
@@ -68,20 +72,70 @@ async def _open_session(
     hello = await _receive_hello(
         websocket, ctx.settings.ws_max_message_bytes, ctx.settings.ws_hello_timeout_s
     )
+    address = websocket.client.host if websocket.client is not None else "unknown"
+    claims = await _authorize(ctx, hello, address, wanted)
+    previous = ctx.live.get(wanted)
+    if previous is not None:
+        # A reconnecting client takes over; the old session's records land before we read them.
+        await previous.aclose(reason="replaced_by_new_connection", code=4409)
+    try:
+        conversation, transcript, plan, turns = await _load(ctx, claims, wanted)
+    except Refusal:
+        raise
+    except Exception as error:
+        if not is_database_outage(error):
+            raise
+        logger.warning("hello refused, the database is unreachable: %s", error)
+        raise Refusal(
+            1013,
+            "storage_unavailable",
+            "the conversation's records cannot be reached right now: reconnect in a few seconds",
+        ) from error
+    outbox = Outbox(max_bytes=ctx.settings.ws_send_queue_bytes)
+    return ConversationSession(
+        services=ctx.live_services(),
+        conversation=conversation,
+        outbox=outbox,
+        hello=hello,
+        transcript=transcript,
+        turns_so_far=turns - 1,
+        plan=plan,
+    )
+
+
+async def _authorize(
+    ctx: AppContext, hello: protocol.Hello, address: str, wanted: uuid.UUID
+) -> client_tokens.ClientTokenClaims:
+    """The token's claims, if it is valid, for this conversation, and its key still active."""
+    backoff = ctx.auth_backoff
+    if backoff is not None:
+        try:
+            await backoff.check(address)
+        except TooManyFailedAttempts as exc:
+            raise Refusal(4429, "too_many_attempts", exc.message) from exc
     try:
         claims = client_tokens.verify(
             hello.token, secret=ctx.settings.secret_key.get_secret_value()
         )
     except client_tokens.InvalidClientToken as exc:
+        if backoff is not None:
+            await backoff.failed(address)
         raise Refusal(4401, "unauthorized", exc.message) from exc
     if claims.conversation_id != wanted:
         raise Refusal(4401, "unauthorized", "this token is for another conversation")
-    previous = ctx.live.get(wanted)
-    if previous is not None:
-        # A reconnecting client takes over; the old session's records land before we read them.
-        await previous.aclose(reason="replaced_by_new_connection", code=4409)
+    return claims
+
+
+async def _load(
+    ctx: AppContext, claims: client_tokens.ClientTokenClaims, wanted: uuid.UUID
+) -> tuple[Conversation, Sequence[TranscriptEntry], InterviewPlan | None, int]:
+    """The conversation, its transcript and plan, and the turns it had (refusals if none)."""
     async with ctx.sessions() as db:
         await scope_to_tenant(db, claims.tenant_id, switch_role=ctx.settings.database_rls)
+        try:
+            await client_tokens.ensure_key_active(db, claims)
+        except client_tokens.RevokedClientToken as exc:
+            raise Refusal(4401, "unauthorized", exc.message) from exc
         try:
             conversation = await ConversationRepository(db, claims.tenant_id).get(wanted)
         except NotFoundError:
@@ -94,18 +148,9 @@ async def _open_session(
             stored = await InterviewPlanRepository(db, claims.tenant_id).find(
                 conversation.agent_plan
             )
-            plan = parse_plan(stored.plan) if stored is not None else None
+            plan = load_stored_plan(stored.plan) if stored is not None else None
         turns = await ConversationEventRepository(db, claims.tenant_id).next_turn_seq(wanted)
-    outbox = Outbox(max_bytes=ctx.settings.ws_send_queue_bytes)
-    return ConversationSession(
-        services=ctx.live_services(),
-        conversation=conversation,
-        outbox=outbox,
-        hello=hello,
-        transcript=transcript,
-        turns_so_far=turns - 1,
-        plan=plan,
-    )
+    return conversation, transcript, plan, turns
 
 
 async def _receive_hello(websocket: WebSocket, max_bytes: int, timeout_s: float) -> protocol.Hello:

@@ -42,6 +42,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How the HTTP server must run the app: the same in ``serve`` and in the tests."""
     return {
         "ws": "websockets-sansio",
+        # h11 bounds a request's head (httptools would buffer any size); the header count is
+        # checked by the app (RequestLimitsMiddleware).
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
         # Frames far over the message limit are refused by the protocol before they are
         # buffered (close 1009); those a little over it get an ``error`` and the socket stays.
         "ws_max_size": settings.ws_max_message_bytes * WS_FRAME_SLACK,

@@ -13,12 +13,13 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from visavis.cli.errors import fail
+from visavis.cli.errors import fail, load_settings
 from visavis.errors import VisavisError
 from visavis.speech.audio import read_audio, write_wav
 from visavis.speech.lipsync import LipSyncStream, VisemeTrack, animate
 from visavis.speech.lipsync.track import MouthCue
-from visavis.speech.tts.base import TTSEngine
+from visavis.speech.speakable import Speakable, SpeechSkipped
+from visavis.speech.tts.bounded import BoundedVoice
 
 EXIT_FALLBACK = 3
 
@@ -166,10 +167,22 @@ def say(
         int | None, typer.Option("--sample-rate", help="Output rate (default: the voice's).")
     ] = None,
 ) -> None:
-    """Speak text to a WAV file, optionally with its mouth cues."""
+    """Speak text to a WAV file, optionally with its mouth cues.
+
+    Within the speech bounds (VISAVIS_TTS_MAX_*): text in a script the voice cannot speak goes
+    to an eSpeak NG voice that can, or is left out with a warning (exit status 3).
+    """
+    notes: list[str] = []
     try:
         pcm, out_rate, track = asyncio.run(
-            _speak(_engine(engine, voice), text, sample_rate=sample_rate, rate=rate, pitch=pitch)
+            _speak(
+                _engine(engine, voice),
+                text,
+                sample_rate=sample_rate,
+                rate=rate,
+                pitch=pitch,
+                notes=notes,
+            )
         )
     except VisavisError as exc:
         fail(exc.message)
@@ -186,28 +199,70 @@ def say(
         else:
             body = track.to_rhubarb_json(str(output))
         _write(visemes, body)
+    _warn(notes)
+    if any(not note.startswith("spoken with") for note in notes):
+        raise typer.Exit(EXIT_FALLBACK)
 
 
-def _engine(name: EngineName, voice: str | None) -> TTSEngine:
+def _warn(notes: list[str]) -> None:
+    """Each kind of note once, with how many more of its kind there were."""
+    kinds: dict[str, list[str]] = {}
+    for note in notes:
+        kinds.setdefault(note.split(":", 1)[0], []).append(note)
+    for same in kinds.values():
+        more = f" (and {len(same) - 1} more like it)" if len(same) > 1 else ""
+        typer.echo(f"visavis: warning: {same[0]}{more}", err=True)
+
+
+def _engine(name: EngineName, voice: str | None) -> BoundedVoice:
+    from visavis.components import bound_voice
+    from visavis.speech.tts.espeak import EspeakEngine
+
+    settings = load_settings()
     if name is EngineName.espeak:
-        from visavis.speech.tts.espeak import EspeakEngine
-
-        return EspeakEngine(voice=voice or "en-us")
+        return bound_voice(EspeakEngine(voice=voice or "en-us"), voice or "en-us", settings)
     from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
 
     paths = PiperVoicePaths.from_model(voice) if voice else None
-    return PiperEngine(voice=paths, first_chunk_words=None)
+    piper = PiperEngine(
+        voice=paths, first_chunk_words=None, max_sentence_s=settings.tts_max_sentence_s
+    )
+    return bound_voice(piper, piper.language, settings)
 
 
 async def _speak(
-    engine: TTSEngine, text: str, *, sample_rate: int | None, rate: float, pitch: float
+    engine: BoundedVoice,
+    text: str,
+    *,
+    sample_rate: int | None,
+    rate: float,
+    pitch: float,
+    notes: list[str],
 ) -> tuple[np.ndarray, int, VisemeTrack]:
     stream = LipSyncStream()
     pieces: list[np.ndarray] = []
     cues: list[MouthCue] = []
     out_rate = sample_rate or engine.native_sample_rate
+
+    def skipped(notice: SpeechSkipped) -> None:
+        shown = notice.text if len(notice.text) <= 40 else notice.text[:37] + "..."
+        notes.append(f"left out ({notice.reason.value}: {notice.message}): {shown!r}")
+
+    def fallback(said: Speakable) -> None:
+        notes.append(
+            f"spoken with the eSpeak NG voice {said.voice!r} ({said.script.title()} script): "
+            f"{said.text[:40]!r}"
+        )
+
     try:
-        async for chunk in engine.synthesize(text, sample_rate=sample_rate, rate=rate, pitch=pitch):
+        async for chunk in engine.synthesize_reply(
+            text,
+            sample_rate=sample_rate,
+            rate=rate,
+            pitch=pitch,
+            on_skip=skipped,
+            on_fallback=fallback,
+        ):
             out_rate = chunk.sample_rate
             offset = stream.offset
             track = await stream.apush(chunk)

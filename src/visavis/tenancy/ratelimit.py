@@ -3,13 +3,12 @@
 A request takes one token from each of its buckets, all or nothing. A bucket holds at most
 ``burst`` tokens and refills at ``rate_per_s``. With Redis, one Lua script reads, refills and
 takes the tokens of every bucket atomically (on Redis' own clock), so the limits hold however
-many instances share it. If Redis cannot be reached, the limits are kept in-process until it
-is back (logged), rather than failing every request.
+many instances share it. If Redis cannot be reached (or hangs), a circuit breaker keeps the
+limits in-process for a cool-down (logged once), rather than failing or slowing every request.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections import OrderedDict
@@ -18,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-logger = logging.getLogger(__name__)
+from visavis.tenancy.breaker import RedisBreaker, RedisUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,18 +126,23 @@ class RedisRateLimiter:
         *,
         prefix: str = "visavis:ratelimit:",
         fallback: MemoryRateLimiter | None = None,
+        breaker: RedisBreaker | None = None,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_TAKE_TOKENS)
         self._fallback = fallback or MemoryRateLimiter()
-        self._degraded = False
+        self.breaker = breaker or RedisBreaker(name="rate limits")
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, timeout_s: float = 0.5, **kwargs: Any) -> RedisRateLimiter:
-        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        return cls(client, **kwargs)
+    def from_url(
+        cls, url: str, *, timeout_s: float = 0.25, cooldown_s: float = 30.0, **kwargs: Any
+    ) -> RedisRateLimiter:
+        """A limiter on the Redis at ``url``; each call waits at most ``timeout_s``."""
+        client = redis_client(url, timeout_s=timeout_s)
+        breaker = RedisBreaker(name="rate limits", timeout_s=timeout_s, cooldown_s=cooldown_s)
+        return cls(client, breaker=breaker, **kwargs)
 
     def _keys(self, buckets: Sequence[Bucket]) -> list[str]:
         # One hash tag for all buckets of a request, so a Redis Cluster keeps them on one slot.
@@ -152,19 +155,13 @@ class RedisRateLimiter:
         args: list[float | int] = []
         for bucket in buckets:
             args += [bucket.rate_per_s, bucket.burst]
+        keys = self._keys(buckets)
         try:
-            allowed, wait, refused = await self._script(keys=self._keys(buckets), args=args)
-        except (RedisError, OSError) as exc:
-            if not self._degraded:
-                logger.warning(
-                    "Redis rate limiting unavailable (%s); limiting per instance until it is back",
-                    type(exc).__name__,
-                )
-                self._degraded = True
+            allowed, wait, refused = await self.breaker.call(
+                lambda: self._script(keys=keys, args=args)
+            )
+        except RedisUnavailable:
             return await self._fallback.acquire(buckets)
-        if self._degraded:
-            logger.info("Redis rate limiting is back")
-            self._degraded = False
         if int(allowed) == 1:
             return RateDecision(True)
         return RateDecision(False, float(wait), buckets[int(refused) - 1].key)
@@ -177,8 +174,25 @@ class RedisRateLimiter:
         await self._fallback.aclose()
 
 
-def build_rate_limiter(redis_url: str | None) -> RateLimiter:
-    """Redis-backed when ``redis_url`` is set, else in-process."""
+def redis_client(url: str, *, timeout_s: float) -> Redis:
+    """A Redis client whose connects and commands give up after ``timeout_s``."""
+    return Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False
+    )
+
+
+def build_rate_limiter(
+    redis_url: str | None,
+    *,
+    timeout_s: float = 0.25,
+    cooldown_s: float = 30.0,
+    breaker: RedisBreaker | None = None,
+) -> RateLimiter:
+    """Redis-backed when ``redis_url`` is set, else in-process; ``breaker`` may be shared with
+    the other users of the same Redis, so an outage costs one timeout, not one per user."""
     if redis_url:
-        return RedisRateLimiter.from_url(redis_url)
+        breaker = breaker or RedisBreaker(
+            name="rate limits", timeout_s=timeout_s, cooldown_s=cooldown_s
+        )
+        return RedisRateLimiter(redis_client(redis_url, timeout_s=timeout_s), breaker=breaker)
     return MemoryRateLimiter()

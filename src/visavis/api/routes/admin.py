@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from visavis.api.deps import ContextDep, SessionDep
+from visavis.api.deps import ContextDep, SessionDep, client_address
 from visavis.api.problems import HTTPProblem
 from visavis.api.schemas import PreferencesPublic, PreferencesUpdate
 from visavis.api.tenancy_schemas import (
@@ -42,13 +42,18 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8")).digest()
 
 
-def require_admin(request: Request, ctx: ContextDep) -> str:
+async def require_admin(request: Request, ctx: ContextDep) -> str:
     """The acting admin's name, once the admin key is verified."""
     configured = ctx.settings.admin_api_key
     if configured is None:
         raise HTTPProblem(404, "no such endpoint: see /docs for the API")
+    backoff, address = ctx.auth_backoff, client_address(request)
+    if backoff is not None:
+        await backoff.check(address)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        if backoff is not None:
+            await backoff.failed(address)
         raise HTTPProblem(
             401,
             "the admin API needs 'Authorization: Bearer <VISAVIS_ADMIN_API_KEY>'",
@@ -57,6 +62,8 @@ def require_admin(request: Request, ctx: ContextDep) -> str:
         )
     # Digests first: equal lengths, so the comparison time says nothing about the key.
     if not hmac.compare_digest(_digest(token.strip()), _digest(configured.get_secret_value())):
+        if backoff is not None:
+            await backoff.failed(address)
         raise HTTPProblem(
             401,
             "invalid admin key",

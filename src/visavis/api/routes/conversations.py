@@ -162,6 +162,7 @@ async def client_token(
         secret=settings.secret_key.get_secret_value(),
         conversation_id=row.id,
         tenant_id=principal.tenant_id,
+        key_id=principal.key_id,
         ttl_s=settings.client_token_ttl_s,
     )
     return ClientTokenPublic(token=token, expires_at=datetime.fromtimestamp(expires_at, UTC))

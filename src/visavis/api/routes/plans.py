@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
-from visavis.agents.plans import parse_plan
+from visavis.agents.plans import load_stored_plan, parse_plan
 from visavis.api.deps import PrincipalDep, SessionDep
 from visavis.db.models import InterviewPlanRow
 from visavis.db.repositories.interview_plans import InterviewPlanRepository
@@ -28,7 +28,7 @@ class PlanPublic(BaseModel):
 
     @classmethod
     def of(cls, row: InterviewPlanRow) -> PlanPublic:
-        plan = parse_plan(row.plan)
+        plan = load_stored_plan(row.plan)
         return cls(
             name=row.name,
             title=plan.title,

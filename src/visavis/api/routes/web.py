@@ -9,6 +9,7 @@ a bad link fails clearly, and again by the WebSocket.
 
 from __future__ import annotations
 
+import functools
 import html
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from visavis.api.deps import ContextDep
 from visavis.api.problems import problem
+from visavis.db.tenant_scope import scope_to_tenant
 from visavis.tenancy import client_tokens
 
 router = APIRouter(include_in_schema=False)
@@ -135,16 +137,36 @@ async def conversation_page(
         return _not_found(request, invalid, code="invalid_link")
     if claims.conversation_id != wanted:
         return _not_found(request, invalid, code="invalid_link")
+    async with ctx.sessions() as db:
+        await scope_to_tenant(db, claims.tenant_id, switch_role=ctx.settings.database_rls)
+        try:
+            await client_tokens.ensure_key_active(db, claims)
+        except client_tokens.RevokedClientToken:
+            return _not_found(request, invalid, code="invalid_link")
     return _page(embeddable=True)
 
 
+@functools.cache
+def _files_in(folder: Path) -> frozenset[str]:
+    """The servable files of a folder of the installed package (it never changes)."""
+    try:
+        return frozenset(
+            entry.name
+            for entry in folder.iterdir()
+            if entry.is_file() and not entry.name.startswith(".")
+        )
+    except OSError:
+        return frozenset()
+
+
 def _static(folder: Path, name: str, request: Request, *, cache: str) -> Response:
-    suffix = Path(name).suffix
-    path = folder / name
-    if name.startswith(".") or suffix not in _STATIC_TYPES or not path.is_file():
-        return _not_found(request, f"no such file: {name}", code="no_such_file")
+    # Only names the folder holds reach the file system: no path tricks, no over-long names.
+    suffix = Path(name).suffix if len(name) <= 255 else ""
+    if suffix not in _STATIC_TYPES or name not in _files_in(folder):
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        return _not_found(request, f"no such file: {shown}", code="no_such_file")
     headers = {**_COMMON_HEADERS, "Cache-Control": cache}
-    return FileResponse(path, media_type=_STATIC_TYPES[suffix], headers=headers)
+    return FileResponse(folder / name, media_type=_STATIC_TYPES[suffix], headers=headers)
 
 
 @router.get("/static/{name}")

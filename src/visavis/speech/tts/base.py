@@ -17,7 +17,8 @@ MAX_TEXT_CHARS = 100_000
 SENTENCE_MAX_CHARS = 400
 ALLOWED_OUTPUT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;…])[\"'”’)\]]*\s+|\n\s*\n")
+# Western marks end a sentence before a space; full-width (CJK) marks end it by themselves.
+_SENTENCE_END = re.compile(r"(?<=[.!?;…])[\"'”’)\]]*\s+|(?<=[。！？；])[」』）]*\s*|\n\s*\n")
 _SPEAKABLE = re.compile(r"\w", re.UNICODE)
 
 
@@ -94,22 +95,23 @@ def check_options(text: str, sample_rate: int | None, rate: float, pitch: float)
         raise UnspeakableTextError(f"pitch {pitch} is outside 0.5-2")
 
 
-def split_sentences(text: str) -> Iterator[str]:
-    """Split text into speakable sentences, lazily; over-long ones are cut at word boundaries."""
+def split_sentences(text: str, *, max_chars: int = SENTENCE_MAX_CHARS) -> Iterator[str]:
+    """Split text into speakable sentences, lazily; over-long ones are cut at word boundaries
+    (or, in scripts without spaces, at ``max_chars``)."""
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        yield from _bounded(text[start : match.end()])
+        yield from _bounded(text[start : match.end()], max_chars)
         start = match.end()
-    yield from _bounded(text[start:])
+    yield from _bounded(text[start:], max_chars)
 
 
-def _bounded(sentence: str) -> Iterator[str]:
+def _bounded(sentence: str, max_chars: int = SENTENCE_MAX_CHARS) -> Iterator[str]:
     sentence = " ".join(sentence.split())
     if not _SPEAKABLE.search(sentence):
         return
-    while len(sentence) > SENTENCE_MAX_CHARS:
-        cut = sentence.rfind(" ", 0, SENTENCE_MAX_CHARS)
-        cut = cut if cut > SENTENCE_MAX_CHARS // 2 else SENTENCE_MAX_CHARS
+    while len(sentence) > max_chars:
+        cut = sentence.rfind(" ", 0, max_chars)
+        cut = cut if cut > max_chars // 2 else max_chars
         head, sentence = sentence[:cut].strip(), sentence[cut:].strip()
         if _SPEAKABLE.search(head):
             yield head

@@ -12,7 +12,7 @@ import asyncio
 import json
 import math
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ from visavis.speech.tts.piper_network import Latents, PiperNetwork
 _PIPER_CONTROL = {"^", "$", "_"}
 _STRESS = {"ˈ", "ˌ"}
 _TIME_EPSILON = 1e-6  # seconds: spans shorter than this are float noise at a cut
+#: Phonemes through the front half at once: its attention grows with the square of the
+#: length, so longer runs (a flood of spelled-out characters) are cut at word breaks.
+MAX_FRONT_PHONEMES = 400
+#: Frames decoded between two looks at whether the listener is still there (~3 s of audio).
+_WINDOW_FRAMES = 256
 
 
 @dataclass(frozen=True)
@@ -161,12 +166,30 @@ class PiperEngine(TTSEngine):
         voice: PiperVoicePaths | None = None,
         first_chunk_words: int | None = 4,
         threads: int = 0,
+        max_sentence_s: float | None = None,
     ) -> None:
         self.paths = voice or PiperVoicePaths.default()
         self.first_chunk_words = first_chunk_words
         self.threads = threads
+        self.max_sentence_s = max_sentence_s
         self.native_sample_rate = 22050
         self._closed = False
+        self._active = 0
+        self.sentences_started = 0
+
+    @property
+    def active(self) -> int:
+        """Sentences being synthesized right now (in worker threads)."""
+        return self._active
+
+    @property
+    def language(self) -> str:
+        """The voice's eSpeak language (``en-us``), from its config."""
+        try:
+            config = json.loads(self.paths.config.read_text(encoding="utf-8"))
+            return str(config.get("espeak", {}).get("voice") or "en-us")
+        except (OSError, ValueError):
+            return "en-us"
 
     def load(self) -> None:
         """Load the voice now (it otherwise loads on the first synthesis)."""
@@ -194,14 +217,27 @@ class PiperEngine(TTSEngine):
             early = first_chunk_s if first else None
             first = False
             for index, part in enumerate(parts):
-                chunks = self.sentence_chunks(
-                    part, sample_rate, rate, pitch, first_chunk_s=early if index == 0 else None
+                stepper = _Stepper(
+                    self.sentence_chunks(
+                        part,
+                        sample_rate,
+                        rate,
+                        pitch,
+                        first_chunk_s=early if index == 0 else None,
+                        stop=(stop := threading.Event()),
+                    ),
+                    stop,
                 )
-                while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-                    if index + 1 < len(parts) and not chunk.continued:
-                        # Mid-sentence: the voice's closing silence would be a pause nobody wrote.
-                        chunk = trim_trailing_quiet(chunk)
-                    yield chunk
+                try:
+                    while (chunk := await asyncio.to_thread(stepper.step)) is not None:
+                        if index + 1 < len(parts) and not chunk.continued:
+                            # Mid-sentence: the voice's closing silence would be a pause
+                            # nobody wrote.
+                            chunk = trim_trailing_quiet(chunk)
+                        yield chunk
+                finally:
+                    # The consumer may have gone: the worker stops at its next window.
+                    stepper.stop()
 
     def _parts(self, sentence: str) -> list[str]:
         limit = self.first_chunk_words
@@ -230,23 +266,59 @@ class PiperEngine(TTSEngine):
         pitch: float = 1.0,
         *,
         first_chunk_s: float | None = None,
-    ) -> Iterator[AudioChunk]:
+        stop: threading.Event | None = None,
+    ) -> Generator[AudioChunk, None, None]:
         """One sentence's audio, lazily (blocking; step it from a worker thread).
 
-        One chunk, or with ``first_chunk_s`` two: its first words, then the rest.
+        One chunk, or with ``first_chunk_s`` two: its first words, then the rest. Audio past
+        ``max_sentence_s`` is not made; ``stop`` set ends the work at the next window.
         """
+        self._active += 1
+        self.sentences_started += 1
+        try:
+            yield from self._sentence_chunks(
+                sentence, sample_rate, rate, pitch, first_chunk_s, stop
+            )
+        except SynthesisStopped:
+            return
+        finally:
+            self._active -= 1
+
+    def _sentence_chunks(
+        self,
+        sentence: str,
+        sample_rate: int | None,
+        rate: float,
+        pitch: float,
+        first_chunk_s: float | None,
+        stop: threading.Event | None,
+    ) -> Iterator[AudioChunk]:
         loaded = load_piper_voice(self.paths, threads=self.threads)
         voice, network, hop = loaded.voice, loaded.network, loaded.network.hop_length
         # Played faster by ``pitch``, the voice rises; the longer synthesis keeps the pace.
-        render = _Renderer(network, int(round(loaded.sample_rate * pitch)), sample_rate, loaded)
+        render = _Renderer(
+            network, int(round(loaded.sample_rate * pitch)), sample_rate, loaded, stop=stop
+        )
         length_scale = float(voice.config.length_scale) / rate * pitch
-        phonemized = [phonemes for phonemes in voice.phonemize(sentence) if phonemes]
+        phonemized = [
+            piece
+            for phonemes in voice.phonemize(sentence)
+            for piece in bounded_phonemes(phonemes, MAX_FRONT_PHONEMES)
+        ]
         words = sentence.split()
         rest = _Assembly()
+        budget_s = math.inf if self.max_sentence_s is None else self.max_sentence_s
         for number, phonemes in enumerate(phonemized):
+            if stop is not None and stop.is_set():
+                return
+            if rest.duration >= budget_s:
+                break  # the sentence's audio bound: the rest is not made
             latents = network.front(piper_inputs(voice, phonemes, length_scale))
             if latents.frames == 0:
                 continue
+            allowed = (budget_s - rest.duration) * render.source_rate / hop
+            if latents.frames > allowed:
+                latents = truncated(latents, max(1, int(allowed)), hop)
             timing = _phoneme_samples(voice.config, phonemes, latents.frames_per_id, hop)
             phones = (
                 alignments_to_phones(timing, render.source_rate, latents.frames * hop)
@@ -275,20 +347,91 @@ class PiperEngine(TTSEngine):
         self._closed = True
 
 
+class _Stepper:
+    """Steps a sentence's chunk generator from worker threads, one step at a time, and
+    closes it once its consumer is gone (or lets the running step see ``stop`` and end)."""
+
+    def __init__(self, chunks: Generator[AudioChunk, None, None], stop: threading.Event) -> None:
+        self._chunks = chunks
+        self._stop = stop
+        self._lock = threading.Lock()
+
+    def step(self) -> AudioChunk | None:
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            return next(self._chunks, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._lock.acquire(blocking=False):  # no step running: close it here and now
+            try:
+                self._chunks.close()
+            finally:
+                self._lock.release()
+
+
+class SynthesisStopped(Exception):
+    """Raised inside a worker when the consumer went away; ends that sentence's generator."""
+
+
+def bounded_phonemes(phonemes: list[str], limit: int) -> Iterator[list[str]]:
+    """``phonemes`` in runs of at most ``limit``, cut after word breaks when there are any."""
+    while len(phonemes) > limit:
+        cut = max((i for i in range(limit // 2, limit) if phonemes[i] == " "), default=limit - 1)
+        yield phonemes[: cut + 1]
+        phonemes = phonemes[cut + 1 :]
+    if phonemes:
+        yield phonemes
+
+
+def truncated(latents: Latents, frames: int, hop: int) -> Latents:
+    """The first ``frames`` frames of ``latents`` (phoneme durations clipped to match)."""
+    if frames >= latents.frames:
+        return latents
+    per_id = latents.frames_per_id
+    if per_id is not None:
+        starts = np.concatenate([[0], per_id.cumsum()[:-1]])
+        per_id = np.clip(frames - starts, 0, per_id).astype(np.int64)
+    return Latents(
+        frames,
+        per_id,
+        latent=None if latents.latent is None else latents.latent[..., :frames],
+        shared=latents.shared,
+        audio=None if latents.audio is None else latents.audio[: frames * hop],
+    )
+
+
 class _Renderer:
-    """Decodes frames of one sentence to int16 PCM at the output rate, seamlessly by span."""
+    """Decodes frames of one sentence to int16 PCM at the output rate, seamlessly by span,
+    a window at a time (so a stop is seen within a window's work)."""
 
     def __init__(
-        self, network: PiperNetwork, source_rate: int, out_rate: int | None, loaded: LoadedVoice
+        self,
+        network: PiperNetwork,
+        source_rate: int,
+        out_rate: int | None,
+        loaded: LoadedVoice,
+        *,
+        stop: threading.Event | None = None,
     ) -> None:
         self.network = network
         self.source_rate = source_rate
         self.out_rate = out_rate or loaded.sample_rate
         self.gain = loaded.gain
+        self.stop = stop
         hop = network.hop_length
         self._margin = math.ceil(resample_margin(source_rate, self.out_rate) / hop)
 
     def __call__(self, latents: Latents, start: int, end: int) -> Pcm:
+        pieces = []
+        for first in range(start, end, _WINDOW_FRAMES):
+            if self.stop is not None and self.stop.is_set():
+                raise SynthesisStopped
+            pieces.append(self._span(latents, first, min(end, first + _WINDOW_FRAMES)))
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+
+    def _span(self, latents: Latents, start: int, end: int) -> Pcm:
         hop = self.network.hop_length
         first = max(0, start - self._margin)
         audio = self.network.decode(latents, first, end + self._margin)
