@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from visavis.agents.errors import AgentError
+from visavis.speech.tts.bounded import BoundedVoice
 from visavis.testing import ConversationKit, FakeTTS, ScriptedAgent, run_virtual
 
 GREETING = (
@@ -223,5 +224,46 @@ def test_the_client_ends_the_conversation() -> None:
             assert end["reason"] == "ended_by_client"
             assert (await client.wait_for("turn_end", turn_id=1))["interrupted"] is True
             assert client.session is not None and client.session.close_code == 1000
+
+    run_virtual(scenario())
+
+
+def test_sentences_the_voice_cannot_say_are_skipped_with_an_event_and_a_note() -> None:
+    reply = "Here is the plan. 这是一个很长的中文句子，我们的英语声音不会说。 And that is all."
+    voice = BoundedVoice(FakeTTS(), voice="en-us")
+
+    async def scenario() -> None:
+        async with ConversationKit(agent=ScriptedAgent([reply]), tts=voice) as client:
+            await client.wait_for("state", state="listening")
+            await client.send({"type": "user_text", "text": "What is the plan?"})
+            end = await client.wait_for("turn_end", turn_id=1)
+            assert end["reason"] == "completed"
+            spoken = " ".join(m["text"] for m in client.messages("sentence"))
+            assert "Here is the plan." in spoken and "And that is all." in spoken
+            assert "中文" not in spoken
+            stored = await client.transcript()
+            notes = [e for e in stored if e.role == "note"]
+            assert [n.text for n in notes] == ["1 sentence not spoken (unsupported_script)"]
+            agent = [e for e in stored if e.role == "agent"]
+            assert agent[0].text == "Here is the plan. And that is all."
+
+    run_virtual(scenario())
+
+
+def test_a_runaway_reply_is_cut_at_the_reply_limit() -> None:
+    reply = " ".join(f"This is sentence number {n} of a reply that never ends." for n in range(60))
+
+    async def scenario() -> None:
+        agent = ScriptedAgent([reply])
+        async with ConversationKit(agent=agent, settings={"tts_max_reply_chars": 200}) as client:
+            await client.wait_for("state", state="listening")
+            await client.send({"type": "user_text", "text": "Tell me everything."})
+            await client.wait_for("turn_end", turn_id=1, reason="completed")
+            spoken = " ".join(m["text"] for m in client.messages("sentence"))
+            assert 100 < len(spoken) <= 200
+            notes = [
+                m["entry"] for m in client.messages("transcript") if m["entry"]["role"] == "note"
+            ]
+            assert notes and "reply_too_long" in notes[0]["text"]
 
     run_virtual(scenario())

@@ -109,7 +109,9 @@ class ConversationSession:
             journal=self.journal,
             wanted=hello.avatar,
         )
-        self.history: list[Message] = [_message(entry) for entry in transcript if entry.text]
+        self.history: list[Message] = [
+            _message(entry) for entry in transcript if entry.text and entry.role != "note"
+        ]
         self._transcript = list(transcript)
         self._turn_seq = turns_so_far
         self._turn_task: asyncio.Task[None] | None = None
@@ -218,7 +220,7 @@ class ConversationSession:
         failure: BaseException | None = None
         interrupted = False
         try:
-            heard = await self._reply(record, messages, output)
+            heard = await self._reply(record, messages, output, figures)
         except asyncio.CancelledError:
             interrupted = True
             task = asyncio.current_task()
@@ -233,11 +235,17 @@ class ConversationSession:
         )
 
     async def _reply(
-        self, record: TurnRecord, messages: list[Message], output: SpeechOutput
+        self,
+        record: TurnRecord,
+        messages: list[Message],
+        output: SpeechOutput,
+        figures: ReplyFigures,
     ) -> Heard:
         """The agent's deltas become sentences, the sentences speech (prepared one ahead, while
         the agent goes on writing); returns what was heard once the listener heard it all.
         """
+        settings = self.services.settings
+        spoken_chars = 0
         stream = self.agent.stream(messages)
         async for event in reply_sentences(stream, SentenceSegmenter(), pause_s=AGENT_PAUSE_S):
             if isinstance(event, DeltaReceived):
@@ -246,6 +254,14 @@ class ConversationSession:
                 record.reply += event.text
                 self.journal.send(protocol.agent_delta(turn_id=record.turn_id, text=event.text))
             elif isinstance(event, SentenceReady):
+                spoken_chars += len(event.text)
+                too_long = (
+                    spoken_chars > settings.tts_max_reply_chars
+                    or figures.audio_ms > settings.tts_max_reply_s * 1000
+                )
+                if too_long:  # a runaway reply: what is said so far stands, the rest is dropped
+                    figures.skipped.append(("reply_too_long", event.text))
+                    break
                 await output.push_text(event.text)
             elif isinstance(event, TurnComplete):
                 break
@@ -272,6 +288,7 @@ class ConversationSession:
             self.journal.transcript(
                 "agent", text, actual_start_ms=start, duration_ms=duration, interrupted=interrupted
             )
+        self._note_unsaid(figures.skipped)
         outcome = "interrupted" if interrupted else "error" if failure else "completed"
         first_audio_ms = (
             None if figures.first_audio_ms is None else figures.first_audio_ms - record.started_ms
@@ -308,6 +325,17 @@ class ConversationSession:
         await self.journal.machine.transition(S.LISTENING, reason=outcome)
         if outcome == "completed" and self.agent.wants_to_end(self.history):
             await self.end(reason="agent_closed")
+
+    def _note_unsaid(self, skipped: list[tuple[str, str]]) -> None:
+        """Sentences the voice left out: an event each, and one note in the transcript."""
+        if not skipped:
+            return
+        for reason, _ in skipped:
+            self.journal.event("speech_skipped", reason=reason)
+        reasons = ", ".join(dict.fromkeys(reason for reason, _ in skipped))
+        count = len(skipped)
+        text = f"{count} sentence{'s' if count > 1 else ''} not spoken ({reasons})"
+        self.journal.transcript("note", text, actual_start_ms=self.clock.ms(), duration_ms=None)
 
     async def _report_failure(self, failure: BaseException) -> None:
         if isinstance(failure, OutboxClosed):

@@ -19,6 +19,7 @@ from typing import Generic, Protocol, TypeVar, cast
 
 from visavis.conversation.protocol import FRAME_MS
 from visavis.speech.errors import UnspeakableTextError
+from visavis.speech.speakable import SpeechSkipped
 from visavis.timing import ConversationClock
 
 
@@ -43,6 +44,8 @@ class ReplyFigures:
     first_audio_ms: int | None = None
     #: Awaited once, before the first piece is announced (the state becomes "speaking").
     on_first_audio: Callable[[], Awaitable[object]] | None = None
+    #: Sentences left unsaid, and why (a voice that cannot speak their script, …).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -351,8 +354,10 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
                     whole = index in reply.reuse_ids
                     async for piece in self._prepare(sentence, whole=whole):
                         await reply.pieces.put((index, piece))
-                except UnspeakableTextError:
-                    reply.words_delivered[index] = len(sentence.split())  # nothing to say
+                except UnspeakableTextError as unsaid:
+                    reply.words_delivered[index] = len(sentence.split())
+                    if isinstance(unsaid, SpeechSkipped) and unsaid.reason != "nothing_to_say":
+                        reply.figures.skipped.append((str(unsaid.reason), sentence))
         except Exception as exc:  # handed to the deliverer, which raises it to the turn
             await reply.pieces.put(exc)
             return
