@@ -65,3 +65,11 @@ def refuse_unstorable(value: Any, *, where: str = "text") -> None:
 
 #: A string any column of either database can hold; add length rules with ``Field``.
 StoredText = Annotated[str, AfterValidator(check_storable)]
+
+
+def storable(value: str) -> str:
+    """``value`` made storable for text we must keep rather than refuse (an agent's reply):
+    NUL characters dropped, lone surrogates replaced by U+FFFD."""
+    if unstorable_reason(value) is None:
+        return value
+    return "".join("\ufffd" if ord(c) in _SURROGATES else c for c in value.replace("\x00", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,10 +15,13 @@ from visavis.api.problems import HTTPProblem
 from visavis.api.rate_limits import enforce_rate_limits
 from visavis.config import Settings
 from visavis.context import AppContext
+from visavis.db.outage import is_database_outage
 from visavis.db.repositories.api_keys import ApiKeyRepository
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import scope_to_tenant
 from visavis.tenancy.keys import key_matches, key_prefix, looks_like_key
+
+logger = logging.getLogger(__name__)
 
 
 def get_context(request: Request) -> AppContext:
@@ -32,8 +36,16 @@ def get_settings(ctx: Annotated[AppContext, Depends(get_context)]) -> Settings:
 async def get_session(
     ctx: Annotated[AppContext, Depends(get_context)],
 ) -> AsyncIterator[AsyncSession]:
-    async with ctx.sessions() as session:
+    session = ctx.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except Exception as error:  # the answer is out; a connection lost now changes nothing
+            if not is_database_outage(error):
+                raise
+            logger.warning("database connection lost while releasing it: %s", error)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

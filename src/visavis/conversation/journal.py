@@ -31,11 +31,13 @@ from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox
 from visavis.db.base import utcnow
 from visavis.db.models import ConversationTurn
+from visavis.db.outage import is_database_outage
 from visavis.db.repositories.conversation_events import ConversationEventRepository
 from visavis.db.repositories.conversations import ConversationRepository
 from visavis.db.repositories.transcripts import TranscriptRepository
 from visavis.db.tenant_scope import scope_to_tenant
 from visavis.errors import ConflictError
+from visavis.stored_text import storable
 from visavis.timing import ConversationClock
 
 logger = logging.getLogger(__name__)
@@ -221,8 +223,19 @@ def _utc_now() -> datetime:
 Write = Callable[[AsyncSession], Awaitable[None]]
 
 
+#: Writes kept while the database is away; beyond it the oldest are dropped (and counted).
+MAX_PENDING_WRITES = 10_000
+_FIRST_RETRY_S = 0.1
+_MAX_RETRY_S = 5.0
+
+
 class ConversationRecorder:
-    """An ordered queue of database writes, each in its own transaction."""
+    """An ordered queue of database writes, each in its own transaction.
+
+    While the database cannot be reached, writes wait in the queue (bounded) and are retried
+    with backoff, in order, until it is back; ``on_outage`` hears when recording stalls and when
+    it has caught up. A write the database refuses for what it holds is logged and skipped.
+    """
 
     def __init__(
         self,
@@ -231,49 +244,109 @@ class ConversationRecorder:
         conversation_id: uuid.UUID,
         tenant_id: uuid.UUID,
         switch_role: bool,
+        on_outage: Callable[[bool, int], None] | None = None,
+        max_pending: int = MAX_PENDING_WRITES,
     ) -> None:
         self.sessions = sessions
         self.conversation_id = conversation_id
         self.tenant_id = tenant_id
         self.switch_role = switch_role
-        self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
+        self.on_outage = on_outage
+        self.max_pending = max_pending
+        self._queue: deque[Write] = deque()
+        self._arrived = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.dropped = 0
+        self.stalled = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"recorder-{self.conversation_id}")
 
     def write(self, write: Write) -> None:
         """Queue ``write``; it runs after every write queued before it."""
-        self._queue.put_nowait(write)
+        if len(self._queue) >= self.max_pending:
+            self._queue.popleft()
+            self.dropped += 1
+            logger.error(
+                "conversation %s: %d records dropped while the database is away",
+                self.conversation_id,
+                self.dropped,
+            )
+        self._queue.append(write)
+        self._arrived.set()
 
     async def _run(self) -> None:
         while True:
-            write = await self._queue.get()
-            if write is None:
-                return
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            await self._write_first()
+
+    async def _write_first(self) -> None:
+        """Write the oldest queued record, retrying it for as long as the database is away."""
+        delay = _FIRST_RETRY_S
+        while True:
             try:
                 async with self.sessions() as session:
                     # Row-level security as a second line: this transaction sees one tenant.
                     await scope_to_tenant(session, self.tenant_id, switch_role=self.switch_role)
-                    await write(session)
+                    await self._queue[0](session)
                     await session.commit()
-            except Exception:  # a failed write must not stop the conversation; it is logged
+            except Exception as error:  # an outage waits; anything else is logged and skipped
+                if is_database_outage(error):
+                    self._stall()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _MAX_RETRY_S)
+                    continue
                 self.failures += 1
                 logger.exception("could not record to conversation %s", self.conversation_id)
+            self._queue.popleft()
+            if self.stalled and not self._queue:
+                self.stalled = False
+                if self.on_outage is not None:
+                    self.on_outage(False, 0)
+            return
 
-    async def aclose(self, *, timeout_s: float = 10.0) -> None:
-        """Finish the queued writes (up to ``timeout_s``), then stop; idempotent."""
+    def _stall(self) -> None:
+        if not self.stalled:
+            self.stalled = True
+            logger.warning(
+                "conversation %s: the database is away, %d records wait",
+                self.conversation_id,
+                len(self._queue),
+            )
+            if self.on_outage is not None:
+                self.on_outage(True, len(self._queue))
+
+    async def aclose(self, *, timeout_s: float = 60.0) -> None:
+        """Finish the queued writes (up to ``timeout_s``, retrying through an outage), then
+        stop; idempotent. Whatever is still queued then is lost, and logged as such."""
         if self._task is None:
             return
         task, self._task = self._task, None
-        self._queue.put_nowait(None)
+        self._stopping = True
+        self._arrived.set()
         try:
-            await asyncio.wait_for(task, timeout_s)
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
         except TimeoutError:
+            task.cancel()
+            await asyncio.wait({task})
             logger.error(
-                "gave up recording conversation %s after %s s", self.conversation_id, timeout_s
+                "gave up recording conversation %s after %s s: %d records lost",
+                self.conversation_id,
+                timeout_s,
+                len(self._queue),
             )
 
 
@@ -316,6 +389,7 @@ class ConversationJournal:
         clock: ConversationClock,
     ) -> None:
         self.recorder = recorder
+        recorder.on_outage = self._storage_changed
         self.outbox = outbox
         self.clock = clock
         self.machine = ConversationStateMachine()
@@ -336,6 +410,10 @@ class ConversationJournal:
         """Queue a message for the client unless the connection is already gone."""
         if not self.outbox.closed:
             self.outbox.send_json(message)
+
+    def _storage_changed(self, stalled: bool, pending: int) -> None:
+        # Told, not hidden: the client knows its words are not saved yet.
+        self.send(protocol.storage(saved=not stalled, pending=pending))
 
     async def _state_changed(self, change: StateChange) -> None:
         at_ms = self.clock.ms()
@@ -392,7 +470,7 @@ class ConversationJournal:
         """A transcript entry: shown to the client, then stored."""
         entry = protocol.transcript_entry(
             role=role,
-            text=text,
+            text=storable(text),
             actual_start_ms=actual_start_ms,
             duration_ms=duration_ms,
             interrupted=interrupted,
@@ -412,7 +490,7 @@ class ConversationJournal:
             conversation_id=self.conversation_id,
             seq=figures.turn_id,
             trigger=figures.trigger,
-            user_text=figures.user_text,
+            user_text=None if figures.user_text is None else storable(figures.user_text),
             started_at_ms=figures.started_ms,
             first_delta_ms=figures.first_delta_ms,
             first_audio_ms=figures.first_audio_ms,

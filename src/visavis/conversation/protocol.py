@@ -381,6 +381,11 @@ def avatar(state: Mapping[str, Any]) -> Message:
     return {"type": "avatar", **state}
 
 
+def storage(*, saved: bool, pending: int) -> Message:
+    """Whether what is said is being saved (false while the database is away)."""
+    return {"type": "storage", "saved": saved, "pending": pending}
+
+
 def error(*, code: str, message: str) -> Message:
     return {"type": "error", "code": code, "message": message}
 
@@ -406,6 +411,7 @@ SERVER_TYPES: tuple[str, ...] = (
     "metrics",
     "provider_message",
     "avatar",
+    "storage",
     "error",
     "end",
     "pong",
