@@ -21,6 +21,7 @@ from visavis.avatars.store import AvatarStore
 from visavis.components import build_agents, build_avatars, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
+from visavis.conversation.live import LiveConversations
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
@@ -125,11 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 breaker=redis_breaker,
             ),
         )
+        ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
             await ensure_local_tenant(ctx)
+            ctx.live.start()
             if ctx.sweeper is not None and settings.sweeper_interval_s > 0:
                 ctx.sweeper.start(settings.sweeper_interval_s)
             yield

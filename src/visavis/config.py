@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     ws_hello_timeout_s: float = Field(default=10.0, gt=0)
     ws_send_timeout_s: float = Field(default=5.0, gt=0)
     ws_close_timeout_s: float = Field(default=10.0, gt=0)
+    lease_check_s: float = Field(default=1.0, gt=0, le=10)
 
     # --- agents ---------------------------------------------------------------------
     default_agent: str = "interviewer"

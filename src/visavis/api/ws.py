@@ -79,6 +79,7 @@ async def _open_session(
         # A reconnecting client takes over; the old session's records land before we read them.
         await previous.aclose(reason="replaced_by_new_connection", code=4409)
     try:
+        holding = await ctx.live.take_over(wanted)
         conversation, transcript, plan, turns = await _load(ctx, claims, wanted)
     except Refusal:
         raise
@@ -100,6 +101,7 @@ async def _open_session(
         transcript=transcript,
         turns_so_far=turns - 1,
         plan=plan,
+        holding=holding,
     )
 
 
@@ -184,9 +186,10 @@ async def _refuse(websocket: WebSocket, refusal: Refusal) -> None:
 async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSession) -> None:
     settings = ctx.settings
     live = ctx.live
-    previous = await live.attach(session)
-    if previous is not None:
-        await previous.aclose(reason="replaced_by_new_connection", code=4409)
+    if not await live.attach(session):  # a newer connection of this conversation won the race
+        await session.aclose(reason="replaced_by_new_connection", code=4409)
+        await _close(websocket, 4409, "replaced_by_new_connection", 5.0)
+        return
     outbox = session.outbox
     writer = asyncio.create_task(
         _write(websocket, outbox, settings.ws_send_timeout_s), name="ws-writer"

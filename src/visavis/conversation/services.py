@@ -25,3 +25,11 @@ class LiveServices:
     synthesis: SynthesisScheduler
     launcher: AvatarLauncher | None = None
     flags: FlagCache | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """This instance's hold on one live conversation: which instance, and the lease's epoch."""
+
+    instance_id: str
+    epoch: int

@@ -35,10 +35,11 @@ from visavis.conversation.segmenter import (
     TurnComplete,
     reply_sentences,
 )
-from visavis.conversation.services import LiveServices
+from visavis.conversation.services import Holding, LiveServices
 from visavis.conversation.speech_output import Heard, ReplyFigures, SpeechOutput, UtteranceIds
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
+from visavis.db.repositories.leases import LeaseRepository
 from visavis.errors import VisavisError
 from visavis.speech.voice import LocalVoice
 from visavis.timing import ConversationClock
@@ -74,8 +75,10 @@ class ConversationSession:
         transcript: Sequence[TranscriptEntry] = (),
         turns_so_far: int = 0,
         plan: InterviewPlan | None = None,
+        holding: Holding | None = None,
     ) -> None:
         self.services = services
+        self.holding = holding
         self.conversation_id = conversation.id
         self.tenant_id = conversation.tenant_id
         self.conversation = conversation
@@ -129,12 +132,20 @@ class ConversationSession:
     # --- opening ------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Announce ``ready`` and start listening (or greeting, for agents that speak first)."""
+        """Announce ``ready`` and start listening (or greeting, for agents that speak first).
+
+        A newer connection of the same conversation may close this one while it opens: it
+        then stops where it is.
+        """
         machine = self.journal.machine
         self.journal.recorder.start()
         await machine.transition(S.CONNECTING, reason="client_connected")
         await self.avatar.connect(timeout_s=self.services.settings.avatar_start_deadline_s)
+        if self.journal.closing:
+            return
         await machine.transition(S.READY, reason="hello_accepted")
+        if self.journal.closing:
+            return
         self._heartbeats = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
         resumed = bool(self._transcript) or self._turn_seq > 0
         self.outbox.send_json(
@@ -150,10 +161,26 @@ class ConversationSession:
         )
         self.journal.announcing = True
         self._heard_from_client()
-        if self.agent.greets_first and not self._transcript and self._turn_seq == 0:
+        fresh = not self._transcript and self._turn_seq == 0
+        greets = self.agent.greets_first and fresh and await self._claim_greeting()
+        if self.journal.closing:
+            return
+        if greets:
             self._start_turn(trigger="greeting", user_text=None)
         else:
             await machine.transition(S.LISTENING, reason="ready")
+
+    async def _claim_greeting(self) -> bool:
+        """Whether this connection greets: one greeting per conversation, however many
+        connections race to open it (only the one holding the lease may claim it)."""
+        if self.holding is None:
+            return True
+        async with self.services.sessions() as db:
+            claimed = await LeaseRepository(db).claim_greeting(
+                self.conversation_id, epoch=self.holding.epoch
+            )
+            await db.commit()
+        return claimed
 
     # --- client messages ----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from visavis.db.models.conversation_events import ConversationEvent, Conversatio
 from visavis.db.models.conversations import Conversation, TranscriptEntry
 from visavis.db.models.flags import FeatureFlag, FeatureFlagChange, FeatureFlagTenant
 from visavis.db.models.interview_plans import InterviewPlanRow
+from visavis.db.models.leases import ConversationLease
 from visavis.db.models.tenants import ApiKey, Tenant, TenantPreferences
 from visavis.db.models.usage import QuotaReservation, UsageMonth
 
@@ -13,6 +14,7 @@ __all__ = [
     "AvatarSession",
     "AvatarSessionEvent",
     "Conversation",
+    "ConversationLease",
     "InterviewPlanRow",
     "ConversationEvent",
     "ConversationTurn",
