@@ -1,4 +1,5 @@
-"""Lip-sync entry points: ``animate`` (whole audio) and ``LipSyncStream`` (chunk by chunk)."""
+"""Audio, text or phone timings to a mouth-cue track: ``animate`` (a whole recording) and
+``LipSyncStream`` (chunk by chunk, for the live pipeline)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import numpy as np
 
 from visavis.speech.audio import Pcm
 from visavis.speech.errors import AlignmentError, InvalidAudioError, UnspeakableTextError
-from visavis.speech.lipsync.acoustic import default_model
+from visavis.speech.lipsync.acoustic import AcousticModel, default_model
 from visavis.speech.lipsync.aligner import AlignOptions, align, check_match
 from visavis.speech.lipsync.analyzer import recognize
 from visavis.speech.lipsync.animation import AnimationOptions, animate_phones
-from visavis.speech.lipsync.features import FRAME_SECONDS, features
+from visavis.speech.lipsync.features import FRAME_SECONDS, features, frame_power
 from visavis.speech.lipsync.g2p import text_to_words
+from visavis.speech.lipsync.long_form import LONG_SECONDS, LongResult, Progress, analyze_long
 from visavis.speech.lipsync.track import VisemeTrack
 from visavis.speech.phones import SIL
 from visavis.speech.tts.base import AudioChunk, PhoneTiming
@@ -37,12 +39,16 @@ def animate(
     language: str = "en-us",
     animation: AnimationOptions | None = None,
     alignment: AlignOptions | None = None,
+    progress: Progress | None = None,
 ) -> VisemeTrack:
     """Mouth cues for mono int16 ``pcm``.
 
     With ``phones`` (exact timings) they are mapped directly; with ``text`` its phones are
     aligned to the audio (falling back to audio-only analysis, with ``fallback_reason`` in
     the metadata, when the text does not match); otherwise the audio alone is analyzed.
+    Recordings over a minute are analyzed piece by piece (``long_form``): where the text
+    does not match only part of the audio, that part alone is analyzed from the audio and
+    ``metadata["fallback_spans"]`` lists it. ``progress(done_s, total_s)`` follows the work.
     """
     samples = pcm if isinstance(pcm, np.ndarray) else np.asarray(pcm)
     if samples.ndim != 1 or len(samples) == 0:
@@ -62,8 +68,22 @@ def animate(
             metadata["fallback_reason"] = "the audio is silent"
         cues = animate_phones([], duration, animation)
         return VisemeTrack(cues, duration, metadata).with_shapes(extended_shapes)
-    feats = features(samples.astype(np.int16), sample_rate)
     model = default_model()
+    if duration > LONG_SECONDS:
+        found = _long(
+            samples.astype(np.int16, copy=False),
+            sample_rate,
+            model,
+            text,
+            language,
+            alignment,
+            progress,
+            metadata,
+        )
+        cues = animate_phones(rest_at_quiet_edges(found, samples, sample_rate), duration, animation)
+        track = VisemeTrack(cues, duration, metadata)
+        return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+    feats = features(samples.astype(np.int16), sample_rate)
     loglik = model.log_likelihoods(feats)
     timed: list[PhoneTiming] = []
     if text is not None:
@@ -82,7 +102,52 @@ def animate(
         timed = recognize(loglik, model)
     cues = animate_phones(rest_at_quiet_edges(timed, samples, sample_rate), duration, animation)
     track = VisemeTrack(cues, duration, metadata)
+    if progress is not None:
+        progress(duration, duration)
     return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+
+
+def _long(
+    samples: Pcm,
+    sample_rate: int,
+    model: AcousticModel,
+    text: str | None,
+    language: str,
+    alignment: AlignOptions | None,
+    progress: Progress | None,
+    metadata: dict[str, object],
+) -> list[PhoneTiming]:
+    """Phones of a long recording (see ``long_form``), the outcome noted in ``metadata``."""
+    words: list[list[str]] | None = None
+    if text is not None:
+        try:
+            words = text_to_words(text, voice=language)
+        except UnspeakableTextError as exc:
+            metadata["fallback_reason"] = str(exc)
+    result = analyze_long(samples, sample_rate, model, words, alignment, progress)
+    metadata["method"] = METHOD_ALIGNED if result.aligned_pieces else METHOD_AUDIO
+    metadata["pieces"] = result.pieces
+    if words is not None:
+        _note_long(result, metadata, len(samples) / sample_rate)
+    return result.phones
+
+
+def _note_long(result: LongResult, metadata: dict[str, object], duration: float) -> None:
+    metadata["fallback_spans"] = [span.as_dict() for span in result.spans]
+    metadata["words_unmatched"] = result.words_unmatched
+    if result.fit_gaps:
+        metadata["fit_gap"] = round(float(np.mean(result.fit_gaps)), 2)
+    if not result.spans:
+        return
+    if not result.aligned_pieces:
+        metadata["fallback_reason"] = result.spans[0].reason
+        return
+    seconds = sum(span.end - span.start for span in result.spans)
+    metadata["fallback_reason"] = (
+        f"the text does not match {len(result.spans)} part(s) of the audio "
+        f"({seconds:.1f} s of {duration:.1f} s, listed in fallback_spans); "
+        "those parts were analyzed from the audio alone"
+    )
 
 
 def rest_at_quiet_edges(
@@ -97,7 +162,7 @@ def rest_at_quiet_edges(
     usable = len(samples) // hop * hop
     if not phones or usable == 0:
         return list(phones)
-    power = np.mean(np.square(samples[:usable].astype(np.float32).reshape(-1, hop)), axis=1)
+    power = frame_power(samples, hop)
     loud = power > float(np.percentile(power, 95)) * 10 ** (EDGE_QUIET_DB / 10)
     if not loud.any():
         return list(phones)
