@@ -14,6 +14,7 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.api.routes import lipsync as lipsync_routes
 from visavis.components import build_agents, build_avatars, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
@@ -135,9 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestLimitsMiddleware,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_json_depth,
+        upload_limits={lipsync_routes.LIPSYNC_PATH: settings.lipsync_max_upload_bytes},
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
+    app.include_router(lipsync_routes.router)
     return app

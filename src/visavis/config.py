@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     rate_limit_key_burst: int = Field(default=100, ge=1)
     database_rls: bool = True
 
+    # --- lip-sync over HTTP (POST /v1/lipsync) ---------------------------------------
+    lipsync_max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    lipsync_max_concurrent: int = Field(default=2, ge=1, le=64)
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.env == "production":
