@@ -58,8 +58,10 @@ def build(minutes: float, voice: str, seed: int = 11) -> tuple[Path, Path, Path]
     while clock < minutes * 60:
         index = rng.randrange(len(lines))
         pcm, timings = spoken[index]
-        lead = rng.uniform(0.15, 1.1) if rng.random() > 0.1 else rng.uniform(1.5, 3.0)
-        pcm_parts += [np.zeros(int(lead * ev.RATE), np.int16), pcm]
+        pause = rng.uniform(0.15, 1.1) if rng.random() > 0.1 else rng.uniform(1.5, 3.0)
+        gap = int(pause * ev.RATE)
+        lead = gap / ev.RATE  # whole samples: the true timeline must not drift
+        pcm_parts += [np.zeros(gap, np.int16), pcm]
         phones.append(PhoneTiming(ev.SIL, clock, clock + lead))
         clock += lead
         phones += [PhoneTiming(p.phone, p.start + clock, p.end + clock) for p in timings]

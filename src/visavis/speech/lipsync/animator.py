@@ -193,7 +193,7 @@ def rest_at_quiet_edges(
 
 def _is_silent(samples: Pcm) -> bool:
     """True when nothing in the audio rises above -60 dBFS (no speech to animate)."""
-    return float(np.max(np.abs(samples.astype(np.int32)))) < 33.0
+    return max(int(samples.max()), -int(samples.min())) < 33
 
 
 class LipSyncStream:
