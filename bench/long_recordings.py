@@ -49,7 +49,7 @@ def build(minutes: float, voice: str, seed: int = 11) -> tuple[Path, Path, Path]
     elif engine == "festival":
         spoken = ev._festival(lines, name)
     else:
-        spoken = ev._piper(lines)
+        spoken = ev._piper(lines, rate)
     rng = random.Random(seed)
     pcm_parts: list[np.ndarray] = []
     phones: list[PhoneTiming] = []
@@ -75,10 +75,20 @@ def build(minutes: float, voice: str, seed: int = 11) -> tuple[Path, Path, Path]
     return wav, text, truth
 
 
-def measure(minutes: float, voice: str) -> dict[str, Any]:
-    """Align a long recording in a process of its own; time, peak memory and accuracy."""
+def measure(minutes: float, voice: str, ad_lib_every: int = 0) -> dict[str, Any]:
+    """Align a long recording in a process of its own; time, peak memory and accuracy.
+
+    ``ad_lib_every`` > 0 leaves every such line out of the dialog: the audio then holds
+    lines the text does not (ad-libs), which must fall back to audio-only analysis alone.
+    """
     wav, text, truth = build(minutes, voice)
     out = wav.with_suffix(".result.json")
+    extra: dict[str, int] = {}
+    if ad_lib_every:
+        lines = text.read_text().splitlines()
+        extra["ad_libs"] = len(lines) // ad_lib_every
+        text = text.with_suffix(f".without-every-{ad_lib_every}.txt")
+        text.write_text("\n".join(line for i, line in enumerate(lines, 1) if i % ad_lib_every))
     subprocess.run(
         [sys.executable, __file__, "--run", str(wav), str(text), str(out)],
         check=True,
@@ -88,7 +98,15 @@ def measure(minutes: float, voice: str) -> dict[str, Any]:
     cues = [MouthCue(s, e, shape, "") for s, e, shape in figures.pop("cues")]
     phones = [PhoneTiming(p, s, e) for p, s, e in json.loads(truth.read_text())]
     counts = ev.score(phones, cues, figures["audio_seconds"])
-    return {"voice": voice, "minutes": minutes, **figures, **counts.metrics()}
+    spans = figures.pop("fallback_spans") or []
+    figures["fallback_spans"] = len(spans)
+    figures["fallback_seconds"] = round(sum(s["end"] - s["start"] for s in spans), 1)
+    extra = (
+        {"ad_libs": len(text.read_text().splitlines()) // (ad_lib_every - 1)}
+        if ad_lib_every
+        else {}
+    )
+    return {"voice": voice, "minutes": minutes, **extra, **figures, **counts.metrics()}
 
 
 def _run(wav: str, text: str, out: str) -> None:
