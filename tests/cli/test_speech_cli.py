@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,35 @@ def test_say_refuses_text_with_nothing_to_say(app: typer.Typer, tmp_path: Path) 
     result = _run(app, "say", "...", "-o", tmp_path / "x.wav", "--engine", "espeak")
     assert result.exit_code != 0
     assert "nothing to say" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_long_voice_over_with_an_ad_lib_is_written_with_its_spans(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    engine = EspeakEngine()
+    lines = [
+        "Please pass me the butter and the maple syrup.",
+        "We walked along the river until the sun went down.",
+        "My mother made a pumpkin pie for the party.",
+        "Every morning he reads the paper with a cup of tea.",
+    ]
+    said, parts = [], []
+    while sum(len(p) for p in parts) < 70 * 16000:
+        line = lines[len(said) % len(lines)]
+        if len(said) == 10:
+            line = "Zebras and xylophones vex the quick jazz ukulele players tonight, honestly."
+        parts += [engine.synthesize_sentence(line, 16000).pcm, np.zeros(9000, np.int16)]
+        said.append(line)
+    wav, dialog, out = tmp_path / "voice-over.wav", tmp_path / "dialog.txt", tmp_path / "o.xml"
+    sf.write(wav, np.concatenate(parts), 16000, subtype="PCM_16")
+    dialog.write_text("\n".join(line for i, line in enumerate(said) if i != 10))
+    result = _run(app, "lipsync", wav, "-d", dialog, "-f", "xml", "-o", out, "-q")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    warning = result.stderr.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(warning) == 1 and "1 part(s) of the audio" in warning[0]
+    root = ET.fromstring(out.read_text())
+    spans = root.findall("./metadata/visavis/fallbackSpan")
+    assert len(spans) == 1 and float(spans[0].get("end", 0)) > float(spans[0].get("start", 0))
+    assert root.find("./metadata/visavis").get("method") == "aligned"  # type: ignore[union-attr]
+    strict = _run(app, "lipsync", wav, "-d", dialog, "-o", tmp_path / "s.tsv", "--strict", "-q")
+    assert strict.exit_code == EXIT_FALLBACK and not (tmp_path / "s.tsv").exists()

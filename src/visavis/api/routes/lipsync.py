@@ -24,6 +24,7 @@ from visavis.api.problems import HTTPProblem
 from visavis.errors import VisavisError
 from visavis.speech.audio import Pcm, read_audio
 from visavis.speech.lipsync import VisemeTrack, animate, formats
+from visavis.speech.lipsync.long_form import Progress
 
 LIPSYNC_PATH = "/v1/lipsync"
 NDJSON = "application/x-ndjson"
@@ -135,7 +136,7 @@ def _slots(request: Request) -> asyncio.Semaphore:
     return slots
 
 
-def _animate(job: _Job, report: Any) -> VisemeTrack:
+def _animate(job: _Job, report: Progress | None) -> VisemeTrack:
     return animate(
         job.pcm, job.rate, text=job.dialog, extended_shapes=job.extended_shapes, progress=report
     )

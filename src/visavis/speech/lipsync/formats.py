@@ -95,7 +95,13 @@ def to_xml(track: VisemeTrack, sound_file: str = "") -> str:
         f"    <soundFile>{escape(sound_file)}</soundFile>",
         f"    <duration>{_t(track.duration)}</duration>",
         f"    <visavis method={quoteattr(track.method)}"
-        f" fallbackReason={quoteattr(track.fallback_reason or '')}/>",
+        f" fallbackReason={quoteattr(track.fallback_reason or '')}>",
+        *(
+            f'      <fallbackSpan start="{_t(float(span["start"]))}" end="{_t(float(span["end"]))}"'
+            f" reason={quoteattr(str(span['reason']))}/>"
+            for span in track.metadata.get("fallback_spans") or ()
+        ),
+        "    </visavis>",
         "  </metadata>",
         "  <mouthCues>",
     ]
