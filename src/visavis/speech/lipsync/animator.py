@@ -25,6 +25,8 @@ METHOD_PHONES = "phones"
 METHOD_ALIGNED = "aligned"
 METHOD_AUDIO = "audio"
 EDGE_QUIET_DB = -35.0
+MIN_QUIET_PAUSE = 0.3  # seconds: a quiet stretch this long inside the audio is a pause
+QUIET_MARGIN = 0.05  # seconds of it, at each end, left to the speech around it
 _CLOSING = frozenset({"P", "B", "M"})
 _CLOSURE_GRACE = 0.15  # a final closure may sit this long after the last loud frame
 
@@ -80,7 +82,9 @@ def animate(
             progress,
             metadata,
         )
-        cues = animate_phones(rest_at_quiet_edges(found, samples, sample_rate), duration, animation)
+        found = rest_in_quiet_pauses(rest_at_quiet_edges(found, samples, sample_rate), samples,
+                                     sample_rate)  # fmt: skip
+        cues = animate_phones(found, duration, animation)
         track = VisemeTrack(cues, duration, metadata)
         return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
     feats = features(samples.astype(np.int16), sample_rate)
@@ -100,7 +104,9 @@ def animate(
     if not timed:
         metadata["method"] = METHOD_AUDIO
         timed = recognize(loglik, model)
-    cues = animate_phones(rest_at_quiet_edges(timed, samples, sample_rate), duration, animation)
+    timed = rest_in_quiet_pauses(rest_at_quiet_edges(timed, samples, sample_rate), samples,
+                                 sample_rate)  # fmt: skip
+    cues = animate_phones(timed, duration, animation)
     track = VisemeTrack(cues, duration, metadata)
     if progress is not None:
         progress(duration, duration)
@@ -188,6 +194,58 @@ def rest_at_quiet_edges(
             out[-1] = PhoneTiming(SIL, out[-1].start, tail)
         else:
             out.append(PhoneTiming(SIL, finish, tail))
+    return out
+
+
+def rest_in_quiet_pauses(
+    phones: Sequence[PhoneTiming], samples: Pcm, sample_rate: int
+) -> list[PhoneTiming]:
+    """Phones with every quiet stretch of at least ``MIN_QUIET_PAUSE`` inside the audio a pause.
+
+    A voice's pauses are seldom digital silence (a synthesizer's faint hiss, room noise): the
+    models may read them as a long consonant and hold the mouth open through a pause. Frames
+    ``EDGE_QUIET_DB`` under the loud part, long enough to be a pause, are rest whatever the
+    models said; a P, B or M that starts as the quiet begins keeps its closure.
+    """
+    hop = max(1, int(sample_rate * FRAME_SECONDS))
+    if not phones or len(samples) < hop:
+        return list(phones)
+    power = frame_power(samples, hop)
+    loud = power > float(np.percentile(power, 95)) * 10 ** (EDGE_QUIET_DB / 10)
+    padded = np.concatenate(([True], loud, [True])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    # The speech on either side fades out and in: its faint ends stay with it.
+    quiet = [
+        (a * FRAME_SECONDS + QUIET_MARGIN, b * FRAME_SECONDS - QUIET_MARGIN)
+        for a, b in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
+        if b - a >= MIN_QUIET_PAUSE / FRAME_SECONDS and a > 0 and b < len(loud)
+    ]
+    if not quiet:
+        return list(phones)
+    out: list[PhoneTiming] = []
+
+    def add(phone: str, start: float, end: float) -> None:
+        if end - start <= 1e-6:
+            return
+        if phone == SIL and out and out[-1].phone == SIL:
+            out[-1] = PhoneTiming(SIL, out[-1].start, end)
+        else:
+            out.append(PhoneTiming(phone, start, end))
+
+    index = 0
+    for phone, start, end in phones:
+        while index < len(quiet) and quiet[index][1] <= start:
+            index += 1
+        at = start
+        for lo, hi in quiet[index:]:
+            if lo >= end:
+                break
+            if phone in _CLOSING and start >= lo - 1e-6 and start < lo + _CLOSURE_GRACE:
+                continue  # lips closing into the pause: kept
+            add(phone, at, max(at, lo))
+            add(SIL, max(at, lo), min(end, hi))
+            at = min(end, hi)
+        add(phone, at, end)
     return out
 
 
