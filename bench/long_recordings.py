@@ -109,6 +109,20 @@ def measure(minutes: float, voice: str, ad_lib_every: int = 0) -> dict[str, Any]
     return {"voice": voice, "minutes": minutes, **extra, **figures, **counts.metrics()}
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (MB).
+
+    ``VmHWM`` belongs to the process image, so it starts afresh at ``exec``; ``ru_maxrss``
+    would carry over the peak of the bench that started this process.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _run(wav: str, text: str, out: str) -> None:
     from visavis.speech.audio import read_audio
     from visavis.speech.lipsync import animate
@@ -117,7 +131,7 @@ def _run(wav: str, text: str, out: str) -> None:
     pcm, rate = read_audio(wav)
     track = animate(pcm, rate, text=Path(text).read_text())
     cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     Path(out).write_text(
         json.dumps(
             {

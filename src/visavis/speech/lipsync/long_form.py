@@ -11,7 +11,7 @@ again. Memory stays flat: only per-frame features of the whole recording are kep
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,10 @@ LONG_SECONDS = 60.0  # longer recordings take this path; shorter ones are aligne
 MIN_PIECE = 800  # frames (8 s): long enough to tell a wrong text from a right one
 MAX_PIECE = 2500  # frames (25 s): cut even without a pause beyond this
 MIN_PAUSE = 25  # frames of quiet that make a place to cut
-SKIP_COST = -6.0  # per word of text the audio leaves out at the start of a piece
+SKIP_COST = -15.0  # per word of text the audio leaves out at the start of a piece
+# A piece holds many one-second stretches; over many, one fits worse by chance more often
+# than in a sentence. Whole lines that do not match show in the per-frame gap anyway.
+PIECE_WINDOW_GAP = 10.0
 NO_TEXT_LEFT = "the text ended before this part of the audio"
 
 Progress = Callable[[float, float], None]  # (seconds done, seconds in all)
@@ -105,6 +108,7 @@ def analyze_long(
 ) -> LongResult:
     """Timed phones of a long recording: aligned to ``words`` piece by piece, or from audio."""
     opts = options or AlignOptions()
+    opts = replace(opts, mismatch_window=max(opts.mismatch_window, PIECE_WINDOW_GAP))
     cepstra, energy = cepstra_blocks(pcm, sample_rate)
     loud = float(np.percentile(energy, 95))
     speech = energy > loud - 35.0
