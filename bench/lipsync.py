@@ -5,7 +5,13 @@ Methods: ``phones`` (exact synthesizer timings mapped directly), ``aligned`` (au
 ``--rhubarb PATH``, Rhubarb Lip Sync on the same files (``rhubarb`` with the dialog text,
 ``rhubarb_audio`` without). Speed is audio seconds per processing second on one thread.
 
-Usage: ``python bench/lipsync.py [--voices a,b] [--limit N] [--rhubarb PATH]``
+Per voice: speed on one core, the scores, and the voice's role — ``fit`` (the acoustic model
+was fitted on its ``train`` sentences), ``unseen`` (never fitted on, looked at while
+developing) or ``held_out`` (never fitted on nor looked at: the final figures).
+``--long 30,60`` adds 30- and 60-minute recordings aligned with their whole dialog (time, peak
+memory, accuracy against the sentences' true phones), each in a process of its own.
+
+Usage: ``python bench/lipsync.py [--voices a,b] [--limit N] [--rhubarb PATH] [--long 30,60]``
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import long_recordings  # noqa: E402
 import speech_evalset as ev  # noqa: E402
 from visavis.speech.audio import write_wav  # noqa: E402
 from visavis.speech.lipsync import animate  # noqa: E402
@@ -96,15 +103,21 @@ def _versus(ours: dict, theirs: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--voices", default=",".join(ev.VOICES))
+    parser.add_argument(
+        "--voices",
+        default=",".join(v for v in ev.VOICES if v not in ev.HELD_OUT_VOICES),
+        help="voices to score ('all' adds the held-out ones, for the final figures)",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=0, help="items per voice (0 = all)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--rhubarb", help="path of a Rhubarb Lip Sync binary to compare")
     parser.add_argument("--rhubarb-limit", type=int, default=4, help="items per voice for Rhubarb")
+    parser.add_argument("--long", default="", help="minutes of long recordings, e.g. 30,60")
+    parser.add_argument("--long-voice", default="espeak-us", help="voice of the long recordings")
     args = parser.parse_args()
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])  # one core, Rhubarb too
-    voices = [v for v in args.voices.split(",") if v]
+    voices = list(ev.VOICES) if args.voices == "all" else [v for v in args.voices.split(",") if v]
     methods = [m for m in args.methods.split(",") if m]
     if args.rhubarb:
         methods += ["rhubarb", "rhubarb_audio"]
@@ -123,6 +136,7 @@ def main() -> None:
     report: dict[str, dict] = {}
     for method in methods:
         per_voice_counts: dict[str, ev.Counts] = {}
+        per_voice_time: dict[str, list[float]] = {}  # audio seconds, CPU seconds
         subset = ev.Counts()
         audio_s = compute_s = cpu_s = subset_audio_s = subset_cpu_s = 0.0
         fallbacks = 0
@@ -142,6 +156,9 @@ def main() -> None:
             fallbacks += metadata.get("fallback_reason") is not None
             counts = ev.score(item.phones, cues, item.duration)
             per_voice_counts.setdefault(item.voice, ev.Counts()).add(counts)
+            timing = per_voice_time.setdefault(item.voice, [0.0, 0.0])
+            timing[0] += item.duration
+            timing[1] += spent
             if in_subset[index]:
                 subset.add(counts)
                 subset_audio_s += item.duration
@@ -156,7 +173,14 @@ def main() -> None:
             "x_realtime_cpu": round(audio_s / cpu_s, 1) if cpu_s else None,
             "audio_seconds": round(audio_s, 1),
             "fallbacks": fallbacks,
-            "per_voice": {v: c.metrics() for v, c in per_voice_counts.items()},
+            "per_voice": {
+                v: {
+                    "role": _role(v),
+                    "x_realtime_cpu": _speed(*per_voice_time[v]),
+                    **c.metrics(),
+                }
+                for v, c in per_voice_counts.items()
+            },
             "voices_not_in_model_fit": unseen,
         }
         if args.rhubarb:
@@ -177,7 +201,26 @@ def main() -> None:
             for ours, theirs in (("aligned", "rhubarb"), ("audio", "rhubarb_audio"))
             if ours in report
         }
+    if args.long:
+        lengths = [float(minutes) for minutes in args.long.split(",")]
+        document["long_recordings"] = [
+            long_recordings.measure(minutes, args.long_voice) for minutes in lengths
+        ]
+        # The shortest again, its dialog without every 20th line (ad-libs in the audio).
+        document["long_recordings"].append(
+            long_recordings.measure(min(lengths), args.long_voice, ad_lib_every=20)
+        )
     print(json.dumps(document, indent=1))
+
+
+def _role(voice: str) -> str:
+    if voice in trained_on():
+        return "fit"
+    return "held_out" if voice in ev.HELD_OUT_VOICES else "unseen"
+
+
+def _speed(audio_s: float, cpu_s: float) -> float | None:
+    return round(audio_s / cpu_s, 1) if cpu_s else None
 
 
 if __name__ == "__main__":

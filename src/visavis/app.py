@@ -15,6 +15,7 @@ from visavis.api import db_outage, problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import avatars as avatar_routes
+from visavis.api.routes import lipsync as lipsync_routes
 from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.avatars.store import AvatarStore
@@ -168,10 +169,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_depth=settings.max_json_depth,
         max_headers=settings.max_headers,
         max_header_bytes=settings.max_header_bytes,
+        upload_limits={lipsync_routes.LIPSYNC_PATH: settings.lipsync_max_upload_bytes},
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
     app.include_router(avatar_routes.router)
+    app.include_router(lipsync_routes.router)
     return app

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     tts_max_sentence_s: float = Field(default=40.0, gt=0)
     tts_max_reply_chars: int = Field(default=4000, ge=100)
     tts_max_reply_s: float = Field(default=240.0, gt=0)
+    # --- lip-sync over HTTP (POST /v1/lipsync) ---------------------------------------
+    lipsync_max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    lipsync_max_concurrent: int = Field(default=2, ge=1, le=64)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -7,6 +7,7 @@ how to cover it), so none can escape.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import uuid
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile as sf
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import BaseRoute, Route
@@ -27,6 +30,16 @@ from visavis.db.repositories.transcripts import TranscriptRepository
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
 # Public documents of the app itself: no tenant data can be in them.
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz"}
+
+
+def _tone_wav() -> bytes:
+    """Half a second of a quiet tone as a WAV file (an upload for the lip-sync route)."""
+    seconds = np.arange(8000) / 16000
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.1 * np.sin(2 * np.pi * 220 * seconds), 16000, format="WAV")
+    return buffer.getvalue()
+
+
 # Bodies for routes whose body has required fields ({} otherwise).
 PLAN: dict[str, Any] = {
     "title": "alpha-plan-marker",
@@ -38,6 +51,13 @@ PLAN: dict[str, Any] = {
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
     ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+}
+# Multipart bodies for routes that take uploads (file parts, then form fields).
+FORMS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {
+    ("POST", "/v1/lipsync"): (
+        {"audio": ("tone.wav", _tone_wav(), "audio/wav")},
+        {"dialog": "hello there", "format": "json"},
+    ),
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
@@ -136,7 +156,13 @@ async def _http_case(
         url = re.sub(rf"{{{name}(?::\w+)?}}", owner.path_value(name), url)
     for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
         body = BODIES.get((method, path), {}) if method in ("POST", "PUT", "PATCH") else None
-        response = await client.request(method, url, json=body, headers=beta.headers)
+        if (method, path) in FORMS:
+            files, data = FORMS[method, path]
+            response = await client.request(
+                method, url, files=files, data=data, headers=beta.headers
+            )
+        else:
+            response = await client.request(method, url, json=body, headers=beta.headers)
         where = f"{method} {path}"
         _assert_no_data_of(owner, where, response.text + json.dumps(dict(response.headers)))
         if path.startswith("/v1/admin"):

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from visavis.speech.lipsync import VisemeTrack, animate
+from visavis.speech.lipsync import VisemeTrack, animate, formats
 from visavis.speech.lipsync.formats import ARKIT_BLENDSHAPES, arkit_weights
 from visavis.speech.lipsync.rules import OCULUS_VISEMES
 from visavis.speech.tts.base import AudioChunk
@@ -18,7 +18,7 @@ def track(espeak_chunk: AudioChunk) -> VisemeTrack:
 
 
 def test_json_matches_rhubarb_layout(track: VisemeTrack) -> None:
-    text = track.to_rhubarb_json("speech.wav")
+    text = formats.to_rhubarb_json(track, "speech.wav")
     document = json.loads(text)
     assert set(document) == {"metadata", "mouthCues"}
     assert document["metadata"]["soundFile"] == "speech.wav"
@@ -35,18 +35,18 @@ def test_json_matches_rhubarb_layout(track: VisemeTrack) -> None:
 
 
 def test_tsv_matches_rhubarb_layout(track: VisemeTrack) -> None:
-    lines = track.to_tsv().splitlines()
+    lines = formats.to_tsv(track).splitlines()
     rows = [line.split("\t") for line in lines]
     assert all(len(r) == 2 and re.fullmatch(r"\d+\.\d\d", r[0]) for r in rows)
     times = [float(r[0]) for r in rows]
     assert times == sorted(times) and times[0] == 0.0
     assert rows[-1] == [f"{track.duration:.2f}", "X"]
-    basic = track.with_shapes("").to_tsv().splitlines()
+    basic = formats.to_tsv(track.with_shapes("")).splitlines()
     assert basic[-1].endswith("\tA")  # Rhubarb ends with the rest shape of the chosen set
 
 
 def test_xml_matches_rhubarb_layout(track: VisemeTrack) -> None:
-    root = ET.fromstring(track.to_xml("speech.wav"))
+    root = ET.fromstring(formats.to_xml(track, "speech.wav"))
     assert root.tag == "rhubarbResult"
     assert root.findtext("metadata/soundFile") == "speech.wav"
     cues = root.findall("mouthCues/mouthCue")
@@ -55,7 +55,7 @@ def test_xml_matches_rhubarb_layout(track: VisemeTrack) -> None:
 
 
 def test_dat_is_moho_switch_data(track: VisemeTrack) -> None:
-    lines = track.to_dat(24).splitlines()
+    lines = formats.to_dat(track, 24).splitlines()
     assert lines[0] == "MohoSwitch1"
     frames = [int(line.split()[0]) for line in lines[1:]]
     assert frames[0] == 1 and frames == sorted(set(frames))
@@ -66,7 +66,7 @@ def test_dat_is_moho_switch_data(track: VisemeTrack) -> None:
 def test_brief_closures_survive_frame_based_outputs(track: VisemeTrack, fps: int) -> None:
     closures = [c for c in track.cues if c.shape == "A"]
     assert closures and min(c.end - c.start for c in closures) < 1 / fps
-    shown = [line.split()[1] for line in track.to_dat(fps).splitlines()[1:]]
+    shown = [line.split()[1] for line in formats.to_dat(track, fps).splitlines()[1:]]
     assert shown.count("A") == len(closures)
     weights = arkit_weights(track, fps)
     closed = weights[:, ARKIT_BLENDSHAPES.index("mouthClose")]
@@ -76,10 +76,10 @@ def test_brief_closures_survive_frame_based_outputs(track: VisemeTrack, fps: int
 
 
 def test_oculus_and_arkit_tracks(track: VisemeTrack) -> None:
-    oculus = json.loads(track.to_oculus())
+    oculus = json.loads(formats.to_oculus(track))
     visemes = {cue["viseme"] for cue in oculus["visemeCues"]}
     assert visemes <= set(OCULUS_VISEMES) and "PP" in visemes and "sil" in visemes
-    arkit = json.loads(track.to_arkit(fps=30))
+    arkit = json.loads(formats.to_arkit(track, fps=30))
     assert arkit["blendshapes"] == list(ARKIT_BLENDSHAPES)
     assert len(arkit["frames"]) == int(track.duration * 30) + 2 or len(arkit["frames"]) >= int(
         track.duration * 30

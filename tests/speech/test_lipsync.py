@@ -166,3 +166,20 @@ async def test_async_push_runs_off_the_event_loop(espeak_chunk: AudioChunk) -> N
     chunk = AudioChunk(pcm=espeak_chunk.pcm, sample_rate=16000, text=espeak_chunk.text)
     track = await stream.apush(chunk)
     assert track.method == "aligned"
+
+
+@pytest.mark.parametrize("with_text", [True, False])
+def test_a_pause_with_a_faint_hum_is_rest(paused_chunk: AudioChunk, with_text: bool) -> None:
+    # Synthesizers and rooms leave a faint hum in pauses: still a pause, not a long consonant.
+    rng = np.random.default_rng(3)
+    seconds = np.arange(len(paused_chunk.pcm)) / paused_chunk.sample_rate
+    hum = np.sin(2 * np.pi * 120 * seconds) + 0.3 * rng.normal(0, 1, len(seconds))
+    hum *= 60 / np.sqrt(np.mean(hum**2))  # about -55 dBFS
+    pcm = np.clip(paused_chunk.pcm + hum, -32768, 32767).astype(np.int16)
+    text = paused_chunk.text if with_text else None
+    track = animate(pcm, paused_chunk.sample_rate, text=text)
+    pause = next(p for p in paused_chunk.phones or () if p.phone == "SIL" and p.end - p.start > 0.9)
+    inside = np.arange(pause.start + 0.1, pause.end - 0.1, 0.01)
+    assert all(track.shape_at(t) == "X" for t in inside)
+    first_p = next(p for p in paused_chunk.phones or () if p.phone == "P")
+    assert _closed_near(track, first_p.start)

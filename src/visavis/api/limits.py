@@ -4,6 +4,7 @@ count, and no NUL in the URL."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,12 +53,15 @@ class RequestLimitsMiddleware:
         max_depth: int,
         max_headers: int = 100,
         max_header_bytes: int = 64 * 1024,
+        upload_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         self.max_headers = max_headers
         self.max_header_bytes = max_header_bytes
+        # Paths that take large uploads (audio): streamed through under their own limit.
+        self.upload_limits = dict(upload_limits or {})
 
     def _refuse_head(self, scope: Scope) -> ProblemResponse | None:
         """431 for too many or too large headers; 400 for a NUL (``%00``) in the URL.
@@ -107,6 +111,10 @@ class RequestLimitsMiddleware:
             return
         headers = {name.lower(): value for name, value in scope.get("headers") or []}
         declared = headers.get(b"content-length")
+        upload_limit = self.upload_limits.get(scope.get("path", ""))
+        if upload_limit is not None:
+            await self._upload(scope, receive, send, declared, upload_limit)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
@@ -136,10 +144,31 @@ class RequestLimitsMiddleware:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _upload(
+        self, scope: Scope, receive: Receive, send: Send, declared: bytes | None, limit: int
+    ) -> None:
+        """Pass a large upload through unbuffered, refusing it past ``limit`` bytes."""
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:  # no length declared: the stream is cut off past the limit
+                return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, limit: int | None = None
+    ) -> None:
         response = problem(
             413,
-            f"the request body is larger than {self.max_bytes} bytes",
+            f"the request body is larger than {limit or self.max_bytes} bytes",
             code="body_too_large",
             headers={"Connection": "close"},
         )

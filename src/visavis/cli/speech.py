@@ -16,12 +16,13 @@ from rich.progress import Progress
 from visavis.cli.errors import fail, load_settings
 from visavis.errors import VisavisError
 from visavis.speech.audio import read_audio, write_wav
-from visavis.speech.lipsync import LipSyncStream, VisemeTrack, animate
+from visavis.speech.lipsync import LipSyncStream, VisemeTrack, animate, formats
+from visavis.speech.lipsync.long_form import LONG_SECONDS
 from visavis.speech.lipsync.track import MouthCue
 from visavis.speech.speakable import Speakable, SpeechSkipped
 from visavis.speech.tts.bounded import BoundedVoice
 
-EXIT_FALLBACK = 3
+EXIT_FALLBACK = 3  # only with --strict: the text did not fit and nothing was written
 
 
 class OutputFormat(StrEnum):
@@ -48,23 +49,6 @@ _EXTENSIONS = {
 }
 
 
-def render(
-    track: VisemeTrack, fmt: OutputFormat, *, sound_file: str, fps: int, dat_fps: int
-) -> str:
-    """The track in one of the output formats."""
-    if fmt is OutputFormat.tsv:
-        return track.to_tsv()
-    if fmt is OutputFormat.json:
-        return track.to_rhubarb_json(sound_file)
-    if fmt is OutputFormat.xml:
-        return track.to_xml(sound_file)
-    if fmt is OutputFormat.dat:
-        return track.to_dat(dat_fps)
-    if fmt is OutputFormat.oculus:
-        return track.to_oculus()
-    return track.to_arkit(fps)
-
-
 def lipsync(
     audio: Annotated[list[Path], typer.Argument(help="WAV file(s), any common format and rate.")],
     dialog_file: Annotated[
@@ -87,8 +71,20 @@ def lipsync(
         Path | None, typer.Option("--out-dir", help="Folder for one output per input.")
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Fail (exit 3, nothing written) when the text does not fit the audio."
+        ),
+    ] = False,
 ) -> None:
-    """Mouth cues for speech audio, in Rhubarb Lip Sync's formats (and Oculus, ARKit)."""
+    """Mouth cues for speech audio, in Rhubarb Lip Sync's formats (and Oculus, ARKit).
+
+    Exit status: 0 when the output is written, even where the text did not fit and the
+    audio alone was used (a warning on stderr, the spans in the metadata); 1 on bad input
+    or options; 2 on options the command does not know; 3 with ``--strict`` when the text
+    did not fit all of the audio (nothing written for that file).
+    """
     if dialog_file is not None and text is not None:
         fail("give the text either with -d/--dialog-file or with --text, not both")
     if set(extended_shapes.upper()) - set("GHX"):
@@ -103,23 +99,35 @@ def lipsync(
             spoken = dialog_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"cannot read dialog file {dialog_file}: {exc}")
-    fallbacks: list[str] = []
-    with Progress(console=Console(stderr=True), disable=quiet or len(audio) < 2) as progress:
-        task = progress.add_task("lip-sync", total=len(audio))
+    with Progress(console=Console(stderr=True), disable=quiet) as progress:
+        files = progress.add_task("lip-sync", total=len(audio), visible=len(audio) > 1)
         for path in audio:
-            track = _animate_file(path, spoken, extended_shapes)
+            track = _animate_file(path, spoken, extended_shapes, progress)
             if track.fallback_reason is not None:
-                fallbacks.append(f"{path.name}: {track.fallback_reason}")
-            body = render(track, fmt, sound_file=str(path), fps=fps, dat_fps=dat_frame_rate)
+                if strict:
+                    fail(
+                        f"{path.name}: {_fallback_line(track)} (--strict: nothing written)",
+                        exit_code=EXIT_FALLBACK,
+                    )
+                progress.console.print(
+                    f"visavis: warning: {path.name}: {_fallback_line(track)}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            body = formats.render(
+                track, fmt.value, sound_file=str(path), fps=fps, dat_fps=dat_frame_rate
+            )
             target = output if out_dir is None else out_dir / f"{path.stem}{_suffix(fmt)}"
             _write(target, body)
-            progress.advance(task)
-    if fallbacks:
-        for line in fallbacks[:1]:
-            typer.echo(
-                f"visavis: warning: text ignored, audio-only analysis used ({line})", err=True
-            )
-        raise typer.Exit(EXIT_FALLBACK)
+            progress.advance(files)
+
+
+def _fallback_line(track: VisemeTrack) -> str:
+    """The warning for a track whose text was not (all) used."""
+    if track.metadata.get("fallback_spans") and track.method == "aligned":
+        return str(track.fallback_reason)
+    return f"text ignored, audio-only analysis used ({track.fallback_reason})"
 
 
 def _suffix(fmt: OutputFormat) -> str:
@@ -128,10 +136,26 @@ def _suffix(fmt: OutputFormat) -> str:
     return f".{_EXTENSIONS[fmt.value]}"
 
 
-def _animate_file(path: Path, text: str | None, extended_shapes: str) -> VisemeTrack:
+def _animate_file(
+    path: Path, text: str | None, extended_shapes: str, progress: Progress
+) -> VisemeTrack:
     try:
         pcm, rate = read_audio(path)
-        return animate(pcm, rate, text=text, extended_shapes=extended_shapes.upper())
+        task = None
+        if len(pcm) / rate > LONG_SECONDS:
+            # Long recordings show how far the analysis is, in seconds of audio.
+            task = progress.add_task(path.name, total=len(pcm) / rate)
+
+        def advance(done: float, total: float) -> None:
+            if task is not None:
+                progress.update(task, completed=done, total=total)
+
+        track = animate(
+            pcm, rate, text=text, extended_shapes=extended_shapes.upper(), progress=advance
+        )
+        if task is not None:
+            progress.remove_task(task)
+        return track
     except VisavisError as exc:
         fail(exc.message)
 
@@ -193,11 +217,11 @@ def say(
     if visemes is not None:
         suffix = visemes.suffix.lower()
         if suffix == ".tsv":
-            body = track.to_tsv()
+            body = formats.to_tsv(track)
         elif suffix == ".xml":
-            body = track.to_xml(str(output))
+            body = formats.to_xml(track, str(output))
         else:
-            body = track.to_rhubarb_json(str(output))
+            body = formats.to_rhubarb_json(track, str(output))
         _write(visemes, body)
     _warn(notes)
     if any(not note.startswith("spoken with") for note in notes):

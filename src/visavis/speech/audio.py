@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -17,22 +18,42 @@ Pcm = npt.NDArray[np.int16]
 SUPPORTED_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
-def read_audio(source: str | Path | bytes) -> tuple[Pcm, int]:
-    """Decode a WAV/FLAC/OGG file (any common sample format and rate) to mono int16 PCM."""
-    name = "<bytes>" if isinstance(source, bytes) else str(source)
-    if not isinstance(source, bytes) and not Path(source).is_file():
-        raise InvalidAudioError(f"{name}: no such file")
+def read_audio(source: str | Path | bytes | BinaryIO) -> tuple[Pcm, int]:
+    """Decode a WAV/FLAC/OGG file (any common sample format and rate) to mono int16 PCM.
+
+    ``source`` is a path, the file's bytes, or an open binary file. The audio is decoded a
+    block at a time, so an hour-long recording costs little beyond its int16 samples.
+    """
+    if isinstance(source, str | Path):
+        name = str(source)
+        if not Path(source).is_file():
+            raise InvalidAudioError(f"{name}: no such file")
+        handle: io.BytesIO | str | BinaryIO = name
+    else:
+        name = "<bytes>" if isinstance(source, bytes) else "<upload>"
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        handle: io.BytesIO | str = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-        data, rate = sf.read(handle, dtype="float32", always_2d=True)
+        with sf.SoundFile(handle) as audio:
+            rate = int(audio.samplerate)
+            # Filled in place: one int16 copy of the samples, however long the file.
+            out: Pcm = np.empty(max(0, audio.frames), dtype=np.int16)
+            filled = 0
+            for block in audio.blocks(_READ_BLOCK, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1)
+                if not np.all(np.isfinite(mono)):
+                    raise InvalidAudioError(f"{name}: the audio holds invalid (non-finite) samples")
+                if filled + len(mono) > len(out):  # a header that undercounts its frames
+                    out = np.concatenate([out[:filled], np.empty(len(mono), np.int16)])
+                out[filled : filled + len(mono)] = float_to_pcm(mono)
+                filled += len(mono)
     except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
         raise InvalidAudioError(f"{name}: not a readable audio file ({_first_line(exc)})") from exc
-    if data.shape[0] == 0:
+    if filled == 0:
         raise InvalidAudioError(f"{name}: the audio holds no samples")
-    mono = data.mean(axis=1)
-    if not np.all(np.isfinite(mono)):
-        raise InvalidAudioError(f"{name}: the audio holds invalid (non-finite) samples")
-    return float_to_pcm(mono), int(rate)
+    return out[:filled], rate
+
+
+_READ_BLOCK = 1 << 20  # frames decoded at a time
 
 
 def write_wav(path: str | Path, pcm: Pcm, sample_rate: int) -> None:

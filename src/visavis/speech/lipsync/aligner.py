@@ -50,6 +50,8 @@ class Alignment:
     phones: list[PhoneTiming]
     gap_per_frame: float
     worst_window_gap: float
+    first_word: int = 0
+    words_used: int = 0
 
 
 def align(
@@ -60,15 +62,65 @@ def align(
 ) -> Alignment:
     """Align ``words`` (phones per word) to the frames scored in ``loglik``."""
     opts = options or AlignOptions()
-    chain, owners, optional, enter = _chain(words, model, opts)
+    chain = _chain(words, model, opts)
     frames = loglik.shape[0]
-    if frames * len(chain) > MAX_CELLS:
+    if frames * len(chain.states) > MAX_CELLS:
         raise AlignmentError("the audio and text are too long to align in one piece")
-    min_frames = int(np.sum(~optional))
+    min_frames = int(np.sum(~chain.optional))
     if min_frames > frames:
         raise AlignmentError("the text is too long for the audio")
-    emissions = loglik[:, chain]
-    path = viterbi.forced(emissions, optional, enter)
+    return _decode(loglik, chain, model, opts, None, None)
+
+
+def align_piece(
+    loglik: npt.NDArray[np.float32],
+    words: Sequence[Sequence[str]],
+    model: AcousticModel,
+    options: AlignOptions | None = None,
+    *,
+    skip_cost: float = -6.0,
+) -> Alignment:
+    """Align the frames to a run of ``words`` from the first: a piece of a longer text.
+
+    The piece may end after any word (the rest belongs to later audio) and may begin a few
+    words in, at ``skip_cost`` per word left out (text the audio does not say).
+    ``Alignment.first_word``/``words_used`` say which words the audio holds.
+    """
+    opts = options or AlignOptions()
+    chain = _chain(words, model, opts)
+    position = chain.position
+    previous = np.concatenate(([-1], position[:-1]))
+    # A piece starts in a pause before a word or at the word's first state (after its
+    # optional closure, if it has one).
+    starts = (position % 2 == 0) | (position != previous)
+    starts[1:] |= starts[:-1] & chain.optional[:-1] & (position[1:] % 2 == 1)
+    start_cost = np.where(starts, (position // 2) * np.float32(skip_cost), _NEG_INF)
+    ends = _word_ends(chain)
+    return _decode(loglik, chain, model, opts, start_cost.astype(np.float32), ends)
+
+
+_NEG_INF = np.float32(-np.inf)
+
+
+def _word_ends(chain: _Chain) -> npt.NDArray[np.bool_]:
+    """States after which a piece may stop: each word's last state and the pause after it."""
+    position = chain.position
+    nxt = np.concatenate((position[1:], [position[-1] + 1]))
+    return np.asarray(((position % 2 == 1) & (nxt != position)) | (position % 2 == 0))
+
+
+def _decode(
+    loglik: npt.NDArray[np.float32],
+    chain: _Chain,
+    model: AcousticModel,
+    opts: AlignOptions,
+    start_cost: npt.NDArray[np.float32] | None,
+    end_ok: npt.NDArray[np.bool_] | None,
+) -> Alignment:
+    states, optional, enter = chain.states, chain.optional, chain.enter
+    frames = loglik.shape[0]
+    emissions = loglik[:, states]
+    path = viterbi.forced(emissions, optional, enter, start_cost, end_ok)
     free = recognize_path(loglik, model, opts.loop_penalty)
     rows = np.arange(frames)
     best = loglik[rows, free.states]
@@ -78,13 +130,15 @@ def align(
         # Judged again with pauses that may be any quiet sound (room noise, breath, a voice's
         # faint hum): real pauses are rarely silent, and text that fits should not be lost.
         judged = emissions.copy()
-        judged[:, chain == model.index[SHORT_PAUSE]] = pause_scores(loglik, model)[:, None]
-        again = viterbi.forced(judged, optional, enter)
+        judged[:, states == model.index[SHORT_PAUSE]] = pause_scores(loglik, model)[:, None]
+        again = viterbi.forced(judged, optional, enter, start_cost, end_ok)
         gap_again, worst_again = _fit_gaps(best - judged[rows, again.states], speech)
         if gap_again < gap:
             path, gap, worst = again, gap_again, min(worst, worst_again)
-    labels = [owners[s] for s in path.states]
-    return Alignment(_segments(labels), gap, worst)
+    labels = [chain.owners[s] for s in path.states]
+    first = int(chain.position[path.states[0]]) // 2
+    used = (int(chain.position[path.states[-1]]) + 1) // 2
+    return Alignment(_segments(labels), gap, worst, first, used)
 
 
 def pause_scores(loglik: npt.NDArray[np.float32], model: AcousticModel) -> npt.NDArray[np.float32]:
@@ -128,41 +182,57 @@ def check_match(alignment: Alignment, options: AlignOptions | None = None) -> No
         )
 
 
-def _chain(
-    words: Sequence[Sequence[str]], model: AcousticModel, opts: AlignOptions
-) -> tuple[
-    npt.NDArray[np.int32], list[tuple[int, str]], npt.NDArray[np.bool_], npt.NDArray[np.float32]
-]:
-    """States of the text: (model state per chain state, owner, optional, entry cost)."""
+@dataclass(frozen=True)
+class _Chain:
+    """The text as a chain of states.
+
+    ``states``: model state of each; ``owners``: (phone instance, phone name); ``optional``:
+    may be skipped; ``enter``: entry cost; ``position``: 2w+1 inside word w, 2w+2 in the pause
+    after it, 0 in the pause before the first word.
+    """
+
+    states: npt.NDArray[np.int32]
+    owners: list[tuple[int, str]]
+    optional: npt.NDArray[np.bool_]
+    enter: npt.NDArray[np.float32]
+    position: npt.NDArray[np.int64]
+
+
+def _chain(words: Sequence[Sequence[str]], model: AcousticModel, opts: AlignOptions) -> _Chain:
+    """States of the text, with a short pause allowed before, between and after words."""
     index = model.index
     chain: list[int] = []
     owners: list[tuple[int, str]] = []  # (phone instance, phone name)
     optional: list[bool] = []
     enter: list[float] = []
+    position: list[int] = []
 
-    def add(state: str, owner: tuple[int, str], is_optional: bool, cost: float) -> None:
+    def add(state: str, owner: tuple[int, str], is_optional: bool, cost: float, at: int) -> None:
         chain.append(index[state])
         owners.append(owner)
         optional.append(is_optional)
         enter.append(cost)
+        position.append(at)
 
     instance = 0
-    add(SHORT_PAUSE, (instance, SIL), True, 0.0)
-    for word in words:
+    add(SHORT_PAUSE, (instance, SIL), True, 0.0, 0)
+    for number, word in enumerate(words):
+        inside = 2 * number + 1
         for phone in word:
             instance += 1
             if phone in STOPS:
-                add(CLOSURE, (instance, CLOSURE), True, opts.closure_cost)
-            add(f"{phone}_0", (instance, phone), False, 0.0)
-            add(f"{phone}_1", (instance, phone), True, 0.0)
-            add(f"{phone}_2", (instance, phone), False, 0.0)
+                add(CLOSURE, (instance, CLOSURE), True, opts.closure_cost, inside)
+            add(f"{phone}_0", (instance, phone), False, 0.0, inside)
+            add(f"{phone}_1", (instance, phone), True, 0.0, inside)
+            add(f"{phone}_2", (instance, phone), False, 0.0, inside)
         instance += 1
-        add(SHORT_PAUSE, (instance, SIL), True, opts.pause_cost)
-    return (
+        add(SHORT_PAUSE, (instance, SIL), True, opts.pause_cost, inside + 1)
+    return _Chain(
         np.array(chain, dtype=np.int32),
         owners,
         np.array(optional, dtype=bool),
         np.array(enter, dtype=np.float32),
+        np.array(position, dtype=np.int64),
     )
 
 

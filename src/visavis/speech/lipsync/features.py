@@ -7,13 +7,20 @@ models do not depend on the recording level or the speaker's timbre as much.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 from scipy import fft as scipy_fft
 
-from visavis.speech.audio import Pcm, pcm_to_float, resample_float
+from visavis.speech.audio import (
+    Pcm,
+    pcm_to_float,
+    resample_float,
+    resample_margin,
+    resample_span,
+)
 
 ANALYSIS_RATE = 16000
 HOP = 160  # 10 ms
@@ -131,3 +138,111 @@ def features(pcm: Pcm, sample_rate: int, *, warp: float = 1.0) -> Features:
     base = np.concatenate([cepstra, relative], axis=1).astype(np.float32)
     delta = _deltas(base)
     return np.concatenate([base, delta, _deltas(delta)], axis=1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- long recordings
+
+BLOCK_FRAMES = 3000  # 30 s of frames analyzed at a time: memory stays flat for any length
+
+
+def level_scale(pcm: Pcm, sample_rate: int) -> float:
+    """The factor that brings the loud 10 ms frames of int16 ``pcm`` to -20 dBFS."""
+    hop = max(1, sample_rate // 100)
+    usable = len(pcm) // hop
+    if usable == 0:
+        return 1.0
+    power = frame_power(pcm, hop) / (32768.0**2)
+    loud = float(np.percentile(power, 95))
+    return 1.0 if loud <= 1e-12 else float(np.sqrt(0.01 / loud))
+
+
+def frame_power(pcm: Pcm, hop: int) -> npt.NDArray[np.float32]:
+    """Mean square of each whole ``hop``-sample frame of int16 ``pcm``, block by block."""
+    frames = len(pcm) // hop
+    out = np.empty(frames, dtype=np.float32)
+    step = 100_000
+    for first in range(0, frames, step):
+        last = min(frames, first + step)
+        block = pcm[first * hop : last * hop].astype(np.float32).reshape(-1, hop)
+        out[first:last] = np.mean(np.square(block), axis=1)
+    return out
+
+
+def cepstra_blocks(
+    pcm: Pcm, sample_rate: int, *, block_frames: int = BLOCK_FRAMES
+) -> tuple[Features, npt.NDArray[np.float32]]:
+    """MFCC 1–12 and frame energy (dB) of a recording of any length, 30 s at a time.
+
+    The same analysis as :func:`features` before its per-utterance normalization; the level
+    is set once for the whole recording, so blocks join without seams.
+    """
+    scale = np.float32(level_scale(pcm, sample_rate))
+    divisor = math.gcd(sample_rate, ANALYSIS_RATE)
+    up, down = ANALYSIS_RATE // divisor, sample_rate // divisor
+    total = -(-len(pcm) * up // down)  # resample_poly's output length
+    frames = frame_count(total)
+    cepstra = np.empty((frames, CEPSTRA - 1), dtype=np.float32)
+    energy = np.empty(frames, dtype=np.float32)
+    margin = resample_margin(sample_rate, ANALYSIS_RATE)
+    noise = _noise()
+    half = WINDOW // 2
+    for first in range(0, frames, block_frames):
+        last = min(frames, first + block_frames)
+        # 16 kHz samples the block's windows reach (one more before, for pre-emphasis).
+        lo, hi = first * HOP - half - 1, (last - 1) * HOP + half
+        a, b = max(0, lo), min(total, hi)
+        segment = np.zeros(hi - lo, dtype=np.float32)
+        if b > a:
+            src_lo = max(0, a * down // up - margin)
+            src_hi = min(len(pcm), -(-b * down // up) + margin)
+            piece = pcm_to_float(pcm[src_lo:src_hi]) * scale
+            if up == down:
+                resampled = piece[a - src_lo : b - src_lo]
+            else:
+                src_a = a * down // up
+                src_b = min(len(pcm), -(-b * down // up) + 1)
+                out = resample_span(piece, src_lo, (src_a, src_b), sample_rate, ANALYSIS_RATE)
+                offset = a - (-(-src_a * up // down))  # out starts at that output sample
+                resampled = out[offset : offset + b - a]
+            segment[a - lo : a - lo + len(resampled)] = resampled
+        # The fixed noise floor, on the same grid as in :func:`log_mel`.
+        index = (np.arange(lo, hi) + half) % len(noise)
+        segment += noise[index]
+        emphasized = segment[1:] - np.float32(0.97) * segment[:-1]
+        if lo < -half:  # the very first padded sample is not pre-emphasized
+            emphasized[-half - lo - 1] = segment[-half - lo]
+        windows = np.lib.stride_tricks.sliding_window_view(emphasized, WINDOW)[::HOP]
+        windows = windows[: last - first] * _hamming()
+        spectrum = scipy_fft.rfft(windows, FFT, axis=1, workers=1)
+        power = spectrum.real**2 + spectrum.imag**2
+        mel = np.log(power @ _mel_filterbank().T + 1e-10).astype(np.float32)
+        cepstra[first:last] = (mel @ _dct_matrix().T)[:, 1:]
+        energy[first:last] = 10.0 * np.log10(np.sum(windows**2, axis=1) + 1e-10)
+    return cepstra, energy
+
+
+def normalized_features(
+    cepstra: Features,
+    energy: npt.NDArray[np.float32],
+    span: tuple[int, int],
+    context: int = 2000,
+) -> Features:
+    """Features of frames ``span`` as :func:`features` makes them for a short utterance.
+
+    Level and cepstral normalization use the frames within ``context`` of the span (the
+    voice and room around it), so a long recording's changes of speaker or level follow.
+    """
+    start, end = span
+    lo, hi = max(0, start - context), min(len(energy), end + context)
+    around, near = energy[lo:hi], cepstra[lo:hi]
+    loud = float(np.percentile(around, 95))
+    speech = around > loud - 35.0
+    reference = near[speech] if speech.sum() > 10 else near
+    mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-3
+    pad_lo, pad_hi = max(0, start - 4), min(len(energy), end + 4)
+    local = (cepstra[pad_lo:pad_hi] - mean) / std
+    relative = np.maximum(energy[pad_lo:pad_hi] - loud, -60.0)[:, None] / 10.0
+    base = np.concatenate([local, relative], axis=1).astype(np.float32)
+    delta = _deltas(base)
+    full = np.concatenate([base, delta, _deltas(delta)], axis=1)
+    return np.ascontiguousarray(full[start - pad_lo : end - pad_lo], dtype=np.float32)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from visavis.speech.lipsync.rules import OCULUS_VISEMES, restrict_shape
-
-if TYPE_CHECKING:
-    from visavis.speech.lipsync.track import MouthCue, VisemeTrack
+from visavis.speech.lipsync.track import VisemeTrack
 
 FORMATS = ("tsv", "json", "xml", "dat", "oculus", "arkit")
 
@@ -44,20 +41,6 @@ _CROSSFADE_S = 0.06
 
 def _t(value: float) -> str:
     return f"{max(0.0, value):.2f}"
-
-
-def restrict_cues(cues: Sequence[MouthCue], extended: str) -> tuple[MouthCue, ...]:
-    """Map shapes outside ``extended`` to their Rhubarb substitutes, joining equal neighbours."""
-    from visavis.speech.lipsync.track import MouthCue
-
-    out: list[MouthCue] = []
-    for cue in cues:
-        shape = restrict_shape(cue.shape, extended.upper())
-        if out and out[-1].shape == shape:
-            out[-1] = MouthCue(out[-1].start, cue.end, shape, out[-1].viseme)
-        else:
-            out.append(MouthCue(cue.start, cue.end, shape, cue.viseme))
-    return tuple(out)
 
 
 def _rounded(track: VisemeTrack) -> list[tuple[str, str, str]]:
@@ -112,7 +95,13 @@ def to_xml(track: VisemeTrack, sound_file: str = "") -> str:
         f"    <soundFile>{escape(sound_file)}</soundFile>",
         f"    <duration>{_t(track.duration)}</duration>",
         f"    <visavis method={quoteattr(track.method)}"
-        f" fallbackReason={quoteattr(track.fallback_reason or '')}/>",
+        f" fallbackReason={quoteattr(track.fallback_reason or '')}>",
+        *(
+            f'      <fallbackSpan start="{_t(float(span["start"]))}" end="{_t(float(span["end"]))}"'
+            f" reason={quoteattr(str(span['reason']))}/>"
+            for span in track.metadata.get("fallback_spans") or ()
+        ),
+        "    </visavis>",
         "  </metadata>",
         "  <mouthCues>",
     ]
@@ -208,4 +197,37 @@ def to_arkit(track: VisemeTrack, fps: int = 60) -> str:
 
 
 def _extras(track: VisemeTrack) -> dict[str, Any]:
-    return {"method": track.method, "fallbackReason": track.fallback_reason}
+    extras: dict[str, Any] = {"method": track.method, "fallbackReason": track.fallback_reason}
+    spans = track.metadata.get("fallback_spans")
+    if spans:
+        extras["fallbackSpans"] = [dict(span) for span in spans]
+    return extras
+
+
+MEDIA_TYPES = {
+    "tsv": "text/tab-separated-values",
+    "json": "application/json",
+    "xml": "application/xml",
+    "dat": "text/plain",
+    "oculus": "application/json",
+    "arkit": "application/json",
+}
+
+
+def render(
+    track: VisemeTrack, fmt: str, *, sound_file: str = "", fps: int = 60, dat_fps: int = 24
+) -> str:
+    """The track in one of ``FORMATS`` (``fps`` for ARKit, ``dat_fps`` for Moho data)."""
+    if fmt == "tsv":
+        return to_tsv(track)
+    if fmt == "json":
+        return to_rhubarb_json(track, sound_file)
+    if fmt == "xml":
+        return to_xml(track, sound_file)
+    if fmt == "dat":
+        return to_dat(track, dat_fps)
+    if fmt == "oculus":
+        return to_oculus(track)
+    if fmt == "arkit":
+        return to_arkit(track, fps)
+    raise ValueError(f"unknown lip-sync format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from visavis.speech.lipsync import formats
+from visavis.speech.lipsync.rules import restrict_shape
 
 
 class MouthCue(NamedTuple):
@@ -64,32 +64,20 @@ class VisemeTrack:
     def with_shapes(self, extended: str) -> VisemeTrack:
         """The same track using only the basic shapes plus ``extended`` (a subset of GHX)."""
         metadata = {**self.metadata, "extended_shapes": extended.upper()}
-        return VisemeTrack(formats.restrict_cues(self.cues, extended), self.duration, metadata)
+        return VisemeTrack(restrict_cues(self.cues, extended), self.duration, metadata)
 
     def to_compact(self, offset: float = 0.0) -> list[dict[str, Any]]:
         """Cues as small dicts for the live pipeline (times shifted by ``offset``)."""
         return [cue.to_compact(offset) for cue in self.cues]
 
-    def to_rhubarb_json(self, sound_file: str = "") -> str:
-        """Rhubarb Lip Sync's JSON format (``metadata`` + ``mouthCues``)."""
-        return formats.to_rhubarb_json(self, sound_file)
 
-    def to_tsv(self) -> str:
-        """Rhubarb Lip Sync's TSV format (``start<TAB>shape``, last line the end with X)."""
-        return formats.to_tsv(self)
-
-    def to_xml(self, sound_file: str = "") -> str:
-        """Rhubarb Lip Sync's XML format."""
-        return formats.to_xml(self, sound_file)
-
-    def to_dat(self, fps: int = 24) -> str:
-        """Moho switch data (Rhubarb's ``dat`` format) at ``fps`` frames per second."""
-        return formats.to_dat(self, fps)
-
-    def to_oculus(self) -> str:
-        """A JSON track of Oculus 15 visemes (``sil``, ``PP``, ``FF``, ... ``U``)."""
-        return formats.to_oculus(self)
-
-    def to_arkit(self, fps: int = 60) -> str:
-        """ARKit-style mouth blendshape weights sampled at ``fps``, as JSON."""
-        return formats.to_arkit(self, fps)
+def restrict_cues(cues: Sequence[MouthCue], extended: str) -> tuple[MouthCue, ...]:
+    """Map shapes outside ``extended`` to their Rhubarb substitutes, joining equal neighbours."""
+    out: list[MouthCue] = []
+    for cue in cues:
+        shape = restrict_shape(cue.shape, extended.upper())
+        if out and out[-1].shape == shape:
+            out[-1] = MouthCue(out[-1].start, cue.end, shape, out[-1].viseme)
+        else:
+            out.append(MouthCue(cue.start, cue.end, shape, cue.viseme))
+    return tuple(out)

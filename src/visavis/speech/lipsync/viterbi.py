@@ -22,10 +22,15 @@ def forced(
     emissions: npt.NDArray[np.float32],
     optional: npt.NDArray[np.bool_],
     enter: npt.NDArray[np.float32],
+    start_cost: npt.NDArray[np.float32] | None = None,
+    end_ok: npt.NDArray[np.bool_] | None = None,
 ) -> Path:
     """Best left-to-right path through a chain of states (emissions: frames × chain states).
 
     A state may be skipped when ``optional``; ``enter`` is the log cost of entering a state.
+    By default the path starts at the first state (or an optional run after it) and ends at
+    the last; ``start_cost`` (log cost of starting in each state, ``-inf`` where it may not)
+    and ``end_ok`` (states it may end in) free either end, for pieces of a longer text.
     """
     frames, states = emissions.shape
     if frames < 1 or states < 1:
@@ -33,12 +38,15 @@ def forced(
     skippable = np.concatenate(([False], optional[:-1])).astype(bool)
     skip_cost = np.where(skippable[1:], 0.0, _NEG).astype(np.float32)
     delta = np.full(states, _NEG, dtype=np.float32)
-    start = 0
-    while True:
-        delta[start] = emissions[0, start] + enter[start]
-        if start + 1 >= states or not optional[start]:
-            break
-        start += 1
+    if start_cost is not None:
+        delta = np.maximum(emissions[0] + enter + start_cost, _NEG).astype(np.float32)
+    else:
+        start = 0
+        while True:
+            delta[start] = emissions[0, start] + enter[start]
+            if start + 1 >= states or not optional[start]:
+                break
+            start += 1
     back = np.zeros((frames, states), dtype=np.int8)
     move = np.empty(states, dtype=np.float32)
     skip = np.empty(states, dtype=np.float32)
@@ -57,12 +65,15 @@ def forced(
         best = np.where(better, skip, best)
         choice[better] = 2
         delta = best + emissions[t]
-    end = states - 1
-    candidates = [end]
-    while optional[end] and end > 0:
-        end -= 1
-        candidates.append(end)
-    final = max(candidates, key=lambda s: float(delta[s]))
+    if end_ok is not None:
+        final = int(np.argmax(np.where(end_ok, delta, _NEG)))
+    else:
+        end = states - 1
+        candidates = [end]
+        while optional[end] and end > 0:
+            end -= 1
+            candidates.append(end)
+        final = max(candidates, key=lambda s: float(delta[s]))
     path = np.empty(frames, dtype=np.int32)
     state = final
     for t in range(frames - 1, -1, -1):

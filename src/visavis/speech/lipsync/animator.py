@@ -1,4 +1,5 @@
-"""Lip-sync entry points: ``animate`` (whole audio) and ``LipSyncStream`` (chunk by chunk)."""
+"""Audio, text or phone timings to a mouth-cue track: ``animate`` (a whole recording) and
+``LipSyncStream`` (chunk by chunk, for the live pipeline)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import numpy as np
 
 from visavis.speech.audio import Pcm
 from visavis.speech.errors import AlignmentError, InvalidAudioError, UnspeakableTextError
-from visavis.speech.lipsync.acoustic import default_model
+from visavis.speech.lipsync.acoustic import AcousticModel, default_model
 from visavis.speech.lipsync.aligner import AlignOptions, align, check_match
 from visavis.speech.lipsync.analyzer import recognize
 from visavis.speech.lipsync.animation import AnimationOptions, animate_phones
-from visavis.speech.lipsync.features import FRAME_SECONDS, features
+from visavis.speech.lipsync.features import FRAME_SECONDS, features, frame_power
 from visavis.speech.lipsync.g2p import text_to_words
+from visavis.speech.lipsync.long_form import LONG_SECONDS, LongResult, Progress, analyze_long
 from visavis.speech.lipsync.track import VisemeTrack
 from visavis.speech.phones import SIL
 from visavis.speech.tts.base import AudioChunk, PhoneTiming
@@ -23,6 +25,8 @@ METHOD_PHONES = "phones"
 METHOD_ALIGNED = "aligned"
 METHOD_AUDIO = "audio"
 EDGE_QUIET_DB = -35.0
+MIN_QUIET_PAUSE = 0.3  # seconds: a quiet stretch this long inside the audio is a pause
+QUIET_MARGIN = 0.05  # seconds of it, at each end, left to the speech around it
 _CLOSING = frozenset({"P", "B", "M"})
 _CLOSURE_GRACE = 0.15  # a final closure may sit this long after the last loud frame
 
@@ -37,12 +41,16 @@ def animate(
     language: str = "en-us",
     animation: AnimationOptions | None = None,
     alignment: AlignOptions | None = None,
+    progress: Progress | None = None,
 ) -> VisemeTrack:
     """Mouth cues for mono int16 ``pcm``.
 
     With ``phones`` (exact timings) they are mapped directly; with ``text`` its phones are
     aligned to the audio (falling back to audio-only analysis, with ``fallback_reason`` in
     the metadata, when the text does not match); otherwise the audio alone is analyzed.
+    Recordings over a minute are analyzed piece by piece (``long_form``): where the text
+    does not match only part of the audio, that part alone is analyzed from the audio and
+    ``metadata["fallback_spans"]`` lists it. ``progress(done_s, total_s)`` follows the work.
     """
     samples = pcm if isinstance(pcm, np.ndarray) else np.asarray(pcm)
     if samples.ndim != 1 or len(samples) == 0:
@@ -62,8 +70,24 @@ def animate(
             metadata["fallback_reason"] = "the audio is silent"
         cues = animate_phones([], duration, animation)
         return VisemeTrack(cues, duration, metadata).with_shapes(extended_shapes)
-    feats = features(samples.astype(np.int16), sample_rate)
     model = default_model()
+    if duration > LONG_SECONDS:
+        found = _long(
+            samples.astype(np.int16, copy=False),
+            sample_rate,
+            model,
+            text,
+            language,
+            alignment,
+            progress,
+            metadata,
+        )
+        found = rest_in_quiet_pauses(rest_at_quiet_edges(found, samples, sample_rate), samples,
+                                     sample_rate)  # fmt: skip
+        cues = animate_phones(found, duration, animation)
+        track = VisemeTrack(cues, duration, metadata)
+        return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+    feats = features(samples.astype(np.int16), sample_rate)
     loglik = model.log_likelihoods(feats)
     timed: list[PhoneTiming] = []
     if text is not None:
@@ -80,9 +104,56 @@ def animate(
     if not timed:
         metadata["method"] = METHOD_AUDIO
         timed = recognize(loglik, model)
-    cues = animate_phones(rest_at_quiet_edges(timed, samples, sample_rate), duration, animation)
+    timed = rest_in_quiet_pauses(rest_at_quiet_edges(timed, samples, sample_rate), samples,
+                                 sample_rate)  # fmt: skip
+    cues = animate_phones(timed, duration, animation)
     track = VisemeTrack(cues, duration, metadata)
+    if progress is not None:
+        progress(duration, duration)
     return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+
+
+def _long(
+    samples: Pcm,
+    sample_rate: int,
+    model: AcousticModel,
+    text: str | None,
+    language: str,
+    alignment: AlignOptions | None,
+    progress: Progress | None,
+    metadata: dict[str, object],
+) -> list[PhoneTiming]:
+    """Phones of a long recording (see ``long_form``), the outcome noted in ``metadata``."""
+    words: list[list[str]] | None = None
+    if text is not None:
+        try:
+            words = text_to_words(text, voice=language)
+        except UnspeakableTextError as exc:
+            metadata["fallback_reason"] = str(exc)
+    result = analyze_long(samples, sample_rate, model, words, alignment, progress)
+    metadata["method"] = METHOD_ALIGNED if result.aligned_pieces else METHOD_AUDIO
+    metadata["pieces"] = result.pieces
+    if words is not None:
+        _note_long(result, metadata, len(samples) / sample_rate)
+    return result.phones
+
+
+def _note_long(result: LongResult, metadata: dict[str, object], duration: float) -> None:
+    metadata["fallback_spans"] = [span.as_dict() for span in result.spans]
+    metadata["words_unmatched"] = result.words_unmatched
+    if result.fit_gaps:
+        metadata["fit_gap"] = round(float(np.mean(result.fit_gaps)), 2)
+    if not result.spans:
+        return
+    if not result.aligned_pieces:
+        metadata["fallback_reason"] = result.spans[0].reason
+        return
+    seconds = sum(span.end - span.start for span in result.spans)
+    metadata["fallback_reason"] = (
+        f"the text does not match {len(result.spans)} part(s) of the audio "
+        f"({seconds:.1f} s of {duration:.1f} s, listed in fallback_spans); "
+        "those parts were analyzed from the audio alone"
+    )
 
 
 def rest_at_quiet_edges(
@@ -97,7 +168,7 @@ def rest_at_quiet_edges(
     usable = len(samples) // hop * hop
     if not phones or usable == 0:
         return list(phones)
-    power = np.mean(np.square(samples[:usable].astype(np.float32).reshape(-1, hop)), axis=1)
+    power = frame_power(samples, hop)
     loud = power > float(np.percentile(power, 95)) * 10 ** (EDGE_QUIET_DB / 10)
     if not loud.any():
         return list(phones)
@@ -126,9 +197,61 @@ def rest_at_quiet_edges(
     return out
 
 
+def rest_in_quiet_pauses(
+    phones: Sequence[PhoneTiming], samples: Pcm, sample_rate: int
+) -> list[PhoneTiming]:
+    """Phones with every quiet stretch of at least ``MIN_QUIET_PAUSE`` inside the audio a pause.
+
+    A voice's pauses are seldom digital silence (a synthesizer's faint hiss, room noise): the
+    models may read them as a long consonant and hold the mouth open through a pause. Frames
+    ``EDGE_QUIET_DB`` under the loud part, long enough to be a pause, are rest whatever the
+    models said; a P, B or M that starts as the quiet begins keeps its closure.
+    """
+    hop = max(1, int(sample_rate * FRAME_SECONDS))
+    if not phones or len(samples) < hop:
+        return list(phones)
+    power = frame_power(samples, hop)
+    loud = power > float(np.percentile(power, 95)) * 10 ** (EDGE_QUIET_DB / 10)
+    padded = np.concatenate(([True], loud, [True])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    # The speech on either side fades out and in: its faint ends stay with it.
+    quiet = [
+        (a * FRAME_SECONDS + QUIET_MARGIN, b * FRAME_SECONDS - QUIET_MARGIN)
+        for a, b in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
+        if b - a >= MIN_QUIET_PAUSE / FRAME_SECONDS and a > 0 and b < len(loud)
+    ]
+    if not quiet:
+        return list(phones)
+    out: list[PhoneTiming] = []
+
+    def add(phone: str, start: float, end: float) -> None:
+        if end - start <= 1e-6:
+            return
+        if phone == SIL and out and out[-1].phone == SIL:
+            out[-1] = PhoneTiming(SIL, out[-1].start, end)
+        else:
+            out.append(PhoneTiming(phone, start, end))
+
+    index = 0
+    for phone, start, end in phones:
+        while index < len(quiet) and quiet[index][1] <= start:
+            index += 1
+        at = start
+        for lo, hi in quiet[index:]:
+            if lo >= end:
+                break
+            if phone in _CLOSING and start >= lo - 1e-6 and start < lo + _CLOSURE_GRACE:
+                continue  # lips closing into the pause: kept
+            add(phone, at, max(at, lo))
+            add(SIL, max(at, lo), min(end, hi))
+            at = min(end, hi)
+        add(phone, at, end)
+    return out
+
+
 def _is_silent(samples: Pcm) -> bool:
     """True when nothing in the audio rises above -60 dBFS (no speech to animate)."""
-    return float(np.max(np.abs(samples.astype(np.int32)))) < 33.0
+    return max(int(samples.max()), -int(samples.min())) < 33
 
 
 class LipSyncStream:
