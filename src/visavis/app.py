@@ -14,7 +14,9 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
-from visavis.components import build_agents, build_avatars, build_tts
+from visavis.api.routes import mind as mind_routes
+from visavis.api.routes import twins as twin_routes
+from visavis.components import build_agents, build_avatars, build_mind, build_tts, register_twin
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.conversation.avatar_link import AvatarLauncher
@@ -83,11 +85,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 secret_key=settings.secret_key.get_secret_value(),
             ),
         )
+        box = SecretBox.from_config(
+            encryption_keys=(
+                settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
+            ),
+            secret_key=settings.secret_key.get_secret_value(),
+        )
+        agents = build_agents(settings)
+        mind = build_mind()
+        register_twin(agents, settings=settings, mind=mind, sessions=sessions, box=box)
         ctx = AppContext(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            agents=build_agents(settings),
+            agents=agents,
             tts=tts,
             synthesis=SynthesisScheduler(slots=settings.tts_concurrency or os.cpu_count() or 1),
             providers=providers,
@@ -100,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),
+            mind=mind,
+            secret_box=box,
         )
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
@@ -139,5 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
+        app.include_router(router)
+    for router in (twin_routes.router, mind_routes.router):
         app.include_router(router)
     return app

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from visavis.agents.interviewer import InterviewerOptions
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
-from visavis.agents.registry import AgentRegistry, register_builtin_agents
+from visavis.agents.registry import AgentRegistry, register_builtin_agents, register_twin_agent
+from visavis.agents.twin import TwinAgentOptions, TwinSetup
 from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
 from visavis.avatars.base import AvatarProvider
@@ -13,9 +18,13 @@ from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
 from visavis.avatars.local import LocalAvatarProvider
 from visavis.config import Settings
 from visavis.conversation.lifecycle import provider_configured
+from visavis.mind.embedding import WordLlamaEmbedder
+from visavis.mind.service import MindService
+from visavis.mind.twin_setup import load_twin_setup
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+from visavis.tenancy.crypto import SecretBox
 
 
 def build_agents(settings: Settings) -> AgentRegistry:
@@ -81,3 +90,36 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
             ),
         )
     return providers
+
+
+def build_mind() -> MindService:
+    """Twins' memory with the bundled embedding model (loaded at first use)."""
+    return MindService(WordLlamaEmbedder())
+
+
+def register_twin(
+    registry: AgentRegistry,
+    *,
+    settings: Settings,
+    mind: MindService,
+    sessions: async_sessionmaker[AsyncSession],
+    box: SecretBox,
+) -> None:
+    """Offer the ``twin`` agent: each conversation's twin is loaded at its first turn."""
+
+    async def loader(
+        *, tenant_id: uuid.UUID, twin_id: uuid.UUID, conversation_id: uuid.UUID | None
+    ) -> TwinSetup:
+        return await load_twin_setup(
+            mind,
+            sessions,
+            box,
+            tenant_id=tenant_id,
+            twin_id=twin_id,
+            conversation_id=conversation_id,
+            switch_role=settings.database_rls,
+        )
+
+    register_twin_agent(
+        registry, loader, options=TwinAgentOptions(threshold=settings.twin_confidence_threshold)
+    )

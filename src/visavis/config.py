@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     rate_limit_key_burst: int = Field(default=100, ge=1)
     database_rls: bool = True
 
+    # --- digital twins --------------------------------------------------------------
+    # Confidence (0..1) a memory item needs before a twin answers from it.
+    twin_confidence_threshold: float = Field(default=0.42, ge=0, le=1)
+    # In development, the first run seeds a demo twin (offline) into the 'local' tenant.
+    twin_demo_seed: bool = True
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.env == "production":

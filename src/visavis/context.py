@@ -14,8 +14,10 @@ from visavis.config import Settings
 from visavis.conversation.avatar_link import AvatarLauncher
 from visavis.conversation.live import LiveConversations, LiveServices
 from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.mind.service import MindService
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
+from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
 
@@ -39,6 +41,10 @@ class AppContext:
     launcher: AvatarLauncher | None = None
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
+    #: Twins' memory (facts, stories, retrieval); ``None`` when the app was built without it.
+    mind: MindService | None = None
+    #: Encrypts secrets stored by routes (a twin's LLM key).
+    secret_box: SecretBox | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

@@ -38,6 +38,9 @@ class ConversationCreate(StrictModel):
         default=None,
         description="Omit (or false) for audio-only; true for the tenant's defaults.",
     )
+    twin: uuid.UUID | None = Field(
+        default=None, description='The twin an "agent": "twin" conversation talks to.'
+    )
 
 
 class AvatarPublic(BaseModel):
@@ -59,6 +62,7 @@ class ConversationPublic(BaseModel):
     created_at: datetime
     ended_at: datetime | None
     end_reason: str | None
+    twin: uuid.UUID | None = None
 
     @classmethod
     def of(cls, row: Conversation) -> ConversationPublic:
@@ -79,6 +83,7 @@ class ConversationPublic(BaseModel):
             created_at=row.created_at,
             ended_at=row.ended_at,
             end_reason=row.end_reason,
+            twin=row.twin_id,
         )
 
 

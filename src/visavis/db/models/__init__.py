@@ -6,6 +6,7 @@ from visavis.db.models.conversations import Conversation, TranscriptEntry
 from visavis.db.models.flags import FeatureFlag, FeatureFlagChange, FeatureFlagTenant
 from visavis.db.models.interview_plans import InterviewPlanRow
 from visavis.db.models.tenants import ApiKey, Tenant, TenantPreferences
+from visavis.db.models.twins import MemoryItem, MemoryQuery, Twin
 from visavis.db.models.usage import QuotaReservation, UsageMonth
 
 __all__ = [
@@ -24,4 +25,7 @@ __all__ = [
     "TenantPreferences",
     "TranscriptEntry",
     "UsageMonth",
+    "MemoryItem",
+    "MemoryQuery",
+    "Twin",
 ]
