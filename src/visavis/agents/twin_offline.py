@@ -100,11 +100,11 @@ def compose(persona: Persona, recall: Recall, *, threshold: float) -> OfflineAns
     sure = recall.confident(threshold)
     if not sure:
         return OfflineAnswer(_pick(DONT_KNOW, question), ())
-    best = sure[0]
+    best = max(sure, key=lambda item: item.confidence)
     if best.kind == "fact":
         text = _fact_answer(persona, best, question)
         used = [best.id]
-        stories = [i for i in sure[1:] if i.kind == "story" and i.title]
+        stories = [i for i in sure if i.kind == "story" and i.title and i is not best]
         if stories and not _terse(persona):
             text += f" If you like, I can tell you about {_about(stories[0].title or '')}."
         return OfflineAnswer(text, tuple(used))

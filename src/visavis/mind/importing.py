@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from visavis.errors import InvalidInputError
 from visavis.mind.schemas import FactIn, ItemIn, StoryIn
@@ -20,7 +20,6 @@ ImportFormat = Literal["jsonl", "markdown"]
 MAX_REPORTED = 20
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _META = re.compile(r"^(when|tags|source)\s*:\s*(.*)$", re.IGNORECASE)
-_ITEM = TypeAdapter[ItemIn](ItemIn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +52,22 @@ class InvalidImport(InvalidInputError):
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:3]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("fact", "story"))
+        location = ".".join(str(p) for p in error.get("loc", ()))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts)
 
 
 def _item(data: Any) -> ItemIn:
-    if isinstance(data, dict) and "type" not in data:
+    if not isinstance(data, dict):
+        raise ValueError("each line must be a JSON object")
+    if "type" not in data:
         data = {**data, "type": "story" if "title" in data else "fact"}
-    if isinstance(data, dict) and data.get("type") not in ("fact", "story"):
-        raise ValueError("'type' must be 'fact' or 'story'")
-    return _ITEM.validate_python(data)
+    if data["type"] == "fact":
+        return FactIn.model_validate(data)
+    if data["type"] == "story":
+        return StoryIn.model_validate(data)
+    raise ValueError("'type' must be 'fact' or 'story'")
 
 
 def parse_jsonl(text: str) -> list[ItemIn]:

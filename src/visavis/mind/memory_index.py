@@ -7,8 +7,9 @@ any number of instances stay consistent: each compares versions before using its
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +48,13 @@ class MemoryIndex:
     items: tuple[IndexedItem, ...]
     vectors: npt.NDArray[np.float32]
     positions: dict[uuid.UUID, int]
+    #: How many items contain each stem (for the weight of a question's words).
+    document_frequency: dict[str, int]
+
+    def idf(self, stem: str) -> float:
+        """Inverse document frequency: a word no item contains weighs the most."""
+        count = len(self.items)
+        return math.log((count + 1) / (self.document_frequency.get(stem, 0) + 1)) + 1.0
 
 
 def indexed(row: MemoryItem) -> IndexedItem:
@@ -80,11 +88,15 @@ async def load_index(
             break
         after = rows[-1].id
     matrix = np.vstack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
+    frequency: Counter[str] = Counter()
+    for item in items:
+        frequency.update(item.stems)
     return MemoryIndex(
         version=version,
         items=tuple(items),
         vectors=matrix.astype(np.float32, copy=False),
         positions={item.id: i for i, item in enumerate(items)},
+        document_frequency=dict(frequency),
     )
 
 

@@ -29,7 +29,7 @@ INVALID_FACTOR = 0.5
 RECENCY_WEIGHT = 0.1
 RECENCY_HALF_LIFE_DAYS = 3 * 365.0
 #: Confidence = SEMANTIC_WEIGHT * similarity + (1 - SEMANTIC_WEIGHT) * word overlap.
-SEMANTIC_WEIGHT = 0.5
+SEMANTIC_WEIGHT = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +50,12 @@ def _recency(item: IndexedItem, now: datetime) -> float:
     return math.exp(-age_days * math.log(2) / RECENCY_HALF_LIFE_DAYS)
 
 
-def _overlap(question_stems: set[str], item: IndexedItem) -> float:
-    if not question_stems:
+def _overlap(weights: dict[str, float], item: IndexedItem) -> float:
+    """The share of the question's word weight (IDF) the item contains."""
+    total = sum(weights.values())
+    if total <= 0:
         return 0.0
-    return len(question_stems & item.stems) / len(question_stems)
+    return sum(w for s, w in weights.items() if s in item.stems) / total
 
 
 class HybridRetriever:
@@ -97,7 +99,7 @@ class HybridRetriever:
         for rank, position in enumerate(semantic.tolist()):
             scores[position] = scores.get(position, 0.0) + 1.0 / (RRF_K + rank + 1)
         moment = now or datetime.now(UTC)
-        question_stems = {stem(t) for t in terms}
+        weights = {stem(t): index.idf(stem(t)) for t in terms}
         hits = []
         for position, fused in scores.items():
             item = index.items[position]
@@ -105,7 +107,7 @@ class HybridRetriever:
             if not item.valid:
                 score *= INVALID_FACTOR
             cosine = float(max(0.0, similarity[position]))
-            overlap = _overlap(question_stems, item)
+            overlap = _overlap(weights, item)
             confidence = SEMANTIC_WEIGHT * cosine + (1.0 - SEMANTIC_WEIGHT) * overlap
             hits.append(Hit(item, score, lexical_ranks.get(position), cosine, overlap, confidence))
         hits.sort(key=lambda h: h.score, reverse=True)
