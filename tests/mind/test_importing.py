@@ -14,7 +14,8 @@ JSONL = """\
 {"type": "fact", "statement": "I live in Lisbon.", "subject": "home city"}
 {"statement": "I speak Portuguese."}
 
-{"type": "story", "title": "The night train", "text": "We missed the last train.", "tags": ["travel"], "when": "2014-07"}
+{"type": "story", "title": "The night train", "text": "We missed the last train.", \
+"tags": ["travel"], "when": "2014-07"}
 {"title": "No type, but a title", "text": "A story all the same."}
 """
 
