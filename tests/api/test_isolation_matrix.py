@@ -38,6 +38,10 @@ PLAN: dict[str, Any] = {
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
     ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+    ("POST", "/v1/twins"): {"name": "beta's own twin"},
+    ("POST", "/v1/twins/{twin_id}/facts"): {"statement": "beta planted this"},
+    ("POST", "/v1/twins/{twin_id}/stories"): {"title": "beta", "text": "beta planted this"},
+    ("POST", "/v1/twins/{twin_id}/ask"): {"question": "What is the alpha marker?"},
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
@@ -69,9 +73,15 @@ def every_route(app: FastAPI) -> Iterator[tuple[str, BaseRoute]]:
 class Owner:
     """Tenant A and everything it owns that B might reach."""
 
-    def __init__(self, tenant: TenantCredentials, conversation: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        tenant: TenantCredentials,
+        conversation: dict[str, Any],
+        twin: dict[str, str] | None = None,
+    ) -> None:
         self.tenant = tenant
         self.conversation = conversation
+        self.twin = twin or {}
 
     @property
     def markers(self) -> list[str]:
@@ -83,6 +93,10 @@ class Owner:
             "alpha-user-ref-marker",
             "alpha-transcript-marker",
             "alpha-plan-marker",
+            "alpha-twin-marker",
+            "alpha-fact-marker",
+            "alpha-story-marker",
+            *self.twin.values(),
         ]
 
     def path_value(self, name: str) -> str:
@@ -90,6 +104,7 @@ class Owner:
             "conversation_id": self.conversation["id"],
             "tenant": self.tenant.name,
             "plan_name": "alpha-plan",
+            **self.twin,
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
         if name not in values:
@@ -119,7 +134,21 @@ async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: Tenant
         "/v1/tenant/interview-plans/alpha-plan", json=PLAN, headers=alpha.headers
     )
     assert stored.status_code == 201
-    return Owner(alpha, created.json())
+    twin = await client.post("/v1/twins", json={"name": "alpha-twin-marker"}, headers=alpha.headers)
+    twin_id = twin.json()["id"]
+    fact = await client.post(
+        f"/v1/twins/{twin_id}/facts",
+        json={"statement": "alpha-fact-marker", "subject": "alpha"},
+        headers=alpha.headers,
+    )
+    story = await client.post(
+        f"/v1/twins/{twin_id}/stories",
+        json={"title": "alpha-story-marker", "text": "alpha-story-marker"},
+        headers=alpha.headers,
+    )
+    assert fact.status_code == story.status_code == 201
+    ids = {"twin_id": twin_id, "fact_id": fact.json()["id"], "story_id": story.json()["id"]}
+    return Owner(alpha, created.json(), ids)
 
 
 def _assert_no_data_of(owner: Owner, where: str, text: str) -> None:
@@ -234,3 +263,14 @@ async def test_tenant_b_gets_nothing_of_tenant_a_anywhere(
     assert [i["text"] for i in transcript.json()["items"]] == ["alpha-transcript-marker"]
     plan = await client.get("/v1/tenant/interview-plans/alpha-plan", headers=owner.tenant.headers)
     assert plan.json()["title"] == "alpha-plan-marker"
+    twin_id = owner.twin["twin_id"]
+    twin = await client.get(f"/v1/twins/{twin_id}", headers=owner.tenant.headers)
+    assert twin.json()["name"] == "alpha-twin-marker"
+    export = await client.get(f"/v1/twins/{twin_id}/memory/export", headers=owner.tenant.headers)
+    kept = [json.loads(line) for line in export.text.splitlines()]
+    assert [(i["type"], i.get("statement") or i.get("title")) for i in kept] == [
+        ("fact", "alpha-fact-marker"),
+        ("story", "alpha-story-marker"),
+    ]
+    asked = await client.get(f"/v1/twins/{twin_id}/queries", headers=owner.tenant.headers)
+    assert asked.json()["items"] == []

@@ -124,24 +124,32 @@ class MindService:
         *,
         source_conversation_id: uuid.UUID | None = None,
         progress: Progress | None = None,
+        restate_past: bool = False,
     ) -> WriteResult:
         """Store ``items`` in order (identical ones skipped, facts superseded by subject).
 
-        The caller commits: on any error nothing of the batch is kept.
+        An item identical to a stored one is skipped; with ``restate_past`` only still-valid
+        ones count (a fact true again, e.g. moving back to a city). The caller commits: on
+        any error nothing of the batch is kept.
         """
         await TwinRepository(session, tenant_id).get(twin_id)
         repo = MemoryRepository(session, tenant_id)
         now = datetime.now(UTC)
         existing = await repo.list(twin_id)
-        seen = {(r.kind, _normal(r.text)) for r in existing if r.valid_until is None}
+        seen = {
+            (r.kind, _normal(r.text)) for r in existing if r.valid_until is None or not restate_past
+        }
         current: dict[str, list[MemoryItem]] = {}
         for row in existing:
             if row.kind == "fact" and row.subject and row.valid_until is None:
                 current.setdefault(row.subject.lower(), []).append(row)
         rows: list[MemoryItem] = []
         duplicates = superseded = 0
-        for item in items:
+        # Ids in item order, so "oldest first" is the order items were given in.
+        ids = sorted(uuid7() for _ in items)
+        for item, item_id in zip(items, ids, strict=True):
             row = to_row(item, twin_id=twin_id, now=now)
+            row.id = item_id
             row.source_conversation_id = source_conversation_id
             key = (row.kind, _normal(row.text))
             if row.valid_until is None and key in seen:

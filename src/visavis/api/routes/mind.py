@@ -38,7 +38,7 @@ async def add_fact(
 ) -> FactCreated:
     """Store a fact; a still-valid fact with the same subject becomes no longer valid."""
     mind, _ = mind_of(ctx)
-    result = await mind.write(session, principal.tenant_id, twin_id, [body])
+    result = await mind.write(session, principal.tenant_id, twin_id, [body], restate_past=True)
     await session.commit()
     if not result.created:
         raise HTTPProblem(
@@ -236,11 +236,14 @@ async def search_memory(
     principal: PrincipalDep,
     session: SessionDep,
     ctx: ContextDep,
-    q: Annotated[str, Query(min_length=1, max_length=2000)],
+    q: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchResult:
     """Hybrid retrieval as the twin does it, with each item's scores."""
     mind, _ = mind_of(ctx)
+    await TwinRepository(session, principal.tenant_id).get(twin_id)
+    if not q or not q.strip():
+        raise HTTPProblem(422, "give the question to search for as ?q=...", code="query_missing")
     hits = await mind.search(session, principal.tenant_id, twin_id, q, limit=limit)
     return SearchResult(
         items=[

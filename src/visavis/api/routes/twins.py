@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from visavis.agents.base import Message
+from visavis.agents.errors import AgentError
 from visavis.agents.twin import TwinAgent, TwinAgentOptions, is_dont_know
 from visavis.api.deps import ContextDep, PrincipalDep, SessionDep
 from visavis.api.problems import HTTPProblem
@@ -119,6 +120,8 @@ async def ask(
     )
     try:
         answer = "".join([delta async for delta in agent.stream([Message("user", body.question)])])
+    except AgentError as exc:
+        raise HTTPProblem(502, f"the twin's LLM failed: {exc.message}", code=exc.code) from exc
     finally:
         await agent.aclose()
     turn = agent.last_turn

@@ -51,7 +51,7 @@ class MemoryRepository:
         )
         row = result.scalar_one_or_none()
         if row is None:
-            raise NotFoundError(f"this twin has no {kind} with id {item_id}")
+            raise NotFoundError(f"{kind} not found")
         return row
 
     async def list(
@@ -121,7 +121,7 @@ class MemoryRepository:
             )
         )
         if getattr(result, "rowcount", 0) == 0:
-            raise NotFoundError(f"this twin has no {kind} with id {item_id}")
+            raise NotFoundError(f"{kind} not found")
 
     async def lexical(
         self, twin_id: uuid.UUID, terms: Sequence[str], limit: int

@@ -34,7 +34,7 @@ class TwinRepository:
     async def get(self, twin_id: uuid.UUID) -> Twin:
         row = await self.find(twin_id)
         if row is None:
-            raise NotFoundError(f"no twin with id {twin_id}")
+            raise NotFoundError("twin not found")
         return row
 
     async def find_by_name(self, name: str) -> Twin | None:
@@ -64,7 +64,7 @@ class TwinRepository:
         )
         version = result.scalar_one_or_none()
         if version is None:
-            raise NotFoundError(f"no twin with id {twin_id}")
+            raise NotFoundError("twin not found")
         return int(version)
 
     async def bump_memory_version(self, twin_id: uuid.UUID) -> None:
