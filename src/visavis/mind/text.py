@@ -21,7 +21,75 @@ STOP_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
-_SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "s", "ly")
+_SUFFIXES = ("ingly", "edly", "ing", "ed", "es", "s", "ly")
+#: Irregular forms a suffix rule cannot reach, to their base word.
+_IRREGULAR = {
+    "grew": "grow",
+    "grown": "grow",
+    "went": "go",
+    "gone": "go",
+    "ran": "run",
+    "met": "meet",
+    "wrote": "write",
+    "written": "write",
+    "ate": "eat",
+    "eaten": "eat",
+    "took": "take",
+    "taken": "take",
+    "began": "begin",
+    "begun": "begin",
+    "spoke": "speak",
+    "spoken": "speak",
+    "bought": "buy",
+    "taught": "teach",
+    "thought": "think",
+    "left": "leave",
+    "felt": "feel",
+    "won": "win",
+    "lost": "lose",
+    "made": "make",
+    "found": "find",
+    "built": "build",
+    "sang": "sing",
+    "sung": "sing",
+    "swam": "swim",
+    "drove": "drive",
+    "driven": "drive",
+    "knew": "know",
+    "known": "know",
+    "saw": "see",
+    "seen": "see",
+    "came": "come",
+    "became": "become",
+    "got": "get",
+    "gave": "give",
+    "given": "give",
+    "kept": "keep",
+    "brought": "bring",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "born": "birth",
+    "lived": "live",
+    "fell": "fall",
+    "fallen": "fall",
+    "broke": "break",
+    "broken": "break",
+    "chose": "choose",
+    "chosen": "choose",
+    "flew": "fly",
+    "flown": "fly",
+    "sold": "sell",
+    "told": "tell",
+    "held": "hold",
+    "heard": "hear",
+    "paid": "pay",
+    "slept": "sleep",
+    "spent": "spend",
+    "stood": "stand",
+    "understood": "understand",
+    "wore": "wear",
+}
 
 
 def words(text: str) -> list[str]:
@@ -41,6 +109,10 @@ def content_terms(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     """A crude stem, enough to match plural and tense forms of one word."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        return word[:-3] + "y"
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
