@@ -43,9 +43,7 @@ def test_demo_twin_answers_and_keeps_its_questions(cli_env: str) -> None:
     assert sum(1 for x in exported if x["type"] == "fact" and "valid_until" in x) == 2
 
 
-def test_import_shows_progress_and_refuses_broken_files_whole(
-    cli_env: str, tmp_path: Path
-) -> None:
+def test_import_shows_progress_and_refuses_broken_files_whole(cli_env: str, tmp_path: Path) -> None:
     _ok(["tenants", "create", "acme"])
     twin = _ok(["twins", "create", "acme", "Ana", "--bio", "A baker.", "--style", "brief"]).strip()
     good = tmp_path / "memory.jsonl"
