@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from visavis.db.repositories.memory import MemoryRepository
 from visavis.db.repositories.twins import TwinRepository
 from visavis.mind.embedding import Embedder
-from visavis.mind.memory_index import IndexedItem, MemoryIndexCache
+from visavis.mind.memory_index import IndexedItem, MemoryIndex, MemoryIndexCache
 from visavis.mind.text import content_terms, stem
 
 RRF_K = 60.0
@@ -28,6 +28,9 @@ CANDIDATES = 50
 INVALID_FACTOR = 0.5
 RECENCY_WEIGHT = 0.1
 RECENCY_HALF_LIFE_DAYS = 3 * 365.0
+#: A word in more items than this share (and this count) is left out of full-text search.
+COMMON_TERM_SHARE = 0.05
+COMMON_TERM_MIN_ITEMS = 50
 #: Confidence = SEMANTIC_WEIGHT * similarity + (1 - SEMANTIC_WEIGHT) * word overlap.
 SEMANTIC_WEIGHT = 0.3
 
@@ -58,6 +61,17 @@ def _overlap(weights: dict[str, float], item: IndexedItem) -> float:
     return sum(w for s, w in weights.items() if s in item.stems) / total
 
 
+def selective_terms(terms: list[str], index: MemoryIndex) -> list[str]:
+    """The question's words that narrow the search: those few items contain.
+
+    A word in more than ``COMMON_TERM_SHARE`` of a large memory barely moves a full-text
+    rank, yet makes the database score thousands of rows; when every word is that common,
+    the semantic half alone ranks.
+    """
+    limit = max(COMMON_TERM_MIN_ITEMS, COMMON_TERM_SHARE * len(index.items))
+    return [t for t in terms if index.document_frequency.get(stem(t), 0) <= limit]
+
+
 class HybridRetriever:
     """Retrieves a twin's memory items for a question."""
 
@@ -81,7 +95,9 @@ class HybridRetriever:
         if not index.items:
             return []
         terms = content_terms(question)
-        lexical = await MemoryRepository(session, tenant_id).lexical(twin_id, terms, CANDIDATES)
+        lexical = await MemoryRepository(session, tenant_id).lexical(
+            twin_id, selective_terms(terms, index), CANDIDATES
+        )
         query = self.embedder.embed([question])[0]
         similarity = index.vectors @ query
         count = min(CANDIDATES, len(index.items))
