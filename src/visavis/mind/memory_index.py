@@ -12,12 +12,12 @@ import uuid
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from visavis.db.models import MemoryItem
 from visavis.db.repositories.memory import MemoryRepository
 from visavis.mind.embedding import Embedder, from_bytes
 from visavis.mind.text import stems
@@ -57,7 +57,8 @@ class MemoryIndex:
         return math.log((count + 1) / (self.document_frequency.get(stem, 0) + 1)) + 1.0
 
 
-def indexed(row: MemoryItem) -> IndexedItem:
+def indexed(row: Any) -> IndexedItem:
+    """The in-memory view of an item (a ``MemoryItem`` or a row of its columns)."""
     return IndexedItem(
         id=row.id,
         kind=row.kind,
@@ -80,7 +81,7 @@ async def load_index(
     vectors: list[npt.NDArray[np.float32]] = []
     after: uuid.UUID | None = None
     while True:
-        rows = await repo.list(twin_id, after=after, limit=_PAGE)
+        rows = await repo.index_rows(twin_id, after=after, limit=_PAGE)
         for row in rows:
             items.append(indexed(row))
             vectors.append(from_bytes(row.embedding or b"", dim))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -107,6 +108,7 @@ def content_terms(text: str) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude stem, enough to match plural and tense forms of one word."""
     if word in _IRREGULAR:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,6 +78,27 @@ class MemoryRepository:
         if limit is not None:
             query = query.limit(limit)
         return (await self.session.execute(query)).scalars().all()
+
+    async def index_rows(
+        self, twin_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> Sequence[Any]:
+        """What retrieval keeps in memory of each item, as plain rows (no ORM objects)."""
+        query = select(
+            MemoryItem.id,
+            MemoryItem.kind,
+            MemoryItem.title,
+            MemoryItem.text,
+            MemoryItem.tags,
+            MemoryItem.happened_at,
+            MemoryItem.valid_from,
+            MemoryItem.valid_until,
+            MemoryItem.search_text,
+            MemoryItem.embedding,
+        ).where(MemoryItem.twin_id == twin_id, MemoryItem.tenant_id == self.tenant_id)
+        if after is not None:
+            query = query.where(MemoryItem.id > after)
+        result = await self.session.execute(query.order_by(MemoryItem.id).limit(limit))
+        return result.all()
 
     async def count(self, twin_id: uuid.UUID) -> int:
         result = await self.session.execute(
