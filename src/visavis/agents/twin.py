@@ -9,15 +9,21 @@ is recorded with the items it used.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from visavis.agents.base import Agent, Message
 from visavis.agents.openai_compatible import OpenAICompatibleAgent, OpenAICompatibleOptions
+from visavis.agents.twin_learning import extract_facts
 from visavis.agents.twin_memory import Persona, Recall, Recollection, TwinMemory
 from visavis.agents.twin_offline import DONT_KNOW, compose, small_talk
+from visavis.errors import VisavisError
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = re.compile(r"\S+\s*")
 
@@ -49,6 +55,8 @@ class TwinSetup:
     persona: Persona
     memory: TwinMemory
     llm: OpenAICompatibleOptions | None = None
+    #: Store the facts the person states (needs ``llm``; see ``twin_learning``).
+    learning: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,9 @@ class TwinAgent(Agent):
         self._loader = loader
         self.options = options or TwinAgentOptions()
         self.last_turn: TwinTurn | None = None
+        #: Facts stored from the conversation so far (when learning).
+        self.learned = 0
+        self._learning: set[asyncio.Task[None]] = set()
 
     async def setup(self) -> TwinSetup:
         """The twin's setup, loaded once."""
@@ -153,6 +164,32 @@ class TwinAgent(Agent):
     ) -> None:
         self.last_turn = TwinTurn(recall, tuple(used), answer, mode)
         await setup.memory.record(recall, used=used, answer=answer, mode=mode)
+        if setup.learning and setup.llm is not None:
+            task = asyncio.create_task(self._learn(setup, setup.llm, recall.question))
+            self._learning.add(task)
+            task.add_done_callback(self._learning.discard)
+
+    async def _learn(self, setup: TwinSetup, llm: OpenAICompatibleOptions, said: str) -> None:
+        try:
+            facts = await extract_facts(llm, said)
+            if facts:
+                self.learned += await setup.memory.learn(facts)
+        except VisavisError:
+            # Learning is a side path: the conversation goes on, the failure is logged.
+            logger.warning("the twin could not learn from a message", exc_info=True)
+
+    async def wait_learning(self, timeout_s: float = 15.0) -> None:
+        """Let facts being extracted land (bounded), then cancel what is left."""
+        pending = set(self._learning)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish (or cancel, past a bound) the learning started by earlier turns."""
+        await self.wait_learning()
 
 
 def is_dont_know(answer: str) -> bool:

@@ -19,6 +19,9 @@ from visavis.mind.schemas import FactIn
 from visavis.mind.service import MindService
 from visavis.tenancy.crypto import SecretBox
 
+#: A learned statement this similar to a stored, valid item is already known.
+NEAR_DUPLICATE = 0.92
+
 
 def recollection(hit: Hit) -> Recollection:
     item = hit.item
@@ -91,10 +94,20 @@ class ConversationMemory:
             await session.commit()
 
     async def learn(self, statements: Sequence[str]) -> int:
-        facts = [FactIn(statement=s, source="conversation") for s in statements if s.strip()]
-        if not facts:
-            return 0
+        """Store new facts, skipping any close to a known one (cosine ≥ ``NEAR_DUPLICATE``)."""
         async with await self._session() as session:
+            facts = []
+            for statement in statements:
+                if not statement.strip():
+                    continue
+                hits = await self.mind.search(
+                    session, self.tenant_id, self.twin_id, statement, limit=5
+                )
+                if any(h.item.valid and h.similarity >= NEAR_DUPLICATE for h in hits):
+                    continue
+                facts.append(FactIn(statement=statement, source="conversation"))
+            if not facts:
+                return 0
             result = await self.mind.write(
                 session,
                 self.tenant_id,
@@ -138,7 +151,7 @@ async def load_twin_setup(
     async with sessions() as session:
         await scope_to_tenant(session, tenant_id, switch_role=switch_role)
         twin = await TwinRepository(session, tenant_id).get(twin_id)
-        setup_persona, llm = persona(twin), llm_options(twin, box)
+        setup_persona, llm, learning = persona(twin), llm_options(twin, box), twin.learning
     memory = ConversationMemory(
         mind,
         sessions,
@@ -147,4 +160,6 @@ async def load_twin_setup(
         conversation_id=conversation_id,
         switch_role=switch_role,
     )
-    return TwinSetup(persona=setup_persona, memory=memory, llm=llm)
+    return TwinSetup(
+        persona=setup_persona, memory=memory, llm=llm, learning=learning and llm is not None
+    )
