@@ -78,10 +78,10 @@ async def test_a_learning_twin_stores_stated_facts_once_with_their_conversation(
     assert "first person" in extraction[0]["content"] and extraction[1]["content"] == said
     await _say(agent, said)  # the same facts again: already known
     assert agent.learned == 2
+    assert conversation.twin_id is not None
     async with ctx.sessions() as session:
         rows = await MemoryRepository(session, conversation.tenant_id).list(
-            conversation.twin_id,
-            kind="fact",  # type: ignore[arg-type]
+            conversation.twin_id, kind="fact"
         )
     assert [r.text for r in rows] == ["I have two sisters.", "I live in Braga."]
     assert {r.source for r in rows} == {"conversation"}

@@ -8,7 +8,7 @@ import pytest
 
 from visavis.errors import InvalidInputError
 from visavis.mind.importing import InvalidImport, parse
-from visavis.mind.schemas import FactIn, StoryIn, parse_when
+from visavis.mind.schemas import StoryIn, parse_when
 
 JSONL = """\
 {"type": "fact", "statement": "I live in Lisbon.", "subject": "home city"}
@@ -22,7 +22,7 @@ JSONL = """\
 
 def test_jsonl_facts_and_stories_with_defaults_for_the_type() -> None:
     items = parse(JSONL, "jsonl")
-    assert [type(i) for i in items] == [FactIn, FactIn, StoryIn, StoryIn]
+    assert [type(i).__name__ for i in items] == ["FactIn", "FactIn", "StoryIn", "StoryIn"]
     assert items[0].subject == "home city"  # type: ignore[union-attr]
     story = items[2]
     assert isinstance(story, StoryIn)
