@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secret_key=settings.secret_key.get_secret_value(),
         )
         agents = build_agents(settings)
-        mind = build_mind()
+        mind = build_mind(settings)
         register_twin(agents, settings=settings, mind=mind, sessions=sessions, box=box)
         ctx = AppContext(
             settings=settings,

@@ -92,9 +92,9 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
     return providers
 
 
-def build_mind() -> MindService:
+def build_mind(settings: Settings) -> MindService:
     """Twins' memory with the bundled embedding model (loaded at first use)."""
-    return MindService(WordLlamaEmbedder())
+    return MindService(WordLlamaEmbedder(), recheck_s=settings.twin_memory_recheck_s)
 
 
 def register_twin(

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     twin_confidence_threshold: float = Field(default=0.42, ge=0, le=1)
     # In development, the first run seeds a demo twin (offline) into the 'local' tenant.
     twin_demo_seed: bool = True
+    # How long a twin's memory index is used before its version is confirmed again (another
+    # instance's writes show within this); 0 confirms at every question.
+    twin_memory_recheck_s: float = Field(default=1.0, ge=0, le=60)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

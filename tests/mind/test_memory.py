@@ -152,7 +152,8 @@ async def test_another_tenants_twin_is_not_found_and_memory_stays_apart(ctx: App
         await mind.write(session, tenant_b, twin_b, [FactIn(statement="Beta's own recipe.")])
         await session.commit()
     async with ctx.sessions() as session:
-        with pytest.raises(NotFoundError):
+        assert len(await mind.search(session, tenant_a, twin_a, "recipe")) == 1
+        with pytest.raises(NotFoundError):  # even right after its owner's question
             await mind.search(session, tenant_b, twin_a, "recipe")
         with pytest.raises(NotFoundError):
             await mind.write(session, tenant_b, twin_a, [FactIn(statement="Planted.")])
@@ -164,14 +165,23 @@ async def test_a_write_from_another_instance_is_seen_through_the_memory_version(
     ctx: AppContext,
 ) -> None:
     tenant, twin = await _twin(ctx)
-    mind = _mind(ctx)
-    other_instance = MindService(mind.embedder)
+    embedder = _mind(ctx).embedder
+    confirms_always = MindService(embedder, recheck_s=0)
+    confirms_rarely = MindService(embedder, recheck_s=60)
+    writer = MindService(embedder)
     async with ctx.sessions() as session:
-        await mind.write(session, tenant, twin, [FactIn(statement="I play the bass.")])
+        await writer.write(session, tenant, twin, [FactIn(statement="I play the bass.")])
         await session.commit()
-        assert len(await mind.search(session, tenant, twin, "bass")) == 1
+        for reader in (confirms_always, confirms_rarely):
+            assert len(await reader.search(session, tenant, twin, "bass")) == 1
     async with ctx.sessions() as session:
-        await other_instance.write(session, tenant, twin, [FactIn(statement="I sing bass.")])
+        await writer.write(session, tenant, twin, [FactIn(statement="I sing bass.")])
         await session.commit()
     async with ctx.sessions() as session:
-        assert len(await mind.search(session, tenant, twin, "bass")) == 2
+        assert len(await confirms_always.search(session, tenant, twin, "bass")) == 2
+        # Within its recheck interval an instance answers from its copy ...
+        assert len(await confirms_rarely.search(session, tenant, twin, "bass")) == 1
+        # ... and its own writes make it confirm at once.
+        await confirms_rarely.write(session, tenant, twin, [FactIn(statement="Bass is fun.")])
+        await session.commit()
+        assert len(await confirms_rarely.search(session, tenant, twin, "bass")) == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -104,16 +105,36 @@ async def load_index(
 class MemoryIndexCache:
     """The latest index of the most recently used twins (bounded)."""
 
-    def __init__(self, embedder: Embedder, *, max_twins: int = 64) -> None:
+    def __init__(self, embedder: Embedder, *, max_twins: int = 64, recheck_s: float = 1.0) -> None:
         self.embedder = embedder
         self.max_twins = max_twins
+        #: How long an index is used without asking the database for the twin's version.
+        self.recheck_s = recheck_s
         self._indexes: OrderedDict[uuid.UUID, MemoryIndex] = OrderedDict()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        #: twin id → (tenant id, monotonic time its version was last confirmed).
+        self._confirmed: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
+
+    def fresh(self, tenant_id: uuid.UUID, twin_id: uuid.UUID) -> MemoryIndex | None:
+        """The index when its version was confirmed for this tenant less than
+        ``recheck_s`` ago, else ``None`` (ask the database)."""
+        confirmed = self._confirmed.get(twin_id)
+        index = self._indexes.get(twin_id)
+        if confirmed is None or index is None or confirmed[0] != tenant_id:
+            return None
+        if time.monotonic() - confirmed[1] >= self.recheck_s:
+            return None
+        return index
+
+    def expire(self, twin_id: uuid.UUID) -> None:
+        """Make the next question confirm the version (this instance changed the memory)."""
+        self._confirmed.pop(twin_id, None)
 
     async def get(
         self, session: AsyncSession, tenant_id: uuid.UUID, twin_id: uuid.UUID, version: int
     ) -> MemoryIndex:
         """The index at ``version``, loaded when the cached one is older."""
+        self._confirmed[twin_id] = (tenant_id, time.monotonic())
         cached = self._indexes.get(twin_id)
         if cached is not None and cached.version == version:
             self._indexes.move_to_end(twin_id)
@@ -129,9 +150,11 @@ class MemoryIndexCache:
             while len(self._indexes) > self.max_twins:
                 evicted, _ = self._indexes.popitem(last=False)
                 self._locks.pop(evicted, None)
+                self._confirmed.pop(evicted, None)
             return index
 
     def forget(self, twin_id: uuid.UUID) -> None:
         """Drop a twin's index (it was deleted)."""
         self._indexes.pop(twin_id, None)
         self._locks.pop(twin_id, None)
+        self._confirmed.pop(twin_id, None)

@@ -90,8 +90,10 @@ class HybridRetriever:
         now: datetime | None = None,
     ) -> list[Hit]:
         """The ``limit`` best items, best first; ``NotFoundError`` for another tenant's twin."""
-        version = await TwinRepository(session, tenant_id).memory_version(twin_id)
-        index = await self.cache.get(session, tenant_id, twin_id, version)
+        index = self.cache.fresh(tenant_id, twin_id)
+        if index is None:
+            version = await TwinRepository(session, tenant_id).memory_version(twin_id)
+            index = await self.cache.get(session, tenant_id, twin_id, version)
         if not index.items:
             return []
         terms = content_terms(question)

@@ -105,9 +105,11 @@ def as_input(row: MemoryItem) -> ItemIn:
 class MindService:
     """Writes and reads twins' memory; one per instance."""
 
-    def __init__(self, embedder: Embedder, *, cache_twins: int = 64) -> None:
+    def __init__(
+        self, embedder: Embedder, *, cache_twins: int = 64, recheck_s: float = 1.0
+    ) -> None:
         self.embedder = embedder
-        self.cache = MemoryIndexCache(embedder, max_twins=cache_twins)
+        self.cache = MemoryIndexCache(embedder, max_twins=cache_twins, recheck_s=recheck_s)
         self.retriever = HybridRetriever(embedder, self.cache)
 
     def embed_rows(self, rows: Sequence[MemoryItem]) -> None:
@@ -173,6 +175,7 @@ class MindService:
             progress(0, 0)
         await session.flush()
         await TwinRepository(session, tenant_id).bump_memory_version(twin_id)
+        self.cache.expire(twin_id)
         return WriteResult(rows, duplicates, superseded)
 
     async def update(
@@ -200,6 +203,7 @@ class MindService:
         row.updated_at = datetime.now(UTC)
         await session.flush()
         await TwinRepository(session, tenant_id).bump_memory_version(twin_id)
+        self.cache.expire(twin_id)
         return row
 
     async def delete(
@@ -213,6 +217,7 @@ class MindService:
         """Delete an item for good; the caller commits."""
         await MemoryRepository(session, tenant_id).delete(twin_id, item_id, kind)
         await TwinRepository(session, tenant_id).bump_memory_version(twin_id)
+        self.cache.expire(twin_id)
 
     async def search(
         self,
