@@ -53,6 +53,10 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _text_of(item: ItemIn) -> str:
+    return item.statement if isinstance(item, FactIn) else item.text
+
+
 def to_row(item: ItemIn, *, twin_id: uuid.UUID, now: datetime) -> MemoryItem:
     """A new row for a validated item (no embedding yet)."""
     if isinstance(item, FactIn):
@@ -137,14 +141,16 @@ class MindService:
         await TwinRepository(session, tenant_id).get(twin_id)
         repo = MemoryRepository(session, tenant_id)
         now = datetime.now(UTC)
-        existing = await repo.list(twin_id)
+        texts = {_text_of(item).strip().lower() for item in items}
         seen = {
-            (r.kind, _normal(r.text)) for r in existing if r.valid_until is None or not restate_past
+            (kind, _normal(text))
+            for kind, text, valid_until in await repo.with_texts(twin_id, texts)
+            if valid_until is None or not restate_past
         }
+        subjects = {i.subject.lower() for i in items if isinstance(i, FactIn) and i.subject}
         current: dict[str, list[MemoryItem]] = {}
-        for row in existing:
-            if row.kind == "fact" and row.subject and row.valid_until is None:
-                current.setdefault(row.subject.lower(), []).append(row)
+        for row in await repo.valid_facts_about_any(twin_id, subjects):
+            current.setdefault((row.subject or "").lower(), []).append(row)
         rows: list[MemoryItem] = []
         duplicates = superseded = 0
         # Ids in item order, so "oldest first" is the order items were given in.

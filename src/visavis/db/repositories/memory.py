@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,9 @@ from visavis.db.models import MemoryItem, MemoryQuery
 from visavis.errors import NotFoundError
 from visavis.mind import search_index
 from visavis.mind.text import fts5_query, tsquery
+
+#: Values per ``IN (...)`` list, well under every driver's parameter limit.
+_IN_CHUNK = 500
 
 _SQLITE_SEARCH = text(
     f"SELECT m.id FROM {search_index.FTS_TABLE} f "  # noqa: S608 - constants only
@@ -108,18 +112,41 @@ class MemoryRepository:
         )
         return int(result.scalar_one())
 
-    async def valid_facts_about(self, twin_id: uuid.UUID, subject: str) -> Sequence[MemoryItem]:
-        """The still-valid facts whose subject is ``subject`` (case-insensitive)."""
-        result = await self.session.execute(
-            select(MemoryItem).where(
-                MemoryItem.twin_id == twin_id,
-                MemoryItem.tenant_id == self.tenant_id,
-                MemoryItem.kind == "fact",
-                MemoryItem.valid_until.is_(None),
-                func.lower(MemoryItem.subject) == subject.lower(),
+    async def valid_facts_about_any(
+        self, twin_id: uuid.UUID, subjects: Collection[str]
+    ) -> Sequence[MemoryItem]:
+        """The still-valid facts whose subject is one of ``subjects`` (lower-case given)."""
+        found: builtins.list[MemoryItem] = []
+        ordered = sorted(subjects)
+        for start in range(0, len(ordered), _IN_CHUNK):
+            result = await self.session.execute(
+                select(MemoryItem).where(
+                    MemoryItem.twin_id == twin_id,
+                    MemoryItem.tenant_id == self.tenant_id,
+                    MemoryItem.kind == "fact",
+                    MemoryItem.valid_until.is_(None),
+                    func.lower(MemoryItem.subject).in_(ordered[start : start + _IN_CHUNK]),
+                )
             )
-        )
-        return result.scalars().all()
+            found.extend(result.scalars().all())
+        return found
+
+    async def with_texts(
+        self, twin_id: uuid.UUID, texts: Collection[str]
+    ) -> Sequence[tuple[str, str, datetime | None]]:
+        """(kind, text, valid_until) of the items whose trimmed lower-case text is in ``texts``."""
+        found: builtins.list[tuple[str, str, datetime | None]] = []
+        ordered = sorted(texts)
+        for start in range(0, len(ordered), _IN_CHUNK):
+            result = await self.session.execute(
+                select(MemoryItem.kind, MemoryItem.text, MemoryItem.valid_until).where(
+                    MemoryItem.twin_id == twin_id,
+                    MemoryItem.tenant_id == self.tenant_id,
+                    func.lower(func.trim(MemoryItem.text)).in_(ordered[start : start + _IN_CHUNK]),
+                )
+            )
+            found.extend((kind, text, until) for kind, text, until in result.all())
+        return found
 
     async def supersede(
         self, item_ids: Sequence[uuid.UUID], *, by: uuid.UUID, at: datetime
