@@ -22,6 +22,7 @@ from visavis.mind.embedding import WordLlamaEmbedder
 from visavis.mind.service import MindService
 from visavis.mind.twin_setup import load_twin_setup
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
 from visavis.tenancy.crypto import SecretBox
@@ -44,16 +45,25 @@ def build_agents(settings: Settings) -> AgentRegistry:
 
 
 def build_tts(settings: Settings) -> TTSEngine:
-    """The instance's one voice, shared by every conversation."""
+    """The instance's one voice, shared by every conversation (behind the synthesis cache)."""
+    engine: TTSEngine
     if settings.tts_engine == "espeak":
-        return EspeakEngine(voice=settings.espeak_voice)
-    paths = (
-        PiperVoicePaths.from_model(settings.piper_voice_path)
-        if settings.piper_voice_path is not None
-        else PiperVoicePaths.default()
+        engine = EspeakEngine(voice=settings.espeak_voice)
+        voice = f"espeak:{settings.espeak_voice}"
+    else:
+        paths = (
+            PiperVoicePaths.from_model(settings.piper_voice_path)
+            if settings.piper_voice_path is not None
+            else PiperVoicePaths.default()
+        )
+        # Conversations split their sentences themselves, as urgency requires.
+        engine = PiperEngine(voice=paths, threads=settings.tts_threads, first_chunk_words=None)
+        voice = f"piper:{settings.piper_voice_path or 'bundled'}"
+    if settings.tts_cache_max_bytes == 0:
+        return engine
+    return CachedTTSEngine(
+        engine, voice=voice, max_bytes=settings.tts_cache_max_bytes, ttl_s=settings.tts_cache_ttl_s
     )
-    # Conversations split their sentences themselves, as urgency requires.
-    return PiperEngine(voice=paths, threads=settings.tts_threads, first_chunk_words=None)
 
 
 def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:

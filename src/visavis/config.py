@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     tts_threads: int = Field(default=1, ge=0, le=64)
     tts_concurrency: int = Field(default=0, ge=0, le=64)
     espeak_voice: str = "en-us"
+    # Synthesis cache: identical (voice, settings, text) is synthesized once; 0 turns it off.
+    tts_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    tts_cache_ttl_s: float = Field(default=86400.0, gt=0)
 
     # --- avatars --------------------------------------------------------------------
     heygen_base_url: str = "https://api.heygen.com"
