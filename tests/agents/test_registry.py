@@ -80,6 +80,7 @@ def test_public_names_match_all() -> None:
         "plans",
         "registry",
         "twin",
+        "twin_learning",
         "twin_memory",
         "twin_offline",
     }
