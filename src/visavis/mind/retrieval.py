@@ -101,7 +101,8 @@ class HybridRetriever:
             twin_id, selective_terms(terms, index), CANDIDATES
         )
         query = self.embedder.embed([question])[0]
-        similarity = index.vectors @ query
+        # einsum runs on this thread: BLAS's worker threads make the tail slow on busy cores.
+        similarity = np.einsum("ij,j->i", index.vectors, query)
         count = min(CANDIDATES, len(index.items))
         semantic = np.argpartition(-similarity, count - 1)[:count]
         semantic = semantic[np.argsort(-similarity[semantic])]
