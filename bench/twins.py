@@ -274,7 +274,7 @@ async def _database(url: str, args: argparse.Namespace, quality: bool) -> dict[s
         await upgrade(engine)
         sessions = create_session_factory(engine)
         install_tenant_scoping(sessions)
-        mind = MindService(WordLlamaEmbedder())
+        mind = MindService(WordLlamaEmbedder(), recheck_s=args.recheck_s)
         async with sessions() as session:
             tenant = (
                 await TenantRepository(session).create(name=f"bench-{secrets.token_hex(3)}")
@@ -344,6 +344,7 @@ async def _postgres(admin_url: str, args: argparse.Namespace) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "threshold": args.threshold,
+        "recheck_s": args.recheck_s,
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
@@ -363,6 +364,9 @@ if __name__ == "__main__":
     parser.add_argument("--threshold", type=float, default=TwinAgentOptions().threshold)
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--recheck-s", type=float, default=1.0, help="VISAVIS_TWIN_MEMORY_RECHECK_S (0: always)"
+    )
     parser.add_argument("--split", choices=["dev", "held"], help="only this part (tuning: dev)")
     parser.add_argument("--quality-on-postgres", action="store_true")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
