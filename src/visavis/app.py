@@ -16,6 +16,7 @@ from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import mind as mind_routes
 from visavis.api.routes import twins as twin_routes
+from visavis.api.routes import voices as voice_routes
 from visavis.components import build_agents, build_avatars, build_mind, build_tts, register_twin
 from visavis.config import Settings
 from visavis.context import AppContext
@@ -153,6 +154,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
-    for router in (twin_routes.router, mind_routes.router):
+    for router in (twin_routes.router, mind_routes.router, voice_routes.router):
         app.include_router(router)
     return app

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import BaseRoute, Route
 
 from tests.conftest import TEST_SECRET, TenantCredentials, TenantFactory
+from tests.voices.audio import reading, room, webm_opus
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
@@ -42,6 +43,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/twins/{twin_id}/facts"): {"statement": "beta planted this"},
     ("POST", "/v1/twins/{twin_id}/stories"): {"title": "beta", "text": "beta planted this"},
     ("POST", "/v1/twins/{twin_id}/ask"): {"question": "What is the alpha marker?"},
+    ("POST", "/v1/voices"): {"name": "beta's own voice"},
+    ("PUT", "/v1/voices/{voice_id}/consent"): {"person_name": "beta", "text": "x" * 30},
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
@@ -96,6 +99,8 @@ class Owner:
             "alpha-twin-marker",
             "alpha-fact-marker",
             "alpha-story-marker",
+            "alpha-voice-marker",
+            "alpha-consent-marker",
             *self.twin.values(),
         ]
 
@@ -147,7 +152,28 @@ async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: Tenant
         headers=alpha.headers,
     )
     assert fact.status_code == story.status_code == 201
-    ids = {"twin_id": twin_id, "fact_id": fact.json()["id"], "story_id": story.json()["id"]}
+    voice = await client.post(
+        "/v1/voices", json={"name": "alpha-voice-marker"}, headers=alpha.headers
+    )
+    voice_id = voice.json()["id"]
+    sample = await client.post(
+        f"/v1/voices/{voice_id}/samples",
+        content=webm_opus(room(reading())),
+        headers=alpha.headers,
+    )
+    consent = await client.put(
+        f"/v1/voices/{voice_id}/consent",
+        json={"person_name": "alpha-consent-marker", "text": "alpha-consent-marker " * 3},
+        headers=alpha.headers,
+    )
+    assert sample.status_code == 201 and consent.status_code == 200
+    ids = {
+        "twin_id": twin_id,
+        "fact_id": fact.json()["id"],
+        "story_id": story.json()["id"],
+        "voice_id": voice_id,
+        "sample_id": sample.json()["id"],
+    }
     return Owner(alpha, created.json(), ids)
 
 
@@ -274,3 +300,6 @@ async def test_tenant_b_gets_nothing_of_tenant_a_anywhere(
     ]
     asked = await client.get(f"/v1/twins/{twin_id}/queries", headers=owner.tenant.headers)
     assert asked.json()["items"] == []
+    voice = await client.get(f"/v1/voices/{owner.twin['voice_id']}", headers=owner.tenant.headers)
+    assert [s["id"] for s in voice.json()["samples"]] == [owner.twin["sample_id"]]
+    assert voice.json()["consent"]["person_name"] == "alpha-consent-marker"

@@ -12,7 +12,14 @@ from tests.db_support import PostgresTestDatabase
 from visavis.db.engine import create_engine
 from visavis.db.migrate import alembic_config, upgrade
 
-TWIN_TABLES = {"twins", "memory_items", "memory_queries"}
+TWIN_TABLES = {
+    "twins",
+    "memory_items",
+    "memory_queries",
+    "voice_profiles",
+    "voice_samples",
+    "voice_consents",
+}
 
 
 def _downgrade(connection: Connection, revision: str) -> None:

@@ -4,68 +4,20 @@ from __future__ import annotations
 
 import io
 
-import av
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
 
+from tests.voices.audio import RATE, reading, room, wav, webm_opus
 from visavis.errors import InvalidInputError
-from visavis.speech.tts.espeak import EspeakEngine
 from visavis.voices.decoding import UnreadableAudio, decode
 from visavis.voices.validation import reference_clip, validate
-
-RATE = 16000
-SENTENCES = [
-    "My name is Maya and I design robots for hospital pharmacies.",
-    "I grew up in Manchester after my family moved from Enugu.",
-    "Every morning I run along the river before work.",
-    "On Sundays I cook my mother's jollof rice for friends.",
-    "I play the bass guitar in a small jazz band.",
-    "The best advice I ever got was to fix the small thing first.",
-    "My partner restores old tiled buildings in Lisbon.",
-    "We have a grey cat who sleeps on my sketchbooks.",
-    "I believe good robots should be quiet and easy to stop.",
-    "I mentor young women who want to become engineers.",
-    "My favourite place is an empty beach in winter.",
-    "I drink my coffee black, at least three a day.",
-]
 
 
 @pytest.fixture(scope="module")
 def speech() -> npt.NDArray[np.float32]:
-    """About 30 s of one voice reading, with short pauses, at 16 kHz."""
-    engine = EspeakEngine()
-    pause = np.zeros(int(0.25 * RATE), dtype=np.float32)
-    parts = []
-    for sentence in SENTENCES:
-        chunk = engine.synthesize_sentence(sentence, RATE)
-        parts.extend([chunk.pcm.astype(np.float32) / 32768 * 0.8, pause])
-    return np.concatenate(parts)
-
-
-def wav(samples: npt.NDArray[np.float32], rate: int = RATE) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
-def webm_opus(samples: npt.NDArray[np.float32]) -> bytes:
-    """What a browser's MediaRecorder uploads."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="webm") as out:
-        stream = out.add_stream("libopus", rate=48000)
-        stream.layout = "mono"  # type: ignore[union-attr]
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = RATE
-        for resampled in resampler.resample(frame):
-            for packet in stream.encode(resampled):  # type: ignore[union-attr]
-                out.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
-            out.mux(packet)
-    return buffer.getvalue()
+    return reading()
 
 
 def codes(data: bytes) -> dict[str, str]:
@@ -74,9 +26,7 @@ def codes(data: bytes) -> dict[str, str]:
 
 
 def test_a_good_sample_passes_in_a_browsers_webm_opus(speech: npt.NDArray[np.float32]) -> None:
-    rng = np.random.default_rng(1)
-    room = speech + rng.normal(0, 0.001, len(speech)).astype(np.float32)
-    audio = decode(webm_opus(room), max_seconds=120)
+    audio = decode(webm_opus(room(speech)), max_seconds=120)
     assert audio.codec == "opus" and audio.source_rate == 48000
     report = validate(audio)
     assert report.usable, report.problems

@@ -8,6 +8,7 @@ from visavis.db.models.interview_plans import InterviewPlanRow
 from visavis.db.models.tenants import ApiKey, Tenant, TenantPreferences
 from visavis.db.models.twins import MemoryItem, MemoryQuery, Twin
 from visavis.db.models.usage import QuotaReservation, UsageMonth
+from visavis.db.models.voices import VoiceConsent, VoiceProfile, VoiceSample
 
 __all__ = [
     "ApiKey",
@@ -28,4 +29,7 @@ __all__ = [
     "MemoryItem",
     "MemoryQuery",
     "Twin",
+    "VoiceConsent",
+    "VoiceProfile",
+    "VoiceSample",
 ]

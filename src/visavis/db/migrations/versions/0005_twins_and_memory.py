@@ -1,4 +1,4 @@
-"""digital twins, their memory (facts, stories, query history) and its full-text index
+"""digital twins, their memory (facts, stories, query history), its full-text index; voice samples
 
 Revision ID: 0005
 Revises: 0004
@@ -17,7 +17,14 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_TENANT_TABLES = ("twins", "memory_items", "memory_queries")
+_TENANT_TABLES = (
+    "twins",
+    "memory_items",
+    "memory_queries",
+    "voice_profiles",
+    "voice_samples",
+    "voice_consents",
+)
 
 
 def _tenant_fk(table: str) -> sa.ForeignKeyConstraint:
@@ -33,6 +40,59 @@ def _twin_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
         ["twin_id"], ["twins.id"], name=op.f(f"fk_{table}_twin_id_twins"), ondelete="CASCADE"
     )
+
+
+def _profile_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["profile_id"],
+        ["voice_profiles.id"],
+        name=op.f(f"fk_{table}_profile_id_voice_profiles"),
+        ondelete="CASCADE",
+    )
+
+
+def _create_voice_tables() -> None:
+    op.create_table(
+        "voice_profiles",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        _tenant_fk("voice_profiles"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_profiles")),
+    )
+    op.create_index(op.f("ix_voice_profiles_tenant_id"), "voice_profiles", ["tenant_id"])
+    op.create_table(
+        "voice_samples",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("profile_id", sa.Uuid(), nullable=False),
+        sa.Column("pcm16", sa.LargeBinary(), nullable=False),
+        sa.Column("duration_s", sa.Float(), nullable=False),
+        sa.Column("report", sa.JSON(), nullable=False),
+        sa.Column("transcript", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _tenant_fk("voice_samples"),
+        _profile_fk("voice_samples"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_samples")),
+    )
+    op.create_table(
+        "voice_consents",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("profile_id", sa.Uuid(), nullable=False),
+        sa.Column("person_name", sa.String(length=200), nullable=False),
+        sa.Column("consent_text", sa.Text(), nullable=False),
+        sa.Column("recorded_by", sa.String(length=20), nullable=False),
+        sa.Column("agreed_at", sa.DateTime(timezone=True), nullable=False),
+        _tenant_fk("voice_consents"),
+        _profile_fk("voice_consents"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_consents")),
+    )
+    for table in ("voice_samples", "voice_consents"):
+        op.create_index(op.f(f"ix_{table}_tenant_id"), table, ["tenant_id"])
+        op.create_index(f"ix_{table}_profile_id", table, ["profile_id"])
 
 
 def upgrade() -> None:
@@ -99,6 +159,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_memory_queries_tenant_id"), "memory_queries", ["tenant_id"])
     op.create_index("ix_memory_queries_twin_id_id", "memory_queries", ["twin_id", "id"])
+    _create_voice_tables()
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("twin_id", sa.Uuid(), nullable=True))
     dialect = op.get_bind().dialect.name
@@ -126,6 +187,12 @@ def downgrade() -> None:
             op.execute(statement)
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_column("twin_id")
+    for table in ("voice_consents", "voice_samples"):
+        op.drop_index(f"ix_{table}_profile_id", table_name=table)
+        op.drop_index(op.f(f"ix_{table}_tenant_id"), table_name=table)
+        op.drop_table(table)
+    op.drop_index(op.f("ix_voice_profiles_tenant_id"), table_name="voice_profiles")
+    op.drop_table("voice_profiles")
     op.drop_index("ix_memory_queries_twin_id_id", table_name="memory_queries")
     op.drop_index(op.f("ix_memory_queries_tenant_id"), table_name="memory_queries")
     op.drop_table("memory_queries")
