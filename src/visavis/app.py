@@ -17,7 +17,14 @@ from visavis.api.routes import admin, conversations, flags, health, local, plans
 from visavis.api.routes import mind as mind_routes
 from visavis.api.routes import twins as twin_routes
 from visavis.api.routes import voices as voice_routes
-from visavis.components import build_agents, build_avatars, build_mind, build_tts, register_twin
+from visavis.components import (
+    build_agents,
+    build_avatars,
+    build_cloning,
+    build_mind,
+    build_tts,
+    register_twin,
+)
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.conversation.avatar_link import AvatarLauncher
@@ -33,6 +40,7 @@ from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
 from visavis.tenancy.ratelimit import build_rate_limiter
+from visavis.voices.jobs import CloningJobs
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rate_limiter=build_rate_limiter(settings.redis_url),
             mind=mind,
             secret_box=box,
+            cloning=CloningJobs(
+                sessions, build_cloning(settings), switch_role=settings.database_rls
+            ),
         )
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
@@ -136,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await ctx.rate_limiter.aclose()
             if ctx.flags is not None:
                 await ctx.flags.aclose()
+            if ctx.cloning is not None:
+                await ctx.cloning.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -26,6 +26,11 @@ from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
 from visavis.tenancy.crypto import SecretBox
+from visavis.voices.cloning import CloningBackend
+from visavis.voices.elevenlabs import ElevenLabsCloning
+from visavis.voices.elevenlabs_api import ElevenLabsAPI
+from visavis.voices.gptsovits import GPTSoVITSCloning
+from visavis.voices.gptsovits_api import GPTSoVITSAPI
 
 
 def build_agents(settings: Settings) -> AgentRegistry:
@@ -133,3 +138,29 @@ def register_twin(
     register_twin_agent(
         registry, loader, options=TwinAgentOptions(threshold=settings.twin_confidence_threshold)
     )
+
+
+def build_cloning(settings: Settings) -> dict[str, CloningBackend]:
+    """The cloning backends this instance is configured for (none by default)."""
+    backends: dict[str, CloningBackend] = {}
+    if settings.elevenlabs_api_key is not None:
+        backends["elevenlabs"] = ElevenLabsCloning(
+            ElevenLabsAPI(
+                api_key=settings.elevenlabs_api_key.get_secret_value(),
+                base_url=settings.elevenlabs_base_url,
+                timeout_s=settings.cloning_timeout_s,
+            )
+        )
+    if (
+        settings.gptsovits_base_url
+        and settings.gptsovits_local_dir is not None
+        and settings.gptsovits_server_dir
+    ):
+        backends["gptsovits"] = GPTSoVITSCloning(
+            GPTSoVITSAPI(
+                base_url=settings.gptsovits_base_url, timeout_s=settings.cloning_timeout_s
+            ),
+            local_dir=settings.gptsovits_local_dir,
+            server_dir=settings.gptsovits_server_dir,
+        )
+    return backends

@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     # instance's writes show within this); 0 confirms at every question.
     twin_memory_recheck_s: float = Field(default=1.0, ge=0, le=60)
 
+    # --- voice cloning --------------------------------------------------------------
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    gptsovits_base_url: str | None = None
+    # A directory this instance writes reference clips to, and where the GPT-SoVITS server
+    # sees the same directory.
+    gptsovits_local_dir: Path | None = None
+    gptsovits_server_dir: str | None = None
+    cloning_timeout_s: float = Field(default=120.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.env == "production":

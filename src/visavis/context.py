@@ -20,6 +20,7 @@ from visavis.speech.tts.base import TTSEngine
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
+from visavis.voices.jobs import CloningJobs
 
 ConversationEndHook = Callable[[uuid.UUID], Awaitable[None]]
 
@@ -45,6 +46,8 @@ class AppContext:
     mind: MindService | None = None
     #: Encrypts secrets stored by routes (a twin's LLM key).
     secret_box: SecretBox | None = None
+    #: Voice cloning jobs of this instance.
+    cloning: CloningJobs | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

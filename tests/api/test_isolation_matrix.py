@@ -45,6 +45,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/twins/{twin_id}/ask"): {"question": "What is the alpha marker?"},
     ("POST", "/v1/voices"): {"name": "beta's own voice"},
     ("PUT", "/v1/voices/{voice_id}/consent"): {"person_name": "beta", "text": "x" * 30},
+    ("POST", "/v1/voices/{voice_id}/clone"): {"backend": "elevenlabs"},
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
-from visavis.api.deps import PrincipalDep, SessionDep
+from visavis.api.deps import ContextDep, PrincipalDep, SessionDep
+from visavis.api.problems import HTTPProblem
 from visavis.api.schemas import StrictModel
 from visavis.db.models import VoiceConsent, VoiceProfile, VoiceSample
 from visavis.db.repositories.voices import VoiceRepository
@@ -61,9 +62,20 @@ class ConsentPublic(BaseModel):
         )
 
 
+class CloneBody(StrictModel):
+    backend: Literal["elevenlabs", "gptsovits"]
+
+
 class VoicePublic(BaseModel):
     id: uuid.UUID
     name: str
+    status: str = Field(description="collecting, queued, running, ready or failed")
+    backend: str | None
+    provider_voice_id: str | None
+    progress: float
+    stage: str | None
+    error: str | None
+    attempts: int
     samples: list[SamplePublic]
     samples_needed: int
     consent: ConsentPublic | None
@@ -80,6 +92,13 @@ async def _public(repo: VoiceRepository, profile: VoiceProfile) -> VoicePublic:
     return VoicePublic(
         id=profile.id,
         name=profile.name,
+        status=profile.status,
+        backend=profile.backend,
+        provider_voice_id=profile.provider_voice_id,
+        progress=profile.progress,
+        stage=profile.stage,
+        error=profile.error,
+        attempts=profile.attempts,
         samples=[SamplePublic.of(s) for s in samples],
         samples_needed=max(0, MAX_SAMPLES - len(samples)),
         consent=ConsentPublic.of(consent) if consent else None,
@@ -162,3 +181,25 @@ async def consent(
     )
     await session.commit()
     return ConsentPublic.of(row)
+
+
+@router.post("/{voice_id}/clone", status_code=status.HTTP_202_ACCEPTED, response_model=VoicePublic)
+async def clone(
+    voice_id: uuid.UUID,
+    body: CloneBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> VoicePublic:
+    """Start (or retry) cloning; needs the consent and five usable samples.
+
+    Poll ``GET /v1/voices/{id}`` for ``status``, ``progress`` and ``stage``; a failed job
+    says why in ``error`` and can be started again without recording anything.
+    """
+    if ctx.cloning is None:
+        raise HTTPProblem(503, "voice cloning is not enabled here", code="cloning_disabled")
+    repo = VoiceRepository(session, principal.tenant_id)
+    await repo.get(voice_id)
+    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend)
+    session.expire_all()
+    return await _public(repo, await repo.get(voice_id))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visavis.db.base import Base, UTCDateTime, utcnow
@@ -23,6 +23,14 @@ class VoiceProfile(Base):
         Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(100))
+    #: collecting → queued → running → ready | failed (a failed job can be started again).
+    status: Mapped[str] = mapped_column(String(20), default="collecting")
+    backend: Mapped[str | None] = mapped_column(String(20), default=None)
+    provider_voice_id: Mapped[str | None] = mapped_column(String(300), default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(100), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from visavis.db.base import utcnow
 from visavis.db.models import VoiceConsent, VoiceProfile, VoiceSample
 from visavis.errors import NotFoundError
 
@@ -96,3 +97,32 @@ class VoiceRepository:
             .limit(1)
         )
         return result.scalar_one_or_none()
+
+    async def claim_for_cloning(self, profile_id: uuid.UUID, backend: str) -> bool:
+        """Queue a cloning job unless one is queued or running (one conditional UPDATE)."""
+        result = await self.session.execute(
+            update(VoiceProfile)
+            .where(
+                VoiceProfile.id == profile_id,
+                VoiceProfile.tenant_id == self.tenant_id,
+                VoiceProfile.status.in_(("collecting", "ready", "failed")),
+            )
+            .values(
+                status="queued",
+                backend=backend,
+                progress=0.0,
+                stage="queued",
+                error=None,
+                attempts=VoiceProfile.attempts + 1,
+                updated_at=utcnow(),
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def set_job_state(self, profile_id: uuid.UUID, **values: object) -> None:
+        """Record a job's status, progress, stage, error or result."""
+        await self.session.execute(
+            update(VoiceProfile)
+            .where(VoiceProfile.id == profile_id, VoiceProfile.tenant_id == self.tenant_id)
+            .values(**values, updated_at=utcnow())
+        )
