@@ -16,10 +16,20 @@ from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import avatars as avatar_routes
 from visavis.api.routes import lipsync as lipsync_routes
+from visavis.api.routes import mind as mind_routes
+from visavis.api.routes import twins as twin_routes
+from visavis.api.routes import voices as voice_routes
 from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.avatars.store import AvatarStore
-from visavis.components import build_agents, build_avatars, build_tts
+from visavis.components import (
+    build_agents,
+    build_avatars,
+    build_cloning,
+    build_mind,
+    build_tts,
+    register_twin,
+)
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.conversation.live import LiveConversations
@@ -36,6 +46,7 @@ from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
 from visavis.tenancy.ratelimit import build_rate_limiter
+from visavis.voices.jobs import CloningJobs
 
 logger = logging.getLogger(__name__)
 
@@ -81,23 +92,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         tts = build_tts(settings)
         providers = build_avatars(settings, tts)
-        store = AvatarStore(
-            sessions,
-            providers,
-            SecretBox.from_config(
-                encryption_keys=(
-                    settings.encryption_keys.get_secret_value()
-                    if settings.encryption_keys
-                    else None
-                ),
-                secret_key=settings.secret_key.get_secret_value(),
+        box = SecretBox.from_config(
+            encryption_keys=(
+                settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
             ),
+            secret_key=settings.secret_key.get_secret_value(),
         )
+        store = AvatarStore(sessions, providers, box)
+        agents = build_agents(settings)
+        mind = build_mind(settings)
+        register_twin(agents, settings=settings, mind=mind, sessions=sessions, box=box)
         ctx = AppContext(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            agents=build_agents(settings),
+            agents=agents,
             tts=tts,
             synthesis=SynthesisScheduler(slots=settings.tts_concurrency or os.cpu_count() or 1),
             providers=providers,
@@ -126,6 +135,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 cooldown_s=settings.redis_cooldown_s,
                 breaker=redis_breaker,
             ),
+            mind=mind,
+            secret_box=box,
+            cloning=CloningJobs(
+                sessions, build_cloning(settings), switch_role=settings.database_rls
+            ),
         )
         ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
@@ -153,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await ctx.auth_backoff.aclose()
             if ctx.flags is not None:
                 await ctx.flags.aclose()
+            if ctx.cloning is not None:
+                await ctx.cloning.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -177,4 +193,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(avatar_routes.router)
     app.include_router(lipsync_routes.router)
+    for router in (twin_routes.router, mind_routes.router, voice_routes.router):
+        app.include_router(router)
     return app

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from visavis.agents.interviewer import InterviewerOptions
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
-from visavis.agents.registry import AgentRegistry, register_builtin_agents
+from visavis.agents.registry import AgentRegistry, register_builtin_agents, register_twin_agent
+from visavis.agents.twin import TwinAgentOptions, TwinSetup
 from visavis.avatars.akool.api import AkoolAPI
 from visavis.avatars.akool.provider import AkoolOptions, AkoolProvider
 from visavis.avatars.base import AvatarProvider
@@ -17,10 +22,20 @@ from visavis.avatars.simli.provider import SimliOptions, SimliProvider
 from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
 from visavis.config import Settings
+from visavis.mind.embedding import WordLlamaEmbedder
+from visavis.mind.service import MindService
+from visavis.mind.twin_setup import load_twin_setup
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
+from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+from visavis.tenancy.crypto import SecretBox
+from visavis.voices.cloning import CloningBackend
+from visavis.voices.elevenlabs import ElevenLabsCloning
+from visavis.voices.elevenlabs_api import ElevenLabsAPI
+from visavis.voices.gptsovits import GPTSoVITSCloning
+from visavis.voices.gptsovits_api import GPTSoVITSAPI
 
 
 def build_agents(settings: Settings) -> AgentRegistry:
@@ -40,10 +55,14 @@ def build_agents(settings: Settings) -> AgentRegistry:
 
 
 def build_tts(settings: Settings) -> TTSEngine:
-    """The instance's one voice, shared by every conversation, under the speech bounds."""
+    """The instance's one voice, shared by every conversation: behind the synthesis cache,
+    under the speech bounds."""
     if settings.tts_engine == "espeak":
+        espeak = EspeakEngine(voice=settings.espeak_voice)
         return bound_voice(
-            EspeakEngine(voice=settings.espeak_voice), settings.espeak_voice, settings
+            cached(espeak, f"espeak:{settings.espeak_voice}", settings),
+            settings.espeak_voice,
+            settings,
         )
     paths = (
         PiperVoicePaths.from_model(settings.piper_voice_path)
@@ -57,7 +76,17 @@ def build_tts(settings: Settings) -> TTSEngine:
         first_chunk_words=None,
         max_sentence_s=settings.tts_max_sentence_s,
     )
-    return bound_voice(piper, piper.language, settings)
+    name = f"piper:{settings.piper_voice_path or 'bundled'}"
+    return bound_voice(cached(piper, name, settings), piper.language, settings)
+
+
+def cached(engine: TTSEngine, voice: str, settings: Settings) -> TTSEngine:
+    """``engine`` behind the synthesis cache (unless it is turned off)."""
+    if settings.tts_cache_max_bytes == 0:
+        return engine
+    return CachedTTSEngine(
+        engine, voice=voice, max_bytes=settings.tts_cache_max_bytes, ttl_s=settings.tts_cache_ttl_s
+    )
 
 
 def speech_bounds(settings: Settings) -> SpeechBounds:
@@ -148,3 +177,62 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
             ),
         )
     return providers
+
+
+def build_mind(settings: Settings) -> MindService:
+    """Twins' memory with the bundled embedding model (loaded at first use)."""
+    return MindService(WordLlamaEmbedder(), recheck_s=settings.twin_memory_recheck_s)
+
+
+def register_twin(
+    registry: AgentRegistry,
+    *,
+    settings: Settings,
+    mind: MindService,
+    sessions: async_sessionmaker[AsyncSession],
+    box: SecretBox,
+) -> None:
+    """Offer the ``twin`` agent: each conversation's twin is loaded at its first turn."""
+
+    async def loader(
+        *, tenant_id: uuid.UUID, twin_id: uuid.UUID, conversation_id: uuid.UUID | None
+    ) -> TwinSetup:
+        return await load_twin_setup(
+            mind,
+            sessions,
+            box,
+            tenant_id=tenant_id,
+            twin_id=twin_id,
+            conversation_id=conversation_id,
+            switch_role=settings.database_rls,
+        )
+
+    register_twin_agent(
+        registry, loader, options=TwinAgentOptions(threshold=settings.twin_confidence_threshold)
+    )
+
+
+def build_cloning(settings: Settings) -> dict[str, CloningBackend]:
+    """The cloning backends this instance is configured for (none by default)."""
+    backends: dict[str, CloningBackend] = {}
+    if settings.elevenlabs_api_key is not None:
+        backends["elevenlabs"] = ElevenLabsCloning(
+            ElevenLabsAPI(
+                api_key=settings.elevenlabs_api_key.get_secret_value(),
+                base_url=settings.elevenlabs_base_url,
+                timeout_s=settings.cloning_timeout_s,
+            )
+        )
+    if (
+        settings.gptsovits_base_url
+        and settings.gptsovits_local_dir is not None
+        and settings.gptsovits_server_dir
+    ):
+        backends["gptsovits"] = GPTSoVITSCloning(
+            GPTSoVITSAPI(
+                base_url=settings.gptsovits_base_url, timeout_s=settings.cloning_timeout_s
+            ),
+            local_dir=settings.gptsovits_local_dir,
+            server_dir=settings.gptsovits_server_dir,
+        )
+    return backends

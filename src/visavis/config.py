@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     tts_threads: int = Field(default=1, ge=0, le=64)
     tts_concurrency: int = Field(default=0, ge=0, le=64)
     espeak_voice: str = "en-us"
+    # Synthesis cache: identical (voice, settings, text) is synthesized once; 0 turns it off.
+    tts_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    tts_cache_ttl_s: float = Field(default=86400.0, gt=0)
 
     # --- avatars --------------------------------------------------------------------
     akool_base_url: str = "https://openapi.akool.com"
@@ -129,6 +132,24 @@ class Settings(BaseSettings):
     # --- lip-sync over HTTP (POST /v1/lipsync) ---------------------------------------
     lipsync_max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     lipsync_max_concurrent: int = Field(default=2, ge=1, le=64)
+    # --- digital twins --------------------------------------------------------------
+    # Confidence (0..1) a memory item needs before a twin answers from it.
+    twin_confidence_threshold: float = Field(default=0.42, ge=0, le=1)
+    # In development, the first run seeds a demo twin (offline) into the 'local' tenant.
+    twin_demo_seed: bool = True
+    # How long a twin's memory index is used before its version is confirmed again (another
+    # instance's writes show within this); 0 confirms at every question.
+    twin_memory_recheck_s: float = Field(default=1.0, ge=0, le=60)
+
+    # --- voice cloning --------------------------------------------------------------
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    gptsovits_base_url: str | None = None
+    # A directory this instance writes reference clips to, and where the GPT-SoVITS server
+    # sees the same directory.
+    gptsovits_local_dir: Path | None = None
+    gptsovits_server_dir: str | None = None
+    cloning_timeout_s: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

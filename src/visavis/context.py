@@ -15,12 +15,15 @@ from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
 from visavis.conversation.live import LiveConversations
 from visavis.conversation.services import LiveServices
+from visavis.mind.service import MindService
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.auth_backoff import AuthBackoff
+from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
+from visavis.voices.jobs import CloningJobs
 
 ConversationEndHook = Callable[[uuid.UUID], Awaitable[None]]
 
@@ -44,6 +47,12 @@ class AppContext:
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
     catalogue: AvatarCatalogueCache | None = None
     auth_backoff: AuthBackoff | None = None
+    #: Twins' memory (facts, stories, retrieval); ``None`` when the app was built without it.
+    mind: MindService | None = None
+    #: Encrypts secrets stored by routes (a twin's LLM key).
+    secret_box: SecretBox | None = None
+    #: Voice cloning jobs of this instance.
+    cloning: CloningJobs | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

@@ -79,5 +79,9 @@ def test_public_names_match_all() -> None:
         "openai_compatible",
         "plans",
         "registry",
+        "twin",
+        "twin_learning",
+        "twin_memory",
+        "twin_offline",
     }
     assert exported - modules == set(agents_package.__all__)

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import BaseRoute, Route
 
 from tests.conftest import TEST_SECRET, TenantCredentials, TenantFactory
+from tests.voices.audio import reading, room, webm_opus
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
@@ -51,6 +52,13 @@ PLAN: dict[str, Any] = {
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
     ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+    ("POST", "/v1/twins"): {"name": "beta's own twin"},
+    ("POST", "/v1/twins/{twin_id}/facts"): {"statement": "beta planted this"},
+    ("POST", "/v1/twins/{twin_id}/stories"): {"title": "beta", "text": "beta planted this"},
+    ("POST", "/v1/twins/{twin_id}/ask"): {"question": "What is the alpha marker?"},
+    ("POST", "/v1/voices"): {"name": "beta's own voice"},
+    ("PUT", "/v1/voices/{voice_id}/consent"): {"person_name": "beta", "text": "x" * 30},
+    ("POST", "/v1/voices/{voice_id}/clone"): {"backend": "elevenlabs"},
 }
 # Multipart bodies for routes that take uploads (file parts, then form fields).
 FORMS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {
@@ -89,9 +97,15 @@ def every_route(app: FastAPI) -> Iterator[tuple[str, BaseRoute]]:
 class Owner:
     """Tenant A and everything it owns that B might reach."""
 
-    def __init__(self, tenant: TenantCredentials, conversation: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        tenant: TenantCredentials,
+        conversation: dict[str, Any],
+        twin: dict[str, str] | None = None,
+    ) -> None:
         self.tenant = tenant
         self.conversation = conversation
+        self.twin = twin or {}
 
     @property
     def markers(self) -> list[str]:
@@ -103,6 +117,12 @@ class Owner:
             "alpha-user-ref-marker",
             "alpha-transcript-marker",
             "alpha-plan-marker",
+            "alpha-twin-marker",
+            "alpha-fact-marker",
+            "alpha-story-marker",
+            "alpha-voice-marker",
+            "alpha-consent-marker",
+            *self.twin.values(),
         ]
 
     def path_value(self, name: str) -> str:
@@ -110,6 +130,7 @@ class Owner:
             "conversation_id": self.conversation["id"],
             "tenant": self.tenant.name,
             "plan_name": "alpha-plan",
+            **self.twin,
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
         if name not in values:
@@ -139,7 +160,42 @@ async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: Tenant
         "/v1/tenant/interview-plans/alpha-plan", json=PLAN, headers=alpha.headers
     )
     assert stored.status_code == 201
-    return Owner(alpha, created.json())
+    twin = await client.post("/v1/twins", json={"name": "alpha-twin-marker"}, headers=alpha.headers)
+    twin_id = twin.json()["id"]
+    fact = await client.post(
+        f"/v1/twins/{twin_id}/facts",
+        json={"statement": "alpha-fact-marker", "subject": "alpha"},
+        headers=alpha.headers,
+    )
+    story = await client.post(
+        f"/v1/twins/{twin_id}/stories",
+        json={"title": "alpha-story-marker", "text": "alpha-story-marker"},
+        headers=alpha.headers,
+    )
+    assert fact.status_code == story.status_code == 201
+    voice = await client.post(
+        "/v1/voices", json={"name": "alpha-voice-marker"}, headers=alpha.headers
+    )
+    voice_id = voice.json()["id"]
+    sample = await client.post(
+        f"/v1/voices/{voice_id}/samples",
+        content=webm_opus(room(reading())),
+        headers=alpha.headers,
+    )
+    consent = await client.put(
+        f"/v1/voices/{voice_id}/consent",
+        json={"person_name": "alpha-consent-marker", "text": "alpha-consent-marker " * 3},
+        headers=alpha.headers,
+    )
+    assert sample.status_code == 201 and consent.status_code == 200
+    ids = {
+        "twin_id": twin_id,
+        "fact_id": fact.json()["id"],
+        "story_id": story.json()["id"],
+        "voice_id": voice_id,
+        "sample_id": sample.json()["id"],
+    }
+    return Owner(alpha, created.json(), ids)
 
 
 def _assert_no_data_of(owner: Owner, where: str, text: str) -> None:
@@ -260,3 +316,17 @@ async def test_tenant_b_gets_nothing_of_tenant_a_anywhere(
     assert [i["text"] for i in transcript.json()["items"]] == ["alpha-transcript-marker"]
     plan = await client.get("/v1/tenant/interview-plans/alpha-plan", headers=owner.tenant.headers)
     assert plan.json()["title"] == "alpha-plan-marker"
+    twin_id = owner.twin["twin_id"]
+    twin = await client.get(f"/v1/twins/{twin_id}", headers=owner.tenant.headers)
+    assert twin.json()["name"] == "alpha-twin-marker"
+    export = await client.get(f"/v1/twins/{twin_id}/memory/export", headers=owner.tenant.headers)
+    kept = [json.loads(line) for line in export.text.splitlines()]
+    assert [(i["type"], i.get("statement") or i.get("title")) for i in kept] == [
+        ("fact", "alpha-fact-marker"),
+        ("story", "alpha-story-marker"),
+    ]
+    asked = await client.get(f"/v1/twins/{twin_id}/queries", headers=owner.tenant.headers)
+    assert asked.json()["items"] == []
+    voice = await client.get(f"/v1/voices/{owner.twin['voice_id']}", headers=owner.tenant.headers)
+    assert [s["id"] for s in voice.json()["samples"]] == [owner.twin["sample_id"]]
+    assert voice.json()["consent"]["person_name"] == "alpha-consent-marker"

@@ -13,7 +13,15 @@ from visavis.agents.errors import (
 from visavis.agents.interviewer import InterviewerAgent, InterviewerOptions
 from visavis.agents.openai_compatible import OpenAICompatibleAgent, OpenAICompatibleOptions
 from visavis.agents.plans import InterviewPlan, InvalidPlan, PlanQuestion, load_default_plan
-from visavis.agents.registry import AgentFactory, AgentRegistry, register_builtin_agents
+from visavis.agents.registry import (
+    AgentFactory,
+    AgentRegistry,
+    TwinSetupLoader,
+    register_builtin_agents,
+    register_twin_agent,
+)
+from visavis.agents.twin import TwinAgent, TwinAgentOptions, TwinSetup
+from visavis.agents.twin_memory import Persona, Recall, Recollection, TwinMemory
 
 __all__ = [
     "Agent",
@@ -32,9 +40,18 @@ __all__ = [
     "Message",
     "OpenAICompatibleAgent",
     "OpenAICompatibleOptions",
+    "Persona",
     "PlanQuestion",
+    "Recall",
+    "Recollection",
     "Role",
+    "TwinAgent",
+    "TwinAgentOptions",
+    "TwinMemory",
+    "TwinSetup",
+    "TwinSetupLoader",
     "UnknownAgent",
     "load_default_plan",
     "register_builtin_agents",
+    "register_twin_agent",
 ]

@@ -6,13 +6,16 @@ Built-in agents register exactly like any other; nothing is registered at import
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from visavis.agents.base import Agent
-from visavis.agents.errors import UnknownAgent
+from visavis.agents.errors import AgentError, UnknownAgent
 from visavis.agents.interviewer import InterviewerAgent, InterviewerOptions
 from visavis.agents.openai_compatible import OpenAICompatibleAgent, OpenAICompatibleOptions
 from visavis.agents.plans import InterviewPlan
+from visavis.agents.twin import TwinAgent, TwinAgentOptions, TwinSetup
 
 
 class AgentFactory(Protocol):
@@ -79,3 +82,46 @@ def register_builtin_agents(
         return OpenAICompatibleAgent(options)
 
     registry.register(OpenAICompatibleAgent.name, make_openai)
+
+
+class TwinSetupLoader(Protocol):
+    """Loads a twin's setup (persona, memory bound to a conversation, LLM) for its agent."""
+
+    def __call__(
+        self, *, tenant_id: uuid.UUID, twin_id: uuid.UUID, conversation_id: uuid.UUID | None
+    ) -> Awaitable[TwinSetup]: ...
+
+
+def register_twin_agent(
+    registry: AgentRegistry, loader: TwinSetupLoader, *, options: TwinAgentOptions | None = None
+) -> None:
+    """Register ``twin``.
+
+    Context understood: ``twin_setup`` (a ready ``TwinSetup``), or ``conversation`` (anything
+    with ``id``, ``tenant_id`` and ``twin_id``, e.g. the conversation row): the setup is then
+    loaded at the first turn, and the query history records that conversation's id.
+    """
+
+    def make_twin(
+        *, twin_setup: TwinSetup | None = None, conversation: Any = None, **_: Any
+    ) -> Agent:
+        if twin_setup is not None:
+            return TwinAgent(twin_setup, options=options)
+        twin_id = getattr(conversation, "twin_id", None)
+        if conversation is None or twin_id is None:
+            raise AgentError(
+                "a twin conversation needs its twin: create it with "
+                '{"agent": "twin", "twin": "<twin id>"}',
+                code="twin_missing",
+            )
+        tenant_id: uuid.UUID = conversation.tenant_id
+        conversation_id: uuid.UUID = conversation.id
+
+        async def load() -> TwinSetup:
+            return await loader(
+                tenant_id=tenant_id, twin_id=twin_id, conversation_id=conversation_id
+            )
+
+        return TwinAgent(loader=load, options=options)
+
+    registry.register(TwinAgent.name, make_twin)

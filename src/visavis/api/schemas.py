@@ -43,6 +43,9 @@ class ConversationCreate(StrictModel):
         description="True for the tenant's defaults, false for audio-only; omitted, the "
         "tenant's avatar_enabled_default decides.",
     )
+    twin: uuid.UUID | None = Field(
+        default=None, description='The twin an "agent": "twin" conversation talks to.'
+    )
 
 
 class AvatarPublic(BaseModel):
@@ -64,6 +67,7 @@ class ConversationPublic(BaseModel):
     created_at: datetime
     ended_at: datetime | None
     end_reason: str | None
+    twin: uuid.UUID | None = None
 
     @classmethod
     def of(cls, row: Conversation) -> ConversationPublic:
@@ -84,6 +88,7 @@ class ConversationPublic(BaseModel):
             created_at=row.created_at,
             ended_at=row.ended_at,
             end_reason=row.end_reason,
+            twin=row.twin_id,
         )
 
 

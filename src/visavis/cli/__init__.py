@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from visavis.cli import admin, db, serve, speech, sweep, tenants
+from visavis.cli import mind as mind_cli
+from visavis.cli import twins as twins_cli
 from visavis.tenancy.log_redaction import install_log_redaction
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app.add_typer(admin.flags_app, name="flags")
 app.add_typer(admin.secrets_app, name="secrets")
 speech.register(app)
 app.command("sweep")(sweep.sweep)
+app.add_typer(twins_cli.twins_app, name="twins")
+app.add_typer(mind_cli.mind_app, name="mind")
 
 
 @app.callback()

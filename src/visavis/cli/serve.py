@@ -28,6 +28,15 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     run_async(upgrade_database(settings.database_url))
+    if settings.env == "development" and settings.twin_demo_seed:
+        from visavis.cli.twins import seed_demo_for_serve
+
+        demo = run_async(seed_demo_for_serve(settings))
+        if demo is not None:
+            typer.echo(
+                f"Demo twin: http://{settings.host}:{settings.port}/?agent=twin&twin={demo}",
+                err=True,
+            )
     typer.echo(f"Visavis on http://{settings.host}:{settings.port}/ ({settings.env})", err=True)
     uvicorn.run(
         create_app(settings),

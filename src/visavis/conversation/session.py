@@ -93,7 +93,9 @@ class ConversationSession:
             switch_role=services.settings.database_rls,
         )
         self.journal = ConversationJournal(recorder, outbox=outbox, clock=self.clock)
-        self.agent = services.agents.create(conversation.agent, plan=plan)
+        self.agent = services.agents.create(
+            conversation.agent, plan=plan, conversation=conversation
+        )
         voice = LocalVoice(
             services.tts, sample_rate=hello.sample_rate, scheduler=services.synthesis
         )

@@ -26,13 +26,16 @@ from visavis.api.schemas import (
 )
 from visavis.context import AppContext
 from visavis.conversation.lifecycle import AvatarChoice, create_conversation
-from visavis.db.models import Conversation
+from visavis.db.models import Conversation, Twin
 from visavis.db.repositories.conversation_events import ConversationEventRepository
 from visavis.db.repositories.conversations import ConversationRepository
 from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.db.repositories.twins import TwinRepository
 from visavis.tenancy import client_tokens
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+TWIN_AGENT = "twin"
 
 
 def avatar_choice(body: ConversationCreate) -> AvatarChoice | bool | None:
@@ -56,10 +59,35 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         ) from exc
 
 
+async def twin_of(
+    session: AsyncSession, tenant_id: uuid.UUID, body: ConversationCreate, *, default_agent: str
+) -> Twin | None:
+    """The twin a conversation talks to: required by the twin agent, refused by the others."""
+    agent = body.agent or default_agent
+    if agent != TWIN_AGENT:
+        if body.twin is not None:
+            raise HTTPProblem(
+                422,
+                f'"twin" is only for the twin agent: send "agent": "{TWIN_AGENT}"',
+                code="twin_needs_twin_agent",
+            )
+        return None
+    if body.twin is None:
+        raise HTTPProblem(
+            422,
+            'the twin agent needs a twin: send "twin": "<id>" (create one with POST /v1/twins)',
+            code="twin_missing",
+        )
+    return await TwinRepository(session, tenant_id).get(body.twin)
+
+
 async def start_conversation(
     session: AsyncSession, ctx: AppContext, tenant_id: uuid.UUID, body: ConversationCreate
 ) -> Conversation:
     """Record the conversation, commit, and start its avatar session in the background."""
+    twin = await twin_of(session, tenant_id, body, default_agent=ctx.settings.default_agent)
+    if twin is not None and twin.avatar and body.avatar is None:
+        body = body.model_copy(update={"avatar": AvatarRequest(**twin.avatar)})
     row = await create_conversation(
         session,
         settings=ctx.settings,
@@ -71,6 +99,7 @@ async def start_conversation(
         avatar=avatar_choice(body),
         flags=ctx.flags,
     )
+    row.twin_id = twin.id if twin is not None else None
     await session.commit()
     if ctx.launcher is not None:
         ctx.launcher.launch(row)

@@ -7,7 +7,9 @@ from visavis.db.models.flags import FeatureFlag, FeatureFlagChange, FeatureFlagT
 from visavis.db.models.interview_plans import InterviewPlanRow
 from visavis.db.models.leases import ConversationLease
 from visavis.db.models.tenants import ApiKey, Tenant, TenantPreferences
+from visavis.db.models.twins import MemoryItem, MemoryQuery, Twin
 from visavis.db.models.usage import QuotaReservation, UsageMonth
+from visavis.db.models.voices import VoiceConsent, VoiceProfile, VoiceSample
 
 __all__ = [
     "ApiKey",
@@ -26,4 +28,10 @@ __all__ = [
     "TenantPreferences",
     "TranscriptEntry",
     "UsageMonth",
+    "MemoryItem",
+    "MemoryQuery",
+    "Twin",
+    "VoiceConsent",
+    "VoiceProfile",
+    "VoiceSample",
 ]

@@ -40,6 +40,8 @@ class Conversation(Base):
     # The avatar session's claim on the monthly quota: settled at avatar stop, released on a
     # failed start (see visavis.tenancy.quotas). No foreign key: SQLite cannot add one in place.
     quota_reservation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    #: The twin an ``agent="twin"`` conversation talks to (no foreign key, as above).
+    twin_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
 
 class TranscriptEntry(Base):

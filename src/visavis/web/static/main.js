@@ -26,6 +26,7 @@ function conversationSource() {
     if (params.get("avatar_id")) body.avatar.avatar_id = params.get("avatar_id");
   }
   if (params.get("agent")) body.agent = params.get("agent");
+  if (params.get("twin")) body.twin = params.get("twin");
   return { kind: "local", body };
 }
 

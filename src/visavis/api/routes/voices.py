@@ -1,0 +1,205 @@
+"""``/v1/voices``: voice profiles — samples (uploaded, validated) and the speaker's consent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+
+from visavis.api.deps import ContextDep, PrincipalDep, SessionDep
+from visavis.api.problems import HTTPProblem
+from visavis.api.schemas import StrictModel
+from visavis.db.models import VoiceConsent, VoiceProfile, VoiceSample
+from visavis.db.repositories.voices import VoiceRepository
+from visavis.voices.samples import MAX_SAMPLES, add_sample
+
+router = APIRouter(prefix="/v1/voices", tags=["voices"])
+
+
+class VoiceCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ConsentBody(StrictModel):
+    person_name: str = Field(min_length=1, max_length=200, description="Who agrees.")
+    text: str = Field(min_length=20, max_length=5000, description="What they agreed to.")
+
+
+class SamplePublic(BaseModel):
+    id: uuid.UUID
+    duration_s: float
+    transcript: str | None
+    report: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: VoiceSample) -> SamplePublic:
+        return cls(
+            id=row.id,
+            duration_s=row.duration_s,
+            transcript=row.transcript,
+            report=row.report,
+            created_at=row.created_at,
+        )
+
+
+class ConsentPublic(BaseModel):
+    person_name: str
+    text: str
+    agreed_at: datetime
+    recorded_by: str
+
+    @classmethod
+    def of(cls, row: VoiceConsent) -> ConsentPublic:
+        return cls(
+            person_name=row.person_name,
+            text=row.consent_text,
+            agreed_at=row.agreed_at,
+            recorded_by=row.recorded_by,
+        )
+
+
+class CloneBody(StrictModel):
+    backend: Literal["elevenlabs", "gptsovits"]
+
+
+class VoicePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str = Field(description="collecting, queued, running, ready or failed")
+    backend: str | None
+    provider_voice_id: str | None
+    progress: float
+    stage: str | None
+    error: str | None
+    attempts: int
+    samples: list[SamplePublic]
+    samples_needed: int
+    consent: ConsentPublic | None
+    created_at: datetime
+
+
+class VoiceList(BaseModel):
+    items: list[VoicePublic]
+
+
+async def _public(repo: VoiceRepository, profile: VoiceProfile) -> VoicePublic:
+    samples = await repo.samples(profile.id)
+    consent = await repo.latest_consent(profile.id)
+    return VoicePublic(
+        id=profile.id,
+        name=profile.name,
+        status=profile.status,
+        backend=profile.backend,
+        provider_voice_id=profile.provider_voice_id,
+        progress=profile.progress,
+        stage=profile.stage,
+        error=profile.error,
+        attempts=profile.attempts,
+        samples=[SamplePublic.of(s) for s in samples],
+        samples_needed=max(0, MAX_SAMPLES - len(samples)),
+        consent=ConsentPublic.of(consent) if consent else None,
+        created_at=profile.created_at,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=VoicePublic)
+async def create(body: VoiceCreate, principal: PrincipalDep, session: SessionDep) -> VoicePublic:
+    """A voice profile to collect five samples of about 30 s for."""
+    repo = VoiceRepository(session, principal.tenant_id)
+    profile = await repo.add(VoiceProfile(name=body.name))
+    await session.commit()
+    return await _public(repo, profile)
+
+
+@router.get("", response_model=VoiceList)
+async def list_voices(principal: PrincipalDep, session: SessionDep) -> VoiceList:
+    repo = VoiceRepository(session, principal.tenant_id)
+    return VoiceList(items=[await _public(repo, p) for p in await repo.list()])
+
+
+@router.get("/{voice_id}", response_model=VoicePublic)
+async def get(voice_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> VoicePublic:
+    repo = VoiceRepository(session, principal.tenant_id)
+    return await _public(repo, await repo.get(voice_id))
+
+
+@router.delete("/{voice_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete(voice_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> None:
+    """Delete the profile with its samples and consent records."""
+    await VoiceRepository(session, principal.tenant_id).delete(voice_id)
+    await session.commit()
+
+
+@router.post("/{voice_id}/samples", status_code=status.HTTP_201_CREATED)
+async def upload_sample(
+    voice_id: uuid.UUID,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    transcript: Annotated[str | None, Query(max_length=5000)] = None,
+) -> SamplePublic:
+    """Upload one recording (the body: WAV, FLAC, OGG, WebM/Opus, MP3 or M4A).
+
+    It is validated (duration, speech share, clipping, loudness, noise): an unusable
+    recording is a 422 whose ``report`` says what to fix, and nothing is kept.
+    """
+    await VoiceRepository(session, principal.tenant_id).get(voice_id)
+    sample, _ = await add_sample(
+        session, principal.tenant_id, voice_id, await request.body(), transcript=transcript
+    )
+    await session.commit()
+    return SamplePublic.of(sample)
+
+
+@router.delete("/{voice_id}/samples/{sample_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_sample(
+    voice_id: uuid.UUID, sample_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+) -> None:
+    """Remove a sample, to record it again."""
+    await VoiceRepository(session, principal.tenant_id).delete_sample(voice_id, sample_id)
+    await session.commit()
+
+
+@router.put("/{voice_id}/consent", response_model=ConsentPublic)
+async def consent(
+    voice_id: uuid.UUID, body: ConsentBody, principal: PrincipalDep, session: SessionDep
+) -> ConsentPublic:
+    """Record who agreed, now, to which text (each call is kept; the latest counts)."""
+    repo = VoiceRepository(session, principal.tenant_id)
+    await repo.get(voice_id)
+    row = await repo.add_consent(
+        VoiceConsent(
+            profile_id=voice_id,
+            person_name=body.person_name,
+            consent_text=body.text,
+            recorded_by=principal.key_prefix,
+        )
+    )
+    await session.commit()
+    return ConsentPublic.of(row)
+
+
+@router.post("/{voice_id}/clone", status_code=status.HTTP_202_ACCEPTED, response_model=VoicePublic)
+async def clone(
+    voice_id: uuid.UUID,
+    body: CloneBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> VoicePublic:
+    """Start (or retry) cloning; needs the consent and five usable samples.
+
+    Poll ``GET /v1/voices/{id}`` for ``status``, ``progress`` and ``stage``; a failed job
+    says why in ``error`` and can be started again without recording anything.
+    """
+    if ctx.cloning is None:
+        raise HTTPProblem(503, "voice cloning is not enabled here", code="cloning_disabled")
+    repo = VoiceRepository(session, principal.tenant_id)
+    await repo.get(voice_id)
+    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend)
+    session.expire_all()
+    return await _public(repo, await repo.get(voice_id))

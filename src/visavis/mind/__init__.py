@@ -1,0 +1,1 @@
+"""Twin memory: facts, stories, query history, and hybrid retrieval over them."""

@@ -1,0 +1,1 @@
+"""Voice profiles: the recordings a cloned voice is made from, and their validation."""

@@ -1,0 +1,152 @@
+"""Cloning jobs: queued → running → ready | failed, with progress, run in this instance.
+
+Starting a job needs the speaker's recorded consent and the usable samples; it claims the
+profile with one conditional UPDATE (a second start while one runs is a conflict). The job
+rebuilds the samples from storage, cuts the reference clip from the sample with the best
+signal-to-noise ratio, and calls the backend. A failed job keeps its samples: start it
+again, nobody records anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from visavis.db.repositories.voices import VoiceRepository
+from visavis.db.tenant_scope import scope_to_tenant
+from visavis.errors import ConflictError, InvalidInputError
+from visavis.voices.cloning import CloneRequest, CloningBackend, CloningError
+from visavis.voices.decoding import ANALYSIS_RATE, DecodedAudio
+from visavis.voices.samples import MAX_SAMPLES
+from visavis.voices.validation import reference_clip, validate
+
+logger = logging.getLogger(__name__)
+
+
+def _floats(pcm16: bytes) -> npt.NDArray[np.float32]:
+    samples: npt.NDArray[np.float32] = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+    samples *= np.float32(1 / 32767)
+    return samples
+
+
+class CloningJobs:
+    """Runs cloning jobs as tasks of this instance; ``aclose`` cancels them."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        backends: Mapping[str, CloningBackend],
+        *,
+        switch_role: bool = True,
+        min_samples: int = MAX_SAMPLES,
+    ) -> None:
+        self.sessions = sessions
+        self.backends = dict(backends)
+        self.switch_role = switch_role
+        self.min_samples = min_samples
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    async def start(
+        self, session: AsyncSession, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str
+    ) -> None:
+        """Check consent and samples, claim the profile and commit; the job runs after."""
+        if backend not in self.backends:
+            known = ", ".join(sorted(self.backends)) or "none (configure ElevenLabs or GPT-SoVITS)"
+            raise InvalidInputError(f"no cloning backend {backend!r} here; available: {known}")
+        repo = VoiceRepository(session, tenant_id)
+        await repo.get(profile_id)
+        if await repo.latest_consent(profile_id) is None:
+            raise InvalidInputError(
+                "the speaker's consent is missing: record it with PUT /v1/voices/{id}/consent"
+            )
+        have = await repo.count_samples(profile_id)
+        if have < self.min_samples:
+            raise InvalidInputError(
+                f"{have} of {self.min_samples} samples recorded: record the rest first"
+            )
+        if not await repo.claim_for_cloning(profile_id, backend):
+            raise ConflictError("a cloning job for this voice is already queued or running")
+        await session.commit()
+        task = asyncio.create_task(self._run(tenant_id, profile_id, backend))
+        self._tasks[profile_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(profile_id, None))
+
+    async def wait(self, profile_id: uuid.UUID) -> None:
+        """Until the profile's running job (if any) ends."""
+        task = self._tasks.get(profile_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _state(self, tenant_id: uuid.UUID, profile_id: uuid.UUID, **values: object) -> None:
+        async with self.sessions() as session:
+            await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
+            await VoiceRepository(session, tenant_id).set_job_state(profile_id, **values)
+            await session.commit()
+
+    async def _request(self, tenant_id: uuid.UUID, profile_id: uuid.UUID) -> CloneRequest:
+        async with self.sessions() as session:
+            await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
+            repo = VoiceRepository(session, tenant_id)
+            profile = await repo.get(profile_id)
+            rows = await repo.samples(profile_id)
+        samples = [_floats(r.pcm16) for r in rows]
+        best = max(range(len(rows)), key=lambda i: float(rows[i].report.get("snr_db", 0.0)))
+        audio = DecodedAudio(samples=samples[best], source_rate=ANALYSIS_RATE, codec="pcm")
+        clip = await asyncio.to_thread(lambda: reference_clip(audio, validate(audio)))
+        return CloneRequest(
+            name=profile.name,
+            samples=samples,
+            reference=clip,
+            reference_text=rows[best].transcript,
+        )
+
+    async def _run(self, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str) -> None:
+        loop = asyncio.get_running_loop()
+        pending: set[asyncio.Task[None]] = set()
+
+        def progress(fraction: float, stage: str) -> None:
+            update = loop.create_task(
+                self._state(
+                    tenant_id, profile_id, progress=round(0.2 + 0.8 * fraction, 3), stage=stage
+                )
+            )
+            pending.add(update)
+            update.add_done_callback(pending.discard)
+
+        try:
+            await self._state(
+                tenant_id, profile_id, status="running", progress=0.05, stage="preparing"
+            )
+            request = await self._request(tenant_id, profile_id)
+            await self._state(tenant_id, profile_id, progress=0.2, stage="cloning")
+            voice = await self.backends[backend].clone(request, progress=progress)
+            await asyncio.gather(*pending)
+            await self._state(
+                tenant_id,
+                profile_id,
+                status="ready",
+                progress=1.0,
+                stage="ready",
+                provider_voice_id=voice.voice_id,
+            )
+        except (CloningError, InvalidInputError) as exc:
+            await asyncio.gather(*pending)
+            retry = "; start the job again later" if exc.code == "cloning_unavailable" else ""
+            await self._state(
+                tenant_id, profile_id, status="failed", stage="failed", error=exc.message + retry
+            )
+
+    async def aclose(self) -> None:
+        """Cancel running jobs (they stay ``running`` in the database: start them again)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for backend in self.backends.values():
+            await backend.aclose()

@@ -1,0 +1,105 @@
+"""``/v1/voices`` on SQLite and PostgreSQL: samples validated on upload, consent recorded."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+
+from tests.conftest import TenantFactory
+from tests.voices.audio import RATE, reading, room, wav, webm_opus
+from visavis.tenancy.keys import key_prefix
+
+PROBLEM = "application/problem+json"
+CONSENT = "I agree that Visavis may clone my voice for my own digital twin."
+
+
+async def test_samples_are_validated_and_only_usable_ones_are_kept(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme, other = await make_tenant("acme"), await make_tenant("other")
+    made = await client.post("/v1/voices", json={"name": "Maya"}, headers=acme.headers)
+    assert made.status_code == 201 and made.json()["samples_needed"] == 5
+    voice = made.json()["id"]
+    good = webm_opus(room(reading()))
+    uploaded = await client.post(
+        f"/v1/voices/{voice}/samples",
+        params={"transcript": "My name is Maya."},
+        content=good,
+        headers=acme.headers | {"content-type": "audio/webm"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    report = uploaded.json()["report"]
+    assert report["usable"] is True and report["speech_share"] > 0.7
+    assert uploaded.json()["transcript"] == "My name is Maya."
+
+    silence = wav(np.zeros(30 * RATE, dtype=np.float32))
+    refused = await client.post(
+        f"/v1/voices/{voice}/samples", content=silence, headers=acme.headers
+    )
+    assert refused.status_code == 422 and refused.headers["content-type"] == PROBLEM
+    assert "speech" in refused.json()["detail"] and "not kept" in refused.json()["detail"]
+    assert refused.json()["report"]["usable"] is False
+    corrupt = await client.post(
+        f"/v1/voices/{voice}/samples", content=b"\x1aE\xdf\xa3 broken" * 40, headers=acme.headers
+    )
+    assert corrupt.status_code == 422 and "not audio we can read" in corrupt.json()["detail"]
+    shown = (await client.get(f"/v1/voices/{voice}", headers=acme.headers)).json()
+    assert len(shown["samples"]) == 1 and shown["samples_needed"] == 4
+
+    for method, path in [
+        ("GET", f"/v1/voices/{voice}"),
+        ("POST", f"/v1/voices/{voice}/samples"),
+        ("PUT", f"/v1/voices/{voice}/consent"),
+        ("DELETE", f"/v1/voices/{voice}/samples/{uploaded.json()['id']}"),
+        ("DELETE", f"/v1/voices/{voice}"),
+    ]:
+        if method == "PUT":
+            body = {"person_name": "Mallory", "text": CONSENT}
+            response = await client.put(path, json=body, headers=other.headers)
+        else:
+            content = good if method == "POST" else None
+            response = await client.request(method, path, content=content, headers=other.headers)
+        assert response.status_code == 404 and response.headers["content-type"] == PROBLEM
+    assert (await client.get("/v1/voices", headers=other.headers)).json() == {"items": []}
+
+    removed = await client.delete(
+        f"/v1/voices/{voice}/samples/{uploaded.json()['id']}", headers=acme.headers
+    )
+    assert removed.status_code == 204
+    assert (await client.get(f"/v1/voices/{voice}", headers=acme.headers)).json()["samples"] == []
+
+
+async def test_five_samples_at_most_and_consent_is_recorded_with_who_and_when(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    voice = (await client.post("/v1/voices", json={"name": "Ana"}, headers=acme.headers)).json()
+    sample = webm_opus(room(reading()))
+    for _ in range(5):
+        ok = await client.post(
+            f"/v1/voices/{voice['id']}/samples", content=sample, headers=acme.headers
+        )
+        assert ok.status_code == 201, ok.text
+    full = await client.post(
+        f"/v1/voices/{voice['id']}/samples", content=sample, headers=acme.headers
+    )
+    assert full.status_code == 409 and "delete one" in full.json()["detail"]
+    short = await client.put(
+        f"/v1/voices/{voice['id']}/consent",
+        json={"person_name": "Ana", "text": "ok"},
+        headers=acme.headers,
+    )
+    assert short.status_code == 422
+    agreed = await client.put(
+        f"/v1/voices/{voice['id']}/consent",
+        json={"person_name": "Ana Lima", "text": CONSENT},
+        headers=acme.headers,
+    )
+    assert agreed.status_code == 200 and agreed.json()["recorded_by"] == key_prefix(acme.key)
+    shown = (await client.get(f"/v1/voices/{voice['id']}", headers=acme.headers)).json()
+    assert shown["consent"]["person_name"] == "Ana Lima" and shown["consent"]["text"] == CONSENT
+    assert shown["samples_needed"] == 0
+    assert (
+        await client.delete(f"/v1/voices/{voice['id']}", headers=acme.headers)
+    ).status_code == 204
+    assert (await client.get("/v1/voices", headers=acme.headers)).json() == {"items": []}
