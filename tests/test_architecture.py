@@ -164,4 +164,4 @@ def test_a_local_voice_turn_runs_through_at_most_eight_pipeline_modules() -> Non
     pipeline = seen | {"visavis.api.ws"}
     assert len(pipeline) <= 8, sorted(pipeline)
     # Everything else is reached through a capability's interface, or is a shared utility.
-    assert others <= {"agents", "speech", "timing", "db", "errors"}, sorted(others)
+    assert others <= {"agents", "speech", "timing", "db", "errors", "stored_text"}, sorted(others)

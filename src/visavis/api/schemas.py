@@ -43,8 +43,9 @@ class ConversationCreate(StrictModel):
         description="True for the tenant's defaults, false for audio-only; omitted, the "
         "tenant's avatar_enabled_default decides.",
     )
+    # A UUID arrives as a JSON string: that one conversion stays allowed in strict mode.
     twin: uuid.UUID | None = Field(
-        default=None, description='The twin an "agent": "twin" conversation talks to.'
+        default=None, strict=False, description='The twin an "agent": "twin" conversation talks to.'
     )
 
 
