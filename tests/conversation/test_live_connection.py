@@ -325,3 +325,68 @@ async def _until_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"status stayed {row.json()['status']}")
         await asyncio.sleep(0.05)
+
+
+async def test_a_client_that_stops_reading_altogether_is_released_within_seconds(
+    live_server: ServerFactory,
+) -> None:
+    # A queue far larger than what the socket takes: only the send deadline can notice.
+    server = live_server(ws_send_timeout_s=1.0, ws_audio_lead_ms=10_000)
+    conversation_id, token, _ = await _conversation(server)
+    host, port = "127.0.0.1", server.server.port
+    url = f"ws://{host}:{port}/v1/conversations/{conversation_id}/ws"
+    sock = small_receive_buffer_socket(host, port)
+    ws = await websockets.connect(url, sock=sock, max_size=None, max_queue=1)
+    hello = {"type": "hello", "token": token, "protocol": 1, "sample_rate": 48000}
+    await ws.send(json.dumps(hello))
+    await _until(lambda: len(server.ctx.live) == 1, timeout=30)
+    # It keeps talking but never reads: replies pile up beyond what the kernel buffers hold.
+    for _ in range(40):
+        if len(server.ctx.live) == 0:
+            break
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(json.dumps({"type": "user_text", "text": "Please tell me more."}))
+        await asyncio.sleep(0.5)
+    await _until(lambda: len(server.ctx.live) == 0, timeout=30)
+    with contextlib.suppress(Exception):
+        ws.transport.abort()
+
+
+async def test_bad_numbers_and_text_are_refused_and_the_socket_stays(
+    live_server: ServerFactory,
+) -> None:
+    server = live_server()
+    conversation_id, token, _ = await _conversation(server)
+    client = LiveClient(server.base_url, conversation_id, token)
+    await client.connect()
+    await client.wait_for("state", state="listening", timeout=60)
+    assert client.ws is not None
+    await client.ws.send('{"type": "playback", "utterance_id": 1, "position_ms": NaN}')
+    await client.wait_for("error", code="invalid_json")
+    await client.ws.send('{"type": "playback", "utterance_id": 1, "position_ms": 1e999}')
+    await client.wait_for("error", code="invalid_message")
+    await client.ws.send('{"type": "user_text", "text": "bad \\ud800 text"}')
+    await client.wait_for("error", code="invalid_message")
+    await client.send({"type": "ping"})
+    await client.wait_for("pong")
+    await client.close()
+
+
+async def test_user_text_right_after_hello_is_answered(live_server: ServerFactory) -> None:
+    server = live_server()
+    tenant = await server.tenant("acme")
+    plan = await store_plan(server.base_url, tenant.key)
+    conversation_id, token = await start_conversation(server.base_url, tenant.key, {"plan": plan})
+    client = LiveClient(server.base_url, conversation_id, token)
+    await client.connect()
+    await client.send({"type": "user_text", "text": "Hello, I am here for the interview."})
+    ready = await client.wait_for("ready", timeout=30)
+    assert client.received[0].message == ready, "ready is the first message"
+    users = await client.wait_for("transcript", timeout=60)
+    assert users["entry"]["role"] in ("user", "agent")
+    await client.wait_for("turn_end", reason="completed", timeout=60)
+    said = [
+        m["entry"]["text"] for m in client.messages("transcript") if m["entry"]["role"] == "user"
+    ]
+    assert said == ["Hello, I am here for the interview."]
+    await client.close()
