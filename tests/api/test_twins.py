@@ -244,6 +244,7 @@ async def test_offline_twin_answers_from_memory_and_says_when_it_does_not_know(
         headers=acme.headers,
     )
     answer = asked.json()
+    assert asked.status_code == 200, asked.text
     assert answer["mode"] == "offline" and answer["dont_know"] is False
     assert "My cat is called Pastel." in answer["answer"]
     assert [u["text"] for u in answer["used"]] == ["My cat is called Pastel."]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,10 @@ from visavis.stored_text import StoredText
 
 Provider = ProviderName
 Quality = Literal["auto", "high", "medium", "low"]
+
+
+#: A UUID in a JSON body arrives as a string: the one conversion strict models still make.
+JsonUUID = Annotated[uuid.UUID, Field(strict=False)]
 
 
 class StrictModel(BaseModel):
@@ -43,9 +47,8 @@ class ConversationCreate(StrictModel):
         description="True for the tenant's defaults, false for audio-only; omitted, the "
         "tenant's avatar_enabled_default decides.",
     )
-    # A UUID arrives as a JSON string: that one conversion stays allowed in strict mode.
-    twin: uuid.UUID | None = Field(
-        default=None, strict=False, description='The twin an "agent": "twin" conversation talks to.'
+    twin: JsonUUID | None = Field(
+        default=None, description='The twin an "agent": "twin" conversation talks to.'
     )
 
 

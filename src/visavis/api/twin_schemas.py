@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
-from visavis.api.schemas import AvatarRequest, StrictModel
+from visavis.api.schemas import AvatarRequest, JsonUUID, StrictModel
 from visavis.db.models import MemoryItem, MemoryQuery, Twin
 
 
@@ -202,7 +202,7 @@ class SearchResult(BaseModel):
 
 class AskBody(StrictModel):
     question: str = Field(min_length=1, max_length=2000)
-    conversation_id: uuid.UUID | None = None
+    conversation_id: JsonUUID | None = None
 
 
 class UsedItem(BaseModel):
