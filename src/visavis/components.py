@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from visavis.agents.interviewer import InterviewerOptions
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
 from visavis.agents.registry import AgentRegistry, register_builtin_agents
@@ -13,6 +15,8 @@ from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
 from visavis.avatars.local import LocalAvatarProvider
 from visavis.config import Settings
 from visavis.conversation.lifecycle import provider_configured
+from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt import STTEngine, STTEngineOptions, build_stt_engine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
@@ -81,3 +85,22 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
             ),
         )
     return providers
+
+
+def build_stt(settings: Settings) -> STTEngine:
+    """The instance's one recognizer, shared by every conversation and request."""
+    slots = settings.stt_concurrency or os.cpu_count() or 1
+    interval = settings.stt_partial_interval_ms / 1000 or None
+    options = STTEngineOptions(
+        engine=settings.stt_engine,
+        whisper_model_dir=settings.stt_whisper_model_path,
+        threads=settings.stt_threads,
+        partial_interval_s=interval,
+        openai_base_url=settings.stt_openai_base_url,
+        openai_api_key=(
+            settings.stt_openai_api_key.get_secret_value() if settings.stt_openai_api_key else ""
+        ),
+        openai_model=settings.stt_openai_model,
+        timeout_s=settings.stt_timeout_s,
+    )
+    return build_stt_engine(options, scheduler=DeadlineScheduler(slots))
