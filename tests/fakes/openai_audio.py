@@ -83,20 +83,21 @@ class FakeOpenAIAudio:
 
     async def _transcriptions(self, request: Request) -> Response:
         config = self.config
-        form = await request.form()
         fields: dict[str, list[str]] = {}
-        upload: UploadFile | None = None
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                upload = value if key == "file" else upload
-            else:
-                fields.setdefault(key, []).append(value)
-        audio = await upload.read() if upload is not None else b""
+        filename: str | None = None
+        audio = b""
+        async with request.form() as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key == "file":
+                        filename, audio = value.filename, await value.read()
+                else:
+                    fields.setdefault(key, []).append(value)
         duration = _wav_duration(audio)
         entry = {
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "fields": fields,
-            "filename": upload.filename if upload is not None else None,
+            "filename": filename,
             "duration": duration,
         }
         with self._lock:
@@ -108,7 +109,7 @@ class FakeOpenAIAudio:
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
         if self._take_failure(config):
             return _error(config.fail_status or 500, "The server had an error.", "server_error")
-        if upload is None or "model" not in fields:
+        if filename is None or "model" not in fields:
             return _error(400, "You must provide a file and a model.", "invalid_request_error")
         if duration is None:
             return _error(400, "The audio file could not be decoded.", "invalid_request_error")

@@ -43,20 +43,19 @@ class OpenAITranscriptionAPI:
         prompt: str | None = None,
     ) -> dict[str, Any]:
         """The server's ``verbose_json`` answer (segments and words when it times them)."""
-        data: list[tuple[str, str]] = [
-            ("model", model),
-            ("response_format", "verbose_json"),
-            ("timestamp_granularities[]", "word"),
-            ("timestamp_granularities[]", "segment"),
-        ]
+        data: dict[str, str | list[str]] = {
+            "model": model,
+            "response_format": "verbose_json",
+            "timestamp_granularities[]": ["word", "segment"],
+        }
         if language:
-            data.append(("language", language))
+            data["language"] = language
         if prompt:
-            data.append(("prompt", prompt))
+            data["prompt"] = prompt
         try:
             response = await self._client.post(
                 "/audio/transcriptions",
-                data=data,  # type: ignore[arg-type]  # httpx accepts repeated fields as pairs
+                data=data,
                 files={"file": (filename, audio, content_type)},
             )
         except httpx.TimeoutException as exc:
