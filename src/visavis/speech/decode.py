@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +73,7 @@ def decode_audio(
                 raise AudioTooLongError(f"{label} is longer than the limit of {max_seconds:g} s")
         for out in resampler.resample(None):
             total += _collect(out, pieces)
+        declared = _declared_seconds(stream)
     except av.FFmpegError as exc:
         raise InvalidAudioError(f"{label} is corrupt: {_first_line(exc)}") from exc
     finally:
@@ -80,7 +82,20 @@ def decode_audio(
         raise AudioTooLongError(f"{label} is longer than the limit of {max_seconds:g} s")
     if total == 0:
         raise InvalidAudioError(f"{label} holds no audio samples")
+    decoded = total / sample_rate
+    # FFmpeg skips frames it cannot decode; a file that says it lasts longer is damaged.
+    if declared is not None and decoded < 0.8 * declared - 0.1:
+        raise InvalidAudioError(
+            f"{label} is corrupt: only {decoded:.1f} s of the {declared:.1f} s it declares "
+            "could be decoded"
+        )
     return np.concatenate(pieces)
+
+
+def _declared_seconds(stream: Any) -> float | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return float(stream.duration * stream.time_base)
 
 
 def _collect(frame: object, pieces: list[Pcm16]) -> int:
