@@ -14,7 +14,8 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
-from visavis.components import build_agents, build_avatars, build_tts
+from visavis.api.routes.audio import router as audio_router
+from visavis.components import build_agents, build_avatars, build_stt, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.conversation.avatar_link import AvatarLauncher
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),
         )
+        ctx.stt = build_stt(settings)
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await provider.aclose()
             await warm_up
             await ctx.tts.aclose()
+            if ctx.stt is not None:
+                await ctx.stt.aclose()
             if ctx.rate_limiter is not None:
                 await ctx.rate_limiter.aclose()
             if ctx.flags is not None:
@@ -135,9 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestLimitsMiddleware,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_json_depth,
+        body_limits={"/v1/audio/transcriptions": settings.stt_max_upload_bytes},
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
+    app.include_router(audio_router)
     return app

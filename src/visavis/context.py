@@ -15,6 +15,7 @@ from visavis.conversation.avatar_link import AvatarLauncher
 from visavis.conversation.live import LiveConversations, LiveServices
 from visavis.conversation.synthesis import SynthesisScheduler
 from visavis.ops.sweeper import Sweeper
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ class AppContext:
     launcher: AvatarLauncher | None = None
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
+    stt: STTEngine | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

@@ -32,6 +32,17 @@ def words_of(text: str) -> list[str]:
     return [w.strip(".,!?;:").lower() for w in text.split() if w.strip(".,!?;:")]
 
 
+def word_errors(expected: str, got: str) -> int:
+    """Word-level edit distance: the tests' own measure, not an engine's."""
+    ref, hyp = words_of(expected), words_of(got)
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
+    return row[-1]
+
+
 @pytest.fixture
 async def whisper() -> AsyncIterator[FasterWhisperEngine]:
     engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1), partial_interval_s=0.5)

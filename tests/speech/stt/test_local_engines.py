@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.speech.stt.conftest import SENTENCE, words_of
+from tests.speech.stt.conftest import SENTENCE, word_errors, words_of
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt import STTModelError, Transcript, UnsupportedLanguageError
 from visavis.speech.stt.local import LocalSTTEngine, verify_model_files
@@ -18,22 +18,11 @@ from visavis.speech.stt.whisper import MODEL_SHA256, FasterWhisperEngine, Whispe
 pytestmark = pytest.mark.slow
 
 
-def _errors(expected: str, got: str) -> int:
-    ref, hyp = words_of(expected), words_of(got)
-    # Word-level edit distance: the test's own measure, not the engine's.
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
-    return row[-1]
-
-
 async def test_transcribes_a_sentence(local_engine: LocalSTTEngine, speech: np.ndarray) -> None:
     engine = local_engine
     transcript = await engine.transcribe(speech)
     assert transcript.final
-    assert _errors(SENTENCE, transcript.text) <= 1, transcript.text
+    assert word_errors(SENTENCE, transcript.text) <= 1, transcript.text
     assert transcript.duration == pytest.approx(len(speech) / 16000)
     assert transcript.decode_s > 0
     assert transcript.segments and transcript.segments[0].start < 0.5
@@ -79,7 +68,7 @@ async def test_stream_gives_partials_then_the_final(
         await asyncio.sleep(0.01)
     final = await stream.finish()
     await asyncio.wait_for(reader, 10)
-    assert final.final and _errors(SENTENCE, final.text) <= 1
+    assert final.final and word_errors(SENTENCE, final.text) <= 1
     assert seen[-1] is final
     partials = seen[:-1]
     assert partials, "no partial while the sentence was spoken"
@@ -108,7 +97,7 @@ async def test_one_engine_serves_concurrent_streams_within_its_slots(
     finally:
         watcher.cancel()
         await engine.aclose()
-    assert all(_errors(SENTENCE, r.text) <= 1 for r in results)
+    assert all(word_errors(SENTENCE, r.text) <= 1 for r in results)
     assert max(busy) == 1
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fakes.openai_audio import FakeOpenAIAudio
+from visavis.speech.encode import wav_bytes
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt import STTEngineOptions, TranscriptionError, build_stt_engine
 from visavis.speech.stt.openai_api import OpenAITranscriptionAPI
@@ -17,7 +18,6 @@ from visavis.speech.stt.openai_compatible import (
     OpenAICompatibleSTTEngine,
     OpenAISTTOptions,
     parse_segments,
-    wav_bytes,
 )
 
 TEXT = "I led the migration of our billing system."

@@ -7,14 +7,11 @@ word times when the server gives them (``timestamp_granularities[]=word``).
 from __future__ import annotations
 
 import asyncio
-import io
 import time
-import wave
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from visavis.speech.encode import wav_bytes
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt.base import (
     SAMPLE_RATE,
@@ -90,17 +87,6 @@ class OpenAICompatibleSTTEngine(STTEngine):
 
     async def aclose(self) -> None:
         await self.api.aclose()
-
-
-def wav_bytes(pcm: Pcm16, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Mono PCM16 as a WAV file in memory."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
-    return buffer.getvalue()
 
 
 def parse_segments(body: dict[str, Any]) -> list[Segment]:
