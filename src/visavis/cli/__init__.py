@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from visavis.cli import admin, db, serve, speech, sweep, tenants
+from visavis.cli.transcribe import transcribe
 from visavis.tenancy.log_redaction import install_log_redaction
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(admin.flags_app, name="flags")
 app.add_typer(admin.secrets_app, name="secrets")
 speech.register(app)
 app.command("sweep")(sweep.sweep)
+app.command("transcribe")(transcribe)
 
 
 @app.callback()
