@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     stt_openai_model: str = "whisper-1"
     stt_timeout_s: float = Field(default=30.0, gt=0)
     stt_vad_threshold: float = Field(default=0.5, gt=0, lt=1)
-    stt_end_silence_ms: int = Field(default=500, ge=100, le=5000)
+    stt_end_silence_ms: int = Field(default=600, ge=100, le=5000)
     stt_min_speech_ms: int = Field(default=200, ge=0, le=2000)
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)

@@ -51,7 +51,11 @@ class MoonshineEngine(LocalSTTEngine):
         verify_model_files(folder, MODEL_SHA256, package=MODEL_PACKAGE)
         for _ in range(self.scheduler.slots):
             try:
-                transcriber = Transcriber(str(folder), model_arch=ModelArch.TINY)
+                transcriber = Transcriber(
+                    str(folder),
+                    model_arch=ModelArch.TINY,
+                    options={"return_audio_data": "false"},  # not the input handed back
+                )
             except Exception as exc:  # the library raises its own error types
                 raise STTModelError(f"cannot load the Moonshine model: {exc}") from exc
             self._transcribers.append(transcriber)
