@@ -138,6 +138,19 @@ class Endpointer:
         return self._speaking
 
     @property
+    def utterance_start(self) -> float | None:
+        """Stream time of the current utterance's first sample (pre-roll included), if any."""
+        return self._start if self._onset is not None else None
+
+    def utterance_audio(self, skip: int = 0) -> Pcm16:
+        """The current (confirmed or candidate) utterance's audio, less its first ``skip``
+        samples; ``skip`` must be a whole number of windows (what an earlier call returned)."""
+        if skip % self._window:
+            raise ValueError(f"skip must be a multiple of {self._window} samples")
+        frames = self._frames[skip // self._window :]
+        return np.concatenate(frames) if frames else np.zeros(0, np.int16)
+
+    @property
     def time(self) -> float:
         """Seconds of audio scored so far."""
         return self._windows * self._window / SAMPLE_RATE

@@ -87,7 +87,9 @@ class BufferedSTTStream(STTStream):
             self._queue.put_nowait(exc)
             return
         if offset:
-            transcript = _shifted(transcript, offset / SAMPLE_RATE)
+            seconds = offset / SAMPLE_RATE
+            moved = shifted(transcript, seconds)
+            transcript = dataclasses.replace(moved, duration=transcript.duration + seconds)
         if not self._ended and transcript.text and transcript.text != self._last_text:
             self._last_text = transcript.text
             self._queue.put_nowait(transcript)
@@ -128,7 +130,8 @@ class BufferedSTTStream(STTStream):
             await asyncio.wait({task})
 
 
-def _shifted(transcript: Transcript, by: float) -> Transcript:
+def shifted(transcript: Transcript, by: float) -> Transcript:
+    """The same transcript with every time ``by`` seconds later."""
     segments = tuple(
         Segment(
             s.text,
@@ -138,4 +141,4 @@ def _shifted(transcript: Transcript, by: float) -> Transcript:
         )
         for s in transcript.segments
     )
-    return dataclasses.replace(transcript, segments=segments, duration=transcript.duration + by)
+    return dataclasses.replace(transcript, segments=segments)
