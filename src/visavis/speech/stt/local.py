@@ -101,11 +101,13 @@ class LocalSTTEngine(STTEngine):
 
     async def aclose(self) -> None:
         async with self._load_lock:
+            if self._closed:
+                return
             self._closed = True
-            self._release()
+            await asyncio.to_thread(self._release)  # may wait for a running decode
 
     def _release(self) -> None:  # noqa: B027 - engines without native resources keep the default
-        """Drop the model (after ``aclose``); decodes already running finish first."""
+        """Drop the model (blocking, once, after ``aclose``); running decodes finish first."""
 
 
 async def run_to_completion(work: Callable[[], T]) -> T:
