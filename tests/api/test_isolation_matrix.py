@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -23,6 +24,7 @@ from tests.conftest import TEST_SECRET, TenantCredentials, TenantFactory
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.speech.encode import wav_bytes
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
 # Public documents of the app itself: no tenant data can be in them.
@@ -38,6 +40,19 @@ PLAN: dict[str, Any] = {
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
     ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+}
+BODIES[("POST", "/v1/audio/speech")] = {
+    "model": "tts-1",
+    "input": "Hello.",
+    "response_format": "pcm",
+}
+# Multipart bodies (form fields, files) for upload routes.
+_SILENCE_WAV = wav_bytes(np.zeros(16000, np.int16))
+FORMS: dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]] = {
+    ("POST", "/v1/audio/transcriptions"): (
+        {"model": "whisper-1"},
+        {"file": ("silence.wav", _SILENCE_WAV, "audio/wav")},
+    ),
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
@@ -136,7 +151,13 @@ async def _http_case(
         url = re.sub(rf"{{{name}(?::\w+)?}}", owner.path_value(name), url)
     for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
         body = BODIES.get((method, path), {}) if method in ("POST", "PUT", "PATCH") else None
-        response = await client.request(method, url, json=body, headers=beta.headers)
+        if (method, path) in FORMS:
+            fields, files = FORMS[(method, path)]
+            response = await client.request(
+                method, url, data=fields, files=files, headers=beta.headers
+            )
+        else:
+            response = await client.request(method, url, json=body, headers=beta.headers)
         where = f"{method} {path}"
         _assert_no_data_of(owner, where, response.text + json.dumps(dict(response.headers)))
         if path.startswith("/v1/admin"):
