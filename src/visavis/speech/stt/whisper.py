@@ -105,9 +105,11 @@ class FasterWhisperEngine(LocalSTTEngine):
         if len(audio) == 0:
             return []
         if self.options.short_context and fits(len(audio)):
-            return decode_short(
+            short = decode_short(
                 model, self._tokenizer, audio, words=final, beam_size=self.options.beam_size
             )
+            if short is not None:
+                return short
         pieces, _info = model.transcribe(
             audio,
             language="en",

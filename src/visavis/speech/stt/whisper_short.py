@@ -22,10 +22,11 @@ TOKENS_PER_SECOND = 10  # a generous bound on speech; stops a decoder that repea
 NO_SPEECH = 0.6  # Whisper's own thresholds for "this window holds no speech"
 LOW_LOGPROB = -1.0
 # Without its 30 s padding the decoder now and then stops at a long pause (2 of 64 utterances
-# of the dev half): when a second or more of sound follows the last word, the rest is decoded.
+# of the dev half): when a second or more of sound follows the last word, the utterance is
+# decoded again the usual way (resuming after the last word repeated words whose alignment
+# ended early).
 UNHEARD_S = 1.0
 SOUND_RMS = 0.01  # about -40 dBFS over 30 ms
-MAX_RESUMES = 3
 
 
 def fits(samples: int) -> bool:
@@ -35,36 +36,23 @@ def fits(samples: int) -> bool:
 
 def decode_short(
     model: Any, tokenizer: Any, audio: np.ndarray, *, words: bool, beam_size: int
-) -> list[Segment]:
+) -> list[Segment] | None:
     """Segments for ``audio`` (float32, 16 kHz, short enough to ``fit``), word-timed if
-    ``words``. ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer."""
-    segments: list[Segment] = []
-    offset = 0
-    for _ in range(1 + (MAX_RESUMES if words else 0)):
-        piece = _decode_once(model, tokenizer, audio[offset:], words=words, beam_size=beam_size)
-        if piece is None:
-            break
-        segments.append(_shift(piece, offset / SAMPLE_RATE))
-        if not piece.words:
-            break
-        heard = offset + round(piece.words[-1].end * SAMPLE_RATE)
-        rest = audio[heard:]
-        if len(rest) < UNHEARD_S * SAMPLE_RATE or not _has_sound(rest):
-            break
-        offset = heard
-    return segments
+    ``words``; None when the decoder seems to have stopped early (decode it padded instead).
+    ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer."""
+    segment = _decode_once(model, tokenizer, audio, words=words, beam_size=beam_size)
+    if segment is None:
+        return []
+    if segment.words:
+        rest = audio[round(segment.words[-1].end * SAMPLE_RATE) :]
+        if len(rest) >= UNHEARD_S * SAMPLE_RATE and _has_sound(rest):
+            return None
+    return [segment]
 
 
 def _has_sound(audio: np.ndarray) -> bool:
     frames = audio[: len(audio) // 480 * 480].reshape(-1, 480)
     return bool(len(frames)) and float(np.sqrt((frames**2).mean(axis=1)).max()) > SOUND_RMS
-
-
-def _shift(segment: Segment, by: float) -> Segment:
-    if not by:
-        return segment
-    words = tuple(Word(w.text, w.start + by, w.end + by, w.probability) for w in segment.words)
-    return Segment(segment.text, segment.start + by, segment.end + by, words)
 
 
 def _decode_once(
