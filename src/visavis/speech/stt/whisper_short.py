@@ -4,7 +4,7 @@ faster-whisper pads every window to Whisper's 30 s, and the encoder's cost grows
 the window (attention is quadratic): a 5 s utterance pays for 30 s, most of it silence.
 CTranslate2's encoder takes shorter inputs, so here the utterance's features get a fixed
 margin of silence (``PAD_FRAMES``) instead. On the evaluation set's unseen half the word error
-rate was 15.2 % against 15.7 % padded, at 36× against 12× real time on one core
+rate was 14.8 % against 15.7 % padded, at 33× against 12× real time on one core
 (``bench/stt.py``). Longer audio goes through faster-whisper's own windowed path.
 """
 
