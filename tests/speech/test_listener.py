@@ -83,9 +83,17 @@ async def test_a_spoken_turn(engine: FasterWhisperEngine, sentence: np.ndarray) 
     assert words[-1].end <= final.utterance.speech_end + 0.25
 
 
+LONG_TURN = (
+    "I built the billing system for a small bank.",
+    "It took us two years and many late nights.",
+    "Now it handles a million payments every day.",
+)
+
+
 async def test_two_turns_and_a_cut_one(engine: FasterWhisperEngine, sentence: np.ndarray) -> None:
     gap = np.zeros(RATE, np.int16)
-    audio = np.concatenate([gap, sentence, gap, sentence, sentence, sentence, gap])
+    long = [piper_speech(text) for text in LONG_TURN]  # about 8 s without a pause
+    audio = np.concatenate([gap, sentence, gap, *long, gap])
     options = EndpointOptions(max_utterance_s=5.0)
     events = await _listen(VoiceListener(engine, options), audio, finals=3)
     finals = [e for e in events if isinstance(e, FinalText)]
@@ -95,8 +103,10 @@ async def test_two_turns_and_a_cut_one(engine: FasterWhisperEngine, sentence: np
     assert finals[2].utterance.start == pytest.approx(finals[1].utterance.ended_at)
     assert finals[2].transcript.words[0].start >= finals[2].utterance.start
     assert sum(isinstance(e, SpeechStarted) for e in events) == 2
-    said = " ".join(f.transcript.text for f in finals)
-    assert word_errors(" ".join([SENTENCE] * 4), said) <= 6, said
+    assert word_errors(SENTENCE, finals[0].transcript.text) <= 1
+    said = " ".join(f.transcript.text for f in finals[1:])
+    # A word cut in two at the limit may be misheard on either side of the cut.
+    assert word_errors(" ".join(LONG_TURN), said) <= 4, said
 
 
 async def test_silence_and_noise_start_nothing(engine: FasterWhisperEngine) -> None:
