@@ -19,6 +19,7 @@ from visavis.api.routes import lipsync as lipsync_routes
 from visavis.api.routes import mind as mind_routes
 from visavis.api.routes import twins as twin_routes
 from visavis.api.routes import voices as voice_routes
+from visavis.api.routes.audio import router as audio_router
 from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.avatars.store import AvatarStore
@@ -27,6 +28,7 @@ from visavis.components import (
     build_avatars,
     build_cloning,
     build_mind,
+    build_stt,
     build_tts,
     register_twin,
 )
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
+        ctx.stt = build_stt(settings)
         app.state.ctx = ctx
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
@@ -161,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await provider.aclose()
             await warm_up
             await ctx.tts.aclose()
+            if ctx.stt is not None:
+                await ctx.stt.aclose()
             if ctx.rate_limiter is not None:
                 await ctx.rate_limiter.aclose()
             if ctx.auth_backoff is not None:
@@ -185,7 +190,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_depth=settings.max_json_depth,
         max_headers=settings.max_headers,
         max_header_bytes=settings.max_header_bytes,
-        upload_limits={lipsync_routes.LIPSYNC_PATH: settings.lipsync_max_upload_bytes},
+        upload_limits={
+            lipsync_routes.LIPSYNC_PATH: settings.lipsync_max_upload_bytes,
+            "/v1/audio/transcriptions": settings.stt_max_upload_bytes,
+        },
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):
         app.include_router(router)
@@ -195,4 +203,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lipsync_routes.router)
     for router in (twin_routes.router, mind_routes.router, voice_routes.router):
         app.include_router(router)
+    app.include_router(audio_router)
     return app

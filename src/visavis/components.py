@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,8 @@ from visavis.config import Settings
 from visavis.mind.embedding import WordLlamaEmbedder
 from visavis.mind.service import MindService
 from visavis.mind.twin_setup import load_twin_setup
+from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt import STTEngine, STTEngineOptions, build_stt_engine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
 from visavis.speech.tts.cache import CachedTTSEngine
@@ -236,3 +239,22 @@ def build_cloning(settings: Settings) -> dict[str, CloningBackend]:
             server_dir=settings.gptsovits_server_dir,
         )
     return backends
+
+
+def build_stt(settings: Settings) -> STTEngine:
+    """The instance's one recognizer, shared by every conversation and request."""
+    slots = settings.stt_concurrency or os.cpu_count() or 1
+    interval = settings.stt_partial_interval_ms / 1000 or None
+    options = STTEngineOptions(
+        engine=settings.stt_engine,
+        whisper_model_dir=settings.stt_whisper_model_path,
+        threads=settings.stt_threads,
+        partial_interval_s=interval,
+        openai_base_url=settings.stt_openai_base_url,
+        openai_api_key=(
+            settings.stt_openai_api_key.get_secret_value() if settings.stt_openai_api_key else ""
+        ),
+        openai_model=settings.stt_openai_model,
+        timeout_s=settings.stt_timeout_s,
+    )
+    return build_stt_engine(options, scheduler=DeadlineScheduler(slots))

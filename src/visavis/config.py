@@ -150,6 +150,22 @@ class Settings(BaseSettings):
     gptsovits_local_dir: Path | None = None
     gptsovits_server_dir: str | None = None
     cloning_timeout_s: float = Field(default=120.0, gt=0)
+    # --- speech input (STT, voice activity, audio API) -------------------------------
+    stt_engine: Literal["faster-whisper", "moonshine", "openai"] = "faster-whisper"
+    stt_whisper_model_path: Path | None = None
+    stt_threads: int = Field(default=1, ge=0, le=64)
+    stt_concurrency: int = Field(default=0, ge=0, le=64)
+    stt_partial_interval_ms: int = Field(default=500, ge=0, le=10000)
+    stt_openai_base_url: str = "https://api.openai.com/v1"
+    stt_openai_api_key: SecretStr | None = None
+    stt_openai_model: str = "whisper-1"
+    stt_timeout_s: float = Field(default=30.0, gt=0)
+    stt_vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    stt_end_silence_ms: int = Field(default=600, ge=100, le=5000)
+    stt_min_speech_ms: int = Field(default=200, ge=0, le=2000)
+    stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
+    stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
+    stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

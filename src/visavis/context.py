@@ -17,6 +17,7 @@ from visavis.conversation.live import LiveConversations
 from visavis.conversation.services import LiveServices
 from visavis.mind.service import MindService
 from visavis.ops.sweeper import Sweeper
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.auth_backoff import AuthBackoff
@@ -53,6 +54,7 @@ class AppContext:
     secret_box: SecretBox | None = None
     #: Voice cloning jobs of this instance.
     cloning: CloningJobs | None = None
+    stt: STTEngine | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

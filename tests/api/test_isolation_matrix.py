@@ -27,6 +27,7 @@ from tests.voices.audio import reading, room, webm_opus
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.speech.encode import wav_bytes
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
 # Public documents of the app itself: no tenant data can be in them.
@@ -67,6 +68,16 @@ FORMS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {
         {"dialog": "hello there", "format": "json"},
     ),
 }
+BODIES[("POST", "/v1/audio/speech")] = {
+    "model": "tts-1",
+    "input": "Hello.",
+    "response_format": "pcm",
+}
+_SILENCE_WAV = wav_bytes(np.zeros(16000, np.int16))
+FORMS[("POST", "/v1/audio/transcriptions")] = (
+    {"file": ("silence.wav", _SILENCE_WAV, "audio/wav")},
+    {"model": "whisper-1"},
+)
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
 

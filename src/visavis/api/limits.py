@@ -42,7 +42,7 @@ class RequestLimitsMiddleware:
     """413 for bodies over ``max_bytes``, 422 for JSON nested deeper than ``max_depth``.
 
     Bodies are small by policy, so the whole body is buffered (at most ``max_bytes``) and then
-    replayed to the application.
+    replayed to the application. ``body_limits`` gives some paths (file uploads) their own.
     """
 
     def __init__(

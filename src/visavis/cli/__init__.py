@@ -7,6 +7,7 @@ import typer
 from visavis.cli import admin, db, serve, speech, sweep, tenants
 from visavis.cli import mind as mind_cli
 from visavis.cli import twins as twins_cli
+from visavis.cli.transcribe import transcribe
 from visavis.tenancy.log_redaction import install_log_redaction
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ speech.register(app)
 app.command("sweep")(sweep.sweep)
 app.add_typer(twins_cli.twins_app, name="twins")
 app.add_typer(mind_cli.mind_app, name="mind")
+app.command("transcribe")(transcribe)
 
 
 @app.callback()

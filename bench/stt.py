@@ -1,0 +1,263 @@
+"""Speech recognition benchmark: word error rate, speed on one core, and live latency.
+
+Evaluation set (``speech_evalset``): synthetic voices — Piper (the bundled voice), eSpeak NG
+variants at rates 0.8–1.35, festival diphone voices and the HTS voice ``cmu_us_slt_arctic_hts``
+(trained on a human recording) — two sentences per utterance with a real pause. ``--split
+train`` is the development half (anything chosen is chosen on it); ``--split test`` is the
+final, unseen half. ``--human`` adds the human reading that ships in the moonshine-voice wheel
+(``two_cities.wav``: the opening of A Tale of Two Cities, text from the book).
+
+Speed: audio seconds per CPU second of the decode (engine on one thread, process pinned to one
+core: what one core sustains, whatever else the machine runs), and per wall second.
+Latency (``--latency N``): N utterances streamed in real time as 20 ms microphone frames;
+``partial_ms`` is from the push that completed a partial's audio to the partial, ``final_ms``
+from the end of the utterance (``finish``) to the final transcript.
+
+Usage: ``python bench/stt.py [--engines faster-whisper,moonshine] [--split train|test]
+[--voices a,b] [--limit N] [--human] [--latency N] [--padded]``. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import speech_evalset as ev  # noqa: E402
+from visavis.speech.decode import decode_audio  # noqa: E402
+from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
+from visavis.speech.stt.local import LocalSTTEngine  # noqa: E402
+from visavis.speech.stt.moonshine import MoonshineEngine  # noqa: E402
+from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
+
+TWO_CITIES = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was "
+    "the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it "
+    "was the season of Light, it was the season of Darkness, it was the spring of hope, it was "
+    "the winter of despair, we had everything before us, we had nothing before us, we were all "
+    "going direct to Heaven, we were all going direct the other way - in short, the period was "
+    "so far like the present period, that some of its noisiest authorities insisted on its "
+    "being received, for good or for evil, in the superlative degree of comparison only."
+)
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_CONTRACTIONS = {"we're": "we are", "it's": "it is", "i'm": "i am", "don't": "do not"}
+
+
+def _number(value: int) -> str:
+    if value < 20:
+        return _ONES[value]
+    if value < 100:
+        tens, ones = divmod(value, 10)
+        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
+    if value < 1000:
+        hundreds, rest = divmod(value, 100)
+        return f"{_ONES[hundreds]} hundred" + (f" {_number(rest)}" if rest else "")
+    return str(value)
+
+
+def normalize(text: str) -> list[str]:
+    """Lower case, no punctuation, numbers as words, common contractions expanded."""
+    text = text.lower().replace("-", " ").replace("—", " ")
+    text = re.sub(r"(\d+):(\d+)", lambda m: f"{m.group(1)} {m.group(2)}", text)
+    text = re.sub(r"\d+", lambda m: f" {_number(int(m.group()))} ", text)
+    words = re.sub(r"[^a-z0-9' ]+", " ", text).split()
+    out: list[str] = []
+    for word in words:
+        out += _CONTRACTIONS.get(word, word.strip("'")).split()
+    return [w for w in out if w]
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
+    return row[-1]
+
+
+def build(name: str, padded: bool, partial_interval_s: float | None) -> LocalSTTEngine:
+    scheduler = DeadlineScheduler(1)
+    if name == "moonshine":
+        return MoonshineEngine(scheduler=scheduler, partial_interval_s=partial_interval_s)
+    options = WhisperOptions(threads=1, short_context=not padded)
+    return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
+
+
+async def accuracy(
+    engine: LocalSTTEngine, items: list[tuple[str, str, np.ndarray]]
+) -> dict[str, object]:
+    """WER overall and per voice, and speed (audio s / decode s)."""
+    errors: dict[str, int] = {}
+    words: dict[str, int] = {}
+    audio_s = decode_s = cpu_s = 0.0
+    worst: list[tuple[float, str, str]] = []
+    for voice, text, pcm in items:
+        cpu = time.process_time()
+        transcript = await engine.transcribe(pcm)
+        cpu_s += time.process_time() - cpu
+        ref, hyp = normalize(text), normalize(transcript.text)
+        wrong = edit_distance(ref, hyp)
+        errors[voice] = errors.get(voice, 0) + wrong
+        words[voice] = words.get(voice, 0) + len(ref)
+        audio_s += len(pcm) / 16000
+        decode_s += transcript.decode_s
+        worst.append((wrong / max(len(ref), 1), text, transcript.text))
+    worst.sort(reverse=True)
+    synthetic = [v for v in words if v != "human"]
+    return {
+        "wer": round(sum(errors.values()) / sum(words.values()), 4),
+        "wer_synthetic": round(
+            sum(errors[v] for v in synthetic) / max(sum(words[v] for v in synthetic), 1), 4
+        ),
+        "wer_by_voice": {v: round(errors[v] / words[v], 4) for v in sorted(words)},
+        "words": sum(words.values()),
+        "utterances": len(items),
+        "audio_s": round(audio_s, 1),
+        # CPU time is what one core spends; wall time also counts other processes' turns.
+        "x_real_time_one_core_cpu": round(audio_s / cpu_s, 2),
+        "x_real_time_wall": round(audio_s / decode_s, 2),
+        "worst": [{"wer": round(w, 3), "ref": r, "hyp": h} for w, r, h in worst[:3]],
+    }
+
+
+async def latency(engine: LocalSTTEngine, clips: list[np.ndarray]) -> dict[str, object]:
+    """Stream clips as a microphone would (20 ms frames, real time)."""
+    partial_ms: list[float] = []
+    final_ms: list[float] = []
+    frame = 320
+    for pcm in clips:
+        stream = engine.stream()
+        pushed_at: dict[int, float] = {}
+
+        async def read(stream=stream, pushed_at=pushed_at) -> None:  # type: ignore[no-untyped-def]
+            async for transcript in stream.transcripts():
+                if transcript.final:
+                    return
+                samples = round(transcript.duration * 16000)
+                partial_ms.append(1000 * (time.perf_counter() - pushed_at[samples]))
+
+        reader = asyncio.create_task(read())
+        started = time.perf_counter()
+        pushed = 0
+        for index, start in enumerate(range(0, len(pcm), frame)):
+            stream.push_audio(pcm[start : start + frame])
+            pushed += len(pcm[start : start + frame])
+            pushed_at[pushed] = time.perf_counter()
+            await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - time.perf_counter()))
+        ended = time.perf_counter()
+        await stream.finish()
+        final_ms.append(1000 * (time.perf_counter() - ended))
+        await reader
+        await stream.aclose()
+    return {
+        "clips": len(clips),
+        "partials": len(partial_ms),
+        "partial_ms_p50": round(statistics.median(partial_ms), 1) if partial_ms else None,
+        "partial_ms_p95": round(_p95(partial_ms), 1) if partial_ms else None,
+        "final_ms_p50": round(statistics.median(final_ms), 1),
+        "final_ms_p95": round(_p95(final_ms), 1),
+    }
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def load_items(split: str, voices: list[str], limit: int | None, human: bool) -> list:  # type: ignore[type-arg]
+    items = []
+    for item in ev.load_evalset(voices, split=split):
+        items.append((item.voice, item.text, item.pcm))
+    if limit is not None:
+        per_voice: dict[str, int] = {}
+        kept = []
+        for voice, text, pcm in items:
+            if per_voice.get(voice, 0) < limit:
+                per_voice[voice] = per_voice.get(voice, 0) + 1
+                kept.append((voice, text, pcm))
+        items = kept
+    if human:
+        from moonshine_voice.utils import get_assets_path
+
+        pcm = decode_audio(Path(get_assets_path()) / "two_cities.wav")
+        items.append(("human", TWO_CITIES, pcm))
+    return items
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="faster-whisper,moonshine")
+    parser.add_argument("--split", default="train", choices=["train", "test"])
+    parser.add_argument("--voices", default=",".join(ev.VOICES))
+    parser.add_argument("--limit", type=int, default=None, help="utterances per voice")
+    parser.add_argument("--human", action="store_true")
+    parser.add_argument("--latency", type=int, default=0, help="clips streamed in real time")
+    parser.add_argument(
+        "--padded", action="store_true", help="Whisper: pad every utterance to 30 s"
+    )
+    parser.add_argument("--cores", type=int, default=1)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
+    items = load_items(args.split, args.voices.split(","), args.limit, args.human)
+    report: dict[str, object] = {
+        "split": args.split,
+        "cores": args.cores,
+        "whisper_padded_to_30s": args.padded,
+        "engines": {},
+    }
+    for name in args.engines.split(","):
+        engine = build(name, args.padded, 0.5)
+        started = time.perf_counter()
+        await engine.load()
+        result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}
+        result |= await accuracy(engine, items)
+        if args.latency:
+            clips = [pcm for voice, _, pcm in items if voice != "human"][
+                :: max(1, len(items) // args.latency)
+            ]
+            result["latency"] = await latency(engine, clips[: args.latency])
+        await engine.aclose()
+        report["engines"][name] = result  # type: ignore[index]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,165 @@
+"""``/v1/audio``: OpenAI-compatible speech services — transcriptions (any common audio format
+in) and speech (the instance's voice out), plus ``visavis.visemes``: the speech with its mouth
+cues, so a client can animate its own avatar from our voice."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from visavis.api.deps import ContextDep, get_principal
+from visavis.api.problems import HTTPProblem
+from visavis.context import AppContext
+from visavis.speech.decode import decode_audio
+from visavis.speech.encode import MEDIA_TYPES as AUDIO_MEDIA_TYPES
+from visavis.speech.encode import AudioFormat, encode_audio
+from visavis.speech.lipsync import animate
+from visavis.speech.stt import STTEngine
+from visavis.speech.stt.formats import MEDIA_TYPES, ResponseFormat, render
+from visavis.speech.tts.base import PhoneTiming
+
+router = APIRouter(prefix="/v1/audio", tags=["audio"], dependencies=[Depends(get_principal)])
+
+SPEECH_SAMPLE_RATE = 24000  # OpenAI's ``pcm`` is 24 kHz 16-bit mono: every format uses it
+MAX_SPEECH_CHARS = 4096
+VISEMES = "visavis.visemes"
+# Batch work yields to live conversations: it is due a little later than their next words.
+BATCH_SLACK_S = 1.0
+
+
+def _stt(ctx: AppContext) -> STTEngine:
+    engine = getattr(ctx, "stt", None)
+    if engine is None:
+        raise HTTPProblem(503, "speech recognition is not available on this instance")
+    stt: STTEngine = engine
+    return stt
+
+
+@router.post(
+    "/transcriptions",
+    summary="Transcribe audio (OpenAI-compatible)",
+    responses={
+        200: {"content": {"text/plain": {}, "text/vtt": {}, "application/x-subrip": {}}},
+        413: {"description": "the file is too large or the audio too long"},
+        415: {"description": "not audio in a format the server reads"},
+    },
+)
+async def create_transcription(
+    ctx: ContextDep,
+    file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG, WebM/Opus, MP3, M4A")],
+    model: Annotated[
+        str, Form(min_length=1, max_length=100, description="Any name: the instance's engine")
+    ],
+    language: Annotated[
+        str | None, Form(max_length=16, description="ISO-639-1 code, e.g. en")
+    ] = None,
+    prompt: Annotated[str | None, Form(max_length=4000, description="Ignored")] = None,
+    response_format: Annotated[ResponseFormat, Form()] = "json",
+    temperature: Annotated[float | None, Form(ge=0, le=1, description="Ignored")] = None,
+    timestamp_granularities: Annotated[
+        list[Literal["word", "segment"]] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
+) -> Response:
+    """What is said in the file, as json, text, verbose_json (segments, words), srt or vtt."""
+    engine = _stt(ctx)
+    data = await file.read()
+    name = file.filename or "the file"
+    pcm = await asyncio.to_thread(
+        decode_audio, data, max_seconds=ctx.settings.stt_max_audio_s, name=name
+    )
+    loop = asyncio.get_running_loop()
+    transcript = await engine.transcribe(
+        pcm, language=language, deadline=loop.time() + BATCH_SLACK_S + len(pcm) / 16000
+    )
+    words = timestamp_granularities is not None and "word" in timestamp_granularities
+    body = render(transcript, response_format, words=words)
+    return Response(body, media_type=MEDIA_TYPES[response_format])
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's speech request; ``voice`` names are accepted and map to the instance's voice."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=100)
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
+    voice: str = Field(default="default", min_length=1, max_length=100)
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "visavis.visemes"] = "mp3"
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+
+
+@router.post(
+    "/speech",
+    summary="Speak text (OpenAI-compatible), optionally with mouth cues",
+    responses={
+        200: {
+            "content": {
+                "audio/mpeg": {},
+                "audio/wav": {},
+                "audio/pcm": {},
+                "application/json": {},
+            },
+            "description": "the audio; for visavis.visemes, JSON with base64 WAV and cues",
+        }
+    },
+)
+async def create_speech(ctx: ContextDep, request: SpeechRequest) -> Response:
+    """The instance's voice speaking ``input``. ``pcm`` is raw 24 kHz 16-bit mono."""
+    pcm, phones = await _synthesize(ctx, request.input, speed=request.speed)
+    if request.response_format == VISEMES:
+        return JSONResponse(await asyncio.to_thread(_with_visemes, pcm, phones, request.input))
+    fmt: AudioFormat = request.response_format  # type: ignore[assignment]  # visemes went above
+    audio = await asyncio.to_thread(encode_audio, pcm, SPEECH_SAMPLE_RATE, fmt)
+    return Response(audio, media_type=AUDIO_MEDIA_TYPES[fmt])
+
+
+async def _synthesize(
+    ctx: AppContext, text: str, *, speed: float
+) -> tuple[np.ndarray, list[PhoneTiming] | None]:
+    """All of ``text``'s audio, and its exact phones when the voice gives them."""
+    pieces: list[np.ndarray] = []
+    phones: list[PhoneTiming] | None = []
+    offset = 0.0
+    deadline = asyncio.get_running_loop().time() + BATCH_SLACK_S
+    async for chunk in ctx.synthesis.synthesize(
+        ctx.tts, text, deadline=deadline, sample_rate=SPEECH_SAMPLE_RATE, rate=speed
+    ):
+        pieces.append(chunk.pcm)
+        if chunk.phones is None or phones is None:
+            phones = None
+        else:
+            phones += [PhoneTiming(p.phone, p.start + offset, p.end + offset) for p in chunk.phones]
+        offset += chunk.duration
+    if not pieces:
+        raise HTTPProblem(422, "the input has nothing to say", code="unspeakable_text")
+    return np.concatenate(pieces), phones
+
+
+def _with_visemes(pcm: np.ndarray, phones: list[PhoneTiming] | None, text: str) -> dict[str, Any]:
+    track = (
+        animate(pcm, SPEECH_SAMPLE_RATE, phones=phones)
+        if phones is not None
+        else animate(pcm, SPEECH_SAMPLE_RATE, text=text)
+    )
+    return {
+        "audio": base64.b64encode(encode_audio(pcm, SPEECH_SAMPLE_RATE, "wav")).decode("ascii"),
+        "audio_format": "wav",
+        "sample_rate": SPEECH_SAMPLE_RATE,
+        "duration": round(track.duration, 3),
+        "mouth_cues": [
+            {
+                "start": round(c.start, 3),
+                "end": round(c.end, 3),
+                "value": c.shape,
+                "viseme": c.viseme,
+            }
+            for c in track.cues
+        ],
+        "method": track.metadata.get("method"),
+    }

@@ -1,0 +1,114 @@
+"""The speech-to-text interface: engines transcribe utterances; streams push audio and yield
+partial and final transcripts with word times.
+
+Audio is always mono PCM16 at 16 kHz (``SAMPLE_RATE``); times are seconds from the first
+sample given to the stream (or to ``transcribe``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16000
+
+Pcm16 = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognized word and when it was said (seconds)."""
+
+    text: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of speech the engine decoded as one piece (a sentence or so)."""
+
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What was said in ``duration`` seconds of audio; ``final`` once the utterance ended.
+
+    A partial transcript may still change; a final one will not. ``words`` is empty when the
+    engine does not time words (``STTEngine.word_times`` says so).
+    """
+
+    text: str
+    segments: tuple[Segment, ...]
+    duration: float
+    final: bool
+    language: str = "en"
+    decode_s: float = field(default=0.0, compare=False)
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """Every word of every segment, in order."""
+        return tuple(word for segment in self.segments for word in segment.words)
+
+    @classmethod
+    def of_segments(
+        cls, segments: list[Segment], *, duration: float, final: bool, language: str = "en"
+    ) -> Transcript:
+        """A transcript whose text joins its segments' texts."""
+        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        return cls(text, tuple(segments), duration, final, language)
+
+
+class STTStream(abc.ABC):
+    """One utterance (or one conversation's microphone) being transcribed as it arrives."""
+
+    @abc.abstractmethod
+    def push_audio(self, pcm: Pcm16) -> None:
+        """Append mono PCM16 16 kHz samples; never blocks (decoding happens elsewhere)."""
+
+    @abc.abstractmethod
+    def transcripts(self) -> AsyncIterator[Transcript]:
+        """Partial transcripts as they change, then the final one; ends after the final."""
+
+    @abc.abstractmethod
+    async def finish(self) -> Transcript:
+        """End the utterance: decode everything pushed, most urgently, and return the final."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stop all work of this stream; idempotent."""
+
+
+class STTEngine(abc.ABC):
+    """A recognizer, loaded once per process and shared by every stream and request."""
+
+    name: str
+    word_times: bool
+    """Whether transcripts carry word times."""
+
+    @abc.abstractmethod
+    def stream(self, *, language: str | None = None) -> STTStream:
+        """A new streaming session (partials as configured, then a final)."""
+
+    @abc.abstractmethod
+    async def transcribe(
+        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+    ) -> Transcript:
+        """The final transcript of a whole recording.
+
+        ``deadline`` is the ``loop.time()`` instant the result is needed by (default now):
+        the earliest deadline decodes first when decodes queue.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the model and everything started; idempotent."""

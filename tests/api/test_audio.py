@@ -1,0 +1,215 @@
+"""``/v1/audio``: the official OpenAI SDK round-trips speech and transcription against a real
+server; bad input is problem+json; the routes are authenticated and rate-limited."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import wave
+from collections.abc import AsyncIterator
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from tests.live_server import RunningServer, ServerFactory, TenantCredentials
+from tests.speech.stt.conftest import word_errors, words_of
+from visavis.speech.decode import decode_audio
+from visavis.speech.encode import encode_audio
+
+SENTENCE = "Please tell me about the last project you worked on."
+
+
+@pytest.fixture
+async def server(live_server: ServerFactory) -> RunningServer:
+    return live_server()
+
+
+@pytest.fixture
+async def tenant(server: RunningServer) -> TenantCredentials:
+    return await server.tenant("acme")
+
+
+@pytest.fixture
+async def sdk(
+    server: RunningServer, tenant: TenantCredentials
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key=tenant.key, max_retries=0)
+    yield client
+    await client.close()
+
+
+@pytest.mark.slow
+async def test_openai_sdk_speaks_and_transcribes_it_back(sdk: openai.AsyncOpenAI) -> None:
+    speech = await sdk.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCE, response_format="wav"
+    )
+    wav_data = speech.read()
+    with wave.open(io.BytesIO(wav_data)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (1, 24000)
+        assert wav.getnframes() / 24000 > 2.0
+    # Any common format goes in: send it back as FLAC, like a client that recorded it.
+    flac = encode_audio(decode_audio(wav_data, sample_rate=24000), 24000, "flac")
+    verbose = await sdk.audio.transcriptions.create(
+        model="whisper-1",
+        file=("answer.flac", flac, "audio/flac"),
+        language="en",
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    assert word_errors(SENTENCE, verbose.text) <= 1, verbose.text
+    assert verbose.language == "english"
+    assert verbose.duration == pytest.approx(wav.getnframes() / 24000, abs=0.05)
+    assert [w.word.strip(".,").lower() for w in verbose.words or []] == words_of(verbose.text)
+    assert verbose.segments and verbose.segments[0].start < 0.5
+    plain = await sdk.audio.transcriptions.create(model="whisper-1", file=("a.wav", wav_data))
+    assert plain.text == verbose.text
+    text = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_data), response_format="text"
+    )
+    assert str(text).strip() == verbose.text
+    vtt = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_data), response_format="vtt"
+    )
+    assert str(vtt).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:0")
+    srt = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_data), response_format="srt"
+    )
+    assert str(srt).startswith("1\n00:00:00,000 --> ")
+
+
+async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:
+    pcm = (
+        await sdk.audio.speech.create(
+            model="tts-1", voice="nova", input="Hello there.", response_format="pcm", speed=1.5
+        )
+    ).read()
+    slow = (
+        await sdk.audio.speech.create(
+            model="tts-1", voice="nova", input="Hello there.", response_format="pcm", speed=0.75
+        )
+    ).read()
+    assert len(pcm) % 2 == 0 and len(slow) > 1.5 * len(pcm)  # raw 16-bit samples, speed obeyed
+    mp3 = await sdk.audio.speech.create(model="tts-1", voice="nova", input="Hello there.")
+    assert mp3.response.headers["content-type"] == "audio/mpeg"
+    seconds = len(decode_audio(mp3.read())) / 16000
+    assert len(pcm) / 2 / 24000 < seconds < len(slow) / 2 / 24000
+
+
+async def test_speech_with_mouth_cues(server: RunningServer, tenant: TenantCredentials) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        response = await http.post(
+            "/v1/audio/speech",
+            json={
+                "model": "tts-1",
+                "input": "Bob bought a big map.",
+                "voice": "alloy",
+                "response_format": "visavis.visemes",
+            },
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    pcm = decode_audio(base64.b64decode(body["audio"]), sample_rate=24000)
+    assert body["sample_rate"] == 24000 and body["audio_format"] == "wav"
+    assert body["duration"] == pytest.approx(len(pcm) / 24000, abs=0.01)
+    cues = body["mouth_cues"]
+    assert cues[0]["start"] == 0 and cues[-1]["end"] == pytest.approx(body["duration"], abs=0.01)
+    assert all(a["end"] == pytest.approx(b["start"]) for a, b in zip(cues, cues[1:], strict=False))
+    # "Bob bought a big map": the lips close (shape A) for b, b, b, m, p.
+    assert sum(c["value"] == "A" for c in cues) >= 3
+    assert {c["value"] for c in cues} <= set("ABCDEFGHX")
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_bad_input_is_problem_json(server: RunningServer, tenant: TenantCredentials) -> None:
+    wav = encode_audio(np.zeros(16000, np.int16), 16000, "wav")
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+
+        def upload(data: bytes, **fields: str) -> object:
+            return http.post(
+                "/v1/audio/transcriptions",
+                data={"model": "whisper-1", **fields},
+                files={"file": ("clip.bin", data)},
+            )
+
+        body = _problem(await upload(b"this is not audio" * 10), 415)
+        assert "clip.bin is not audio in a format we read" in str(body["detail"])
+        body = _problem(await upload(wav, language="de"), 422)
+        assert body["code"] == "unsupported_language"
+        body = _problem(await upload(wav, response_format="mp4"), 422)
+        assert "response_format" in str(body["detail"])
+        body = _problem(await http.post("/v1/audio/transcriptions", data={"model": "x"}), 422)
+        assert "file" in str(body["detail"])
+        for bad in (
+            {"model": "tts-1", "input": ""},
+            {"model": "tts-1", "input": "Hi.", "speed": 9},
+            {"model": "tts-1", "input": "Hi.", "response_format": "ogg"},
+            {"model": "tts-1", "input": "x" * 4097},
+        ):
+            _problem(await http.post("/v1/audio/speech", json=bad), 422)
+        body = _problem(
+            await http.post("/v1/audio/speech", json={"model": "tts-1", "input": "%%% ***"}), 422
+        )
+        assert body["code"] == "unspeakable_text"
+    async with httpx.AsyncClient(base_url=server.base_url) as anonymous:
+        _problem(await anonymous.post("/v1/audio/speech", json={"model": "m", "input": "Hi."}), 401)
+        _problem(
+            await anonymous.post(
+                "/v1/audio/transcriptions", data={"model": "m"}, files={"file": ("a.wav", wav)}
+            ),
+            401,
+        )
+
+
+async def test_upload_and_duration_limits(live_server: ServerFactory) -> None:
+    server = live_server(stt_max_upload_bytes=64 * 1024, stt_max_audio_s=1.0)
+    tenant = await server.tenant("acme")
+    two_seconds = encode_audio(np.zeros(32000, np.int16), 16000, "wav")  # 64 kB: allowed in
+    big = encode_audio(np.zeros(48000, np.int16), 16000, "wav")  # 96 kB
+    # In process: over a socket the early 413 races the client still sending its body.
+    transport = httpx.ASGITransport(app=server.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://visavis.test", headers=tenant.headers
+    ) as local:
+        body = _problem(
+            await local.post(
+                "/v1/audio/transcriptions", data={"model": "m"}, files={"file": ("a.wav", big)}
+            ),
+            413,
+        )
+        assert body["code"] == "body_too_large" and "65536 bytes" in str(body["detail"])
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        body = _problem(
+            await http.post(
+                "/v1/audio/transcriptions",
+                data={"model": "m"},
+                files={"file": ("a.wav", two_seconds)},
+            ),
+            413,
+        )
+        assert body["code"] == "audio_too_long" and "limit of 1 s" in str(body["detail"])
+
+
+async def test_audio_routes_are_rate_limited(live_server: ServerFactory) -> None:
+    server = live_server(rate_limit_key_per_s=0.01, rate_limit_key_burst=1)
+    tenant = await server.tenant("acme")
+    request = {"model": "tts-1", "input": "Hi.", "response_format": "pcm"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        assert (await http.post("/v1/audio/speech", json=request)).status_code == 200
+        body = _problem(await http.post("/v1/audio/speech", json=request), 429)
+        assert body["code"] == "rate_limited"
+
+
+def test_speech_request_schema_is_documented() -> None:
+    from visavis.api.routes.audio import SpeechRequest
+
+    schema = SpeechRequest.model_json_schema()
+    assert "visavis.visemes" in json.dumps(schema)

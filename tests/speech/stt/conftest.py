@@ -1,0 +1,70 @@
+"""Real speech for the recognizers: the bundled Piper voice at 16 kHz, made once per session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt.local import LocalSTTEngine
+from visavis.speech.stt.moonshine import MoonshineEngine
+from visavis.speech.stt.whisper import FasterWhisperEngine
+from visavis.speech.tts.piper import PiperEngine
+
+SENTENCE = "Please tell me about the last project you worked on."
+
+
+def piper_speech(text: str) -> np.ndarray:
+    """``text`` in the bundled Piper voice, mono PCM16 at 16 kHz."""
+    engine = PiperEngine(first_chunk_words=None)
+    chunks = engine.synthesize_sentence(text, 16000)
+    return np.concatenate([chunk.pcm for chunk in chunks])
+
+
+@pytest.fixture(scope="session")
+def speech() -> np.ndarray:
+    return piper_speech(SENTENCE)
+
+
+def words_of(text: str) -> list[str]:
+    return [w.strip(".,!?;:").lower() for w in text.split() if w.strip(".,!?;:")]
+
+
+def word_errors(expected: str, got: str) -> int:
+    """Word-level edit distance: the tests' own measure, not an engine's."""
+    ref, hyp = words_of(expected), words_of(got)
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
+    return row[-1]
+
+
+@pytest.fixture
+async def whisper() -> AsyncIterator[FasterWhisperEngine]:
+    engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1), partial_interval_s=0.5)
+    yield engine
+    await engine.aclose()
+
+
+@pytest.fixture
+async def moonshine() -> AsyncIterator[MoonshineEngine]:
+    engine = MoonshineEngine(scheduler=DeadlineScheduler(1), partial_interval_s=0.5)
+    yield engine
+    await engine.aclose()
+
+
+@pytest.fixture(params=["faster-whisper", "moonshine"])
+async def local_engine(request: pytest.FixtureRequest) -> AsyncIterator[LocalSTTEngine]:
+    """Each offline engine in turn."""
+    scheduler = DeadlineScheduler(1)
+    engine: LocalSTTEngine = (
+        FasterWhisperEngine(scheduler=scheduler, partial_interval_s=0.5)
+        if request.param == "faster-whisper"
+        else MoonshineEngine(scheduler=scheduler, partial_interval_s=0.5)
+    )
+    yield engine
+    await engine.aclose()
