@@ -14,6 +14,7 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.api.routes import metrics as metrics_route
 from visavis.components import build_agents, build_avatars, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
@@ -24,8 +25,11 @@ from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
 from visavis.errors import ConflictError, VisavisError
+from visavis.ops.metrics import Metrics
+from visavis.ops.metrics_server import MetricsServer
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.measured import MeasuredTTS
 from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
@@ -63,14 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A Visavis application; ``settings`` default to the environment."""
     settings = settings or Settings()
     install_log_redaction(secrets_of(settings))
+    # One registry per app, never the client library's global one.
+    metrics = Metrics(version=__version__, database=settings.database_url.split(":", 1)[0])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         install_tenant_scoping(sessions)
-        tts = build_tts(settings)
-        providers = build_avatars(settings, tts)
+        tts: TTSEngine = MeasuredTTS(build_tts(settings), metrics)
+        providers = build_avatars(settings, tts, metrics)
         store = AvatarStore(
             sessions,
             providers,
@@ -97,18 +103,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store=store,
                 providers=providers,
                 client_timeout_s=settings.client_heartbeat_timeout_s,
+                metrics=metrics,
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),
+            metrics=metrics,
         )
         app.state.ctx = ctx
+        metrics.watch_conversations(lambda: len(ctx.live))
+        metrics_server = (
+            MetricsServer(metrics, host=settings.metrics_host, port=settings.metrics_port)
+            if settings.metrics_port is not None
+            else None
+        )
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
+            if metrics_server is not None:
+                metrics_server.start()
             await ensure_local_tenant(ctx)
             if ctx.sweeper is not None and settings.sweeper_interval_s > 0:
                 ctx.sweeper.start(settings.sweeper_interval_s)
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             if ctx.sweeper is not None:
                 await ctx.sweeper.aclose()
             await ctx.live.aclose()
@@ -140,4 +158,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
+    app.include_router(metrics_route.router)
     return app

@@ -11,6 +11,7 @@ from visavis.avatars.base import AvatarProvider
 from visavis.avatars.heygen.api import HeyGenAPI
 from visavis.avatars.heygen.provider import HeyGenOptions, HeyGenProvider
 from visavis.avatars.local import LocalAvatarProvider
+from visavis.avatars.transport import ProviderCallObserver
 from visavis.config import Settings
 from visavis.conversation.lifecycle import provider_configured
 from visavis.speech.tts.base import TTSEngine
@@ -47,8 +48,13 @@ def build_tts(settings: Settings) -> TTSEngine:
     return PiperEngine(voice=paths, threads=settings.tts_threads, first_chunk_words=None)
 
 
-def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:
-    """The local avatar, and every provider this instance has credentials for."""
+def build_avatars(
+    settings: Settings, tts: TTSEngine, observer: ProviderCallObserver | None = None
+) -> dict[str, AvatarProvider]:
+    """The local avatar, and every provider this instance has credentials for.
+
+    ``observer`` hears of every provider API call (metrics).
+    """
     providers: dict[str, AvatarProvider] = {"local": LocalAvatarProvider(tts)}
     if provider_configured(settings, "heygen") and settings.heygen_api_key is not None:
         providers["heygen"] = HeyGenProvider(
@@ -56,6 +62,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 api_key=settings.heygen_api_key.get_secret_value(),
                 base_url=settings.heygen_base_url,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             HeyGenOptions(
                 idle_timeout_s=settings.heygen_idle_timeout_s,
@@ -74,6 +81,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 if settings.akool_client_secret
                 else None,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             AkoolOptions(
                 duration_s=settings.akool_session_duration_s,

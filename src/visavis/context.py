@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from visavis import __version__
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.base import AvatarProvider
 from visavis.config import Settings
 from visavis.conversation.avatar_link import AvatarLauncher
 from visavis.conversation.live import LiveConversations, LiveServices
 from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.ops.metrics import Metrics
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
 from visavis.tenancy.flags import FlagCache
@@ -39,6 +41,7 @@ class AppContext:
     launcher: AvatarLauncher | None = None
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
+    metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from visavis.config import Settings
 from visavis.db.models import TenantPreferences
+from visavis.ops.metrics import Metrics
 from visavis.tenancy import quotas
 from visavis.tenancy.flags import AVATAR, FlagCache, load_snapshot
 
@@ -53,8 +54,12 @@ async def admit_avatar(
     prefs: TenantPreferences,
     flags: FlagCache | None,
     reservation_id: uuid.UUID | None = None,
+    metrics: Metrics | None = None,
 ) -> AvatarAdmission:
-    """Check the avatar flag for the tenant, then reserve quota atomically; caller commits."""
+    """Check the avatar flag for the tenant, then reserve quota atomically; caller commits.
+
+    A refusal by a monthly limit is counted in ``metrics`` by the limit's name.
+    """
     snapshot = await flags.snapshot() if flags is not None else await load_snapshot(session)
     decision = snapshot.evaluate(AVATAR, tenant_id)
     if not decision.enabled:
@@ -71,5 +76,7 @@ async def admit_avatar(
             reservation_id=reservation_id,
         )
     except quotas.QuotaExceeded as exceeded:
+        if metrics is not None:
+            metrics.quota_refused(kind=exceeded.limit)
         return AvatarAdmission(False, exceeded.code, f"{exceeded.message}; audio-only until then")
     return AvatarAdmission(True, reservation=reservation)

@@ -23,6 +23,7 @@ from visavis.avatars.errors import (
 from visavis.avatars.transport import (
     NOT_FOUND_WORDS,
     JSONDict,
+    ProviderCallObserver,
     common_refusal,
     decode_json,
     mentions,
@@ -193,6 +194,7 @@ class HeyGenAPI:
         base_url: str = DEFAULT_BASE_URL,
         auth: HeyGenAuth = "x-api-key",
         timeout_s: float = 10.0,
+        observer: ProviderCallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("HeyGen needs an API key")
@@ -205,6 +207,7 @@ class HeyGenAPI:
         else:
             self._auth_headers = {"x-api-key": api_key}
         self._client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        self._observer = observer
         self._closed = False
 
     @property
@@ -397,6 +400,8 @@ class HeyGenAPI:
             headers=self._auth_headers,
             json_body=json_body,
             params=params,
+            observer=self._observer,
+            endpoint=path,
         )
         body = decode_json(response)
         if not _is_success(response, body):
