@@ -127,7 +127,7 @@ def test_dashboard_is_grafana_json() -> None:
         assert panel["datasource"]["uid"] == "${datasource}"
         assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"])
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
 
 
 @pytest.fixture
