@@ -14,7 +14,9 @@ from visavis import __version__
 from visavis.api import problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
+from visavis.api.routes import events as events_route
 from visavis.api.routes import metrics as metrics_route
+from visavis.api.routes import webhooks as webhooks_route
 from visavis.components import build_agents, build_avatars, build_tts
 from visavis.config import Settings
 from visavis.context import AppContext
@@ -25,9 +27,11 @@ from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
 from visavis.errors import ConflictError, VisavisError
+from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
 from visavis.ops.metrics_server import MetricsServer
 from visavis.ops.sweeper import Sweeper
+from visavis.ops.webhook_delivery import DeliveryOptions, WebhookDispatcher
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.measured import MeasuredTTS
 from visavis.tenancy.crypto import SecretBox
@@ -63,6 +67,20 @@ async def ensure_local_tenant(ctx: AppContext) -> None:
             pass  # another instance created it first
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    """How this instance delivers webhooks, from ``VISAVIS_WEBHOOK_*``."""
+    return DeliveryOptions(
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base_s=settings.webhook_retry_base_s,
+        retry_max_s=settings.webhook_retry_max_s,
+        disable_after_failures=settings.webhook_disable_after_failures,
+        disable_after_s=settings.webhook_disable_after_s,
+        poll_interval_s=settings.webhook_poll_interval_s,
+        concurrency=settings.webhook_concurrency,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A Visavis application; ``settings`` default to the environment."""
     settings = settings or Settings()
@@ -89,6 +107,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 secret_key=settings.secret_key.get_secret_value(),
             ),
         )
+        events = EventRecorder(sessions, metrics)
+        webhooks = WebhookDispatcher(
+            sessions=sessions,
+            box=store.box,
+            options=delivery_options(settings),
+            events=events,
+            metrics=metrics,
+        )
         ctx = AppContext(
             settings=settings,
             engine=engine,
@@ -108,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(settings.redis_url),
             metrics=metrics,
+            events=events,
         )
         app.state.ctx = ctx
         metrics.watch_conversations(lambda: len(ctx.live))
@@ -121,12 +148,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if metrics_server is not None:
                 metrics_server.start()
             await ensure_local_tenant(ctx)
+            if settings.webhook_delivery:
+                webhooks.start()
             if ctx.sweeper is not None and settings.sweeper_interval_s > 0:
                 ctx.sweeper.start(settings.sweeper_interval_s)
             yield
         finally:
             if metrics_server is not None:
                 metrics_server.close()
+            await webhooks.aclose()
             if ctx.sweeper is not None:
                 await ctx.sweeper.aclose()
             await ctx.live.aclose()
@@ -159,4 +189,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
     app.include_router(metrics_route.router)
+    for router in (events_route.router, webhooks_route.router, webhooks_route.admin_router):
+        app.include_router(router)
     return app

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     webhook_disable_after_s: float = Field(default=86400.0, ge=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_delivery: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -15,6 +15,7 @@ from visavis.config import Settings
 from visavis.conversation.avatar_link import AvatarLauncher
 from visavis.conversation.live import LiveConversations, LiveServices
 from visavis.conversation.synthesis import SynthesisScheduler
+from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.tts.base import TTSEngine
@@ -42,6 +43,7 @@ class AppContext:
     sweeper: Sweeper | None = None
     synthesis: SynthesisScheduler = field(default_factory=lambda: SynthesisScheduler(slots=1))
     metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
+    events: EventRecorder | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()
