@@ -91,7 +91,24 @@ class Receiver:
 
 
 def create_app(receiver: Receiver) -> Starlette:
-    return Starlette(routes=[Route("/hook", receiver.handle, methods=["POST"])])
+    async def received(request: Request) -> Response:
+        """What the receiver got, for a test or bench in another process."""
+        return JSONResponse(
+            {
+                "bad_signatures": receiver.bad_signatures,
+                "requests": [
+                    {"event_id": r.event_id, "attempt": r.attempt, "at": r.at, "ok": r.accepted}
+                    for r in receiver.snapshot()
+                ],
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/hook", receiver.handle, methods=["POST"]),
+            Route("/_received", received, methods=["GET"]),
+        ]
+    )
 
 
 @contextmanager

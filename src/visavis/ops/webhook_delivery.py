@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from visavis.db.base import utcnow
 from visavis.db.models import AnalyticsEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from visavis.ops.events import EventRecorder, record_event
+from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
+from visavis.ops.webhook_health import EndpointHealth
 from visavis.ops.webhook_signing import signed_headers
 from visavis.tenancy.crypto import SecretBox
 
@@ -112,6 +113,10 @@ class WebhookDispatcher:
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self.health = EndpointHealth(
+            disable_after_failures=options.disable_after_failures,
+            disable_after_s=options.disable_after_s,
+        )
 
     def start(self) -> None:
         """Deliver in the background until :meth:`aclose`."""
@@ -120,15 +125,20 @@ class WebhookDispatcher:
 
     async def _run(self) -> None:
         wake = self.events.wake
+        flushed = time.monotonic()
         while True:
             wake.clear()
             free = self.options.concurrency - len(self._inflight)
             claimed: list[_Job] = []
-            if free > 0:
-                try:
+            try:
+                if time.monotonic() - flushed >= self.options.poll_interval_s:
+                    flushed = time.monotonic()
+                    for _ in await self.health.flush(self.sessions, utcnow()):
+                        self.events.recorded("webhook_endpoint_disabled")
+                if free > 0:
                     claimed = await self.claim(free)
-                except Exception:  # the database is away: try again at the next poll
-                    logger.exception("could not claim webhook deliveries")
+            except Exception:  # the database is away: try again at the next poll
+                logger.exception("could not claim webhook deliveries")
             for job in claimed:
                 task = asyncio.create_task(self._deliver(job), name="webhook-delivery")
                 self._inflight.add(task)
@@ -204,8 +214,9 @@ class WebhookDispatcher:
             if job.secret is None:
                 await self._cancel(job.delivery_id)
                 return
+            sent_at = utcnow()
             status, error, seconds = await self._send(job, job.secret)
-            await self._record(job, status, error, seconds)
+            await self._record(job, sent_at, status, error, seconds)
         except Exception:  # the lease runs out and the delivery is tried again
             logger.exception("webhook delivery %s failed unexpectedly", job.delivery_id)
 
@@ -231,15 +242,15 @@ class WebhookDispatcher:
         return time.perf_counter() - started
 
     async def _record(
-        self, job: _Job, status: int | None, error: str | None, seconds: float
+        self, job: _Job, sent_at: datetime, status: int | None, error: str | None, seconds: float
     ) -> None:
         now = utcnow()
         delivered = error is None
         gave_up = not delivered and job.attempt >= self.options.max_attempts
         values: dict[str, object] = {
             "attempts": job.attempt,
-            "first_attempt_at": func.coalesce(WebhookDelivery.first_attempt_at, now),
-            "last_attempt_at": now,
+            "first_attempt_at": func.coalesce(WebhookDelivery.first_attempt_at, sent_at),
+            "last_attempt_at": sent_at,
             "last_status_code": status,
             "last_error": error,
         }
@@ -251,9 +262,6 @@ class WebhookDispatcher:
             retry = timedelta(seconds=self.options.retry_delay_s(job.attempt))
             values |= {"next_attempt_at": now + retry}
         async with self.sessions() as db:
-            # The endpoint row first, then its deliveries: every transaction here locks in
-            # that order, so concurrent attempts of one endpoint cannot deadlock.
-            disabled = await self._endpoint_health(db, job, error=error, now=now)
             await db.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id == job.delivery_id)
@@ -263,76 +271,20 @@ class WebhookDispatcher:
                 WebhookAttempt(
                     tenant_id=job.tenant_id,
                     delivery_id=job.delivery_id,
-                    attempted_at=now,
+                    attempted_at=sent_at,
                     status_code=status,
                     error=error,
                     duration_ms=round(seconds * 1000),
                 )
             )
             await db.commit()
-        if disabled:
-            self.events.recorded("webhook_endpoint_disabled")
+        self.health.note(
+            endpoint_id=job.endpoint_id, tenant_id=job.tenant_id, at=sent_at, error=error
+        )
         if self.metrics is not None:
-            delay = (now - job.created_at).total_seconds() if job.attempt == 1 else None
+            delay = (sent_at - job.created_at).total_seconds() if job.attempt == 1 else None
             outcome = "delivered" if delivered else ("gave_up" if gave_up else "failed")
             self.metrics.webhook_attempt(outcome=outcome, delay_s=delay)
-
-    async def _endpoint_health(
-        self, db: AsyncSession, job: _Job, *, error: str | None, now: datetime
-    ) -> bool:
-        """Count the endpoint's failures in a row; disable it when they last too long."""
-        endpoint = WebhookEndpoint
-        if error is None:
-            await db.execute(
-                update(endpoint)
-                .where(endpoint.id == job.endpoint_id, endpoint.consecutive_failures > 0)
-                .values(consecutive_failures=0, failing_since=None)
-            )
-            return False
-        row = (
-            await db.execute(
-                update(endpoint)
-                .where(endpoint.id == job.endpoint_id)
-                .values(
-                    consecutive_failures=endpoint.consecutive_failures + 1,
-                    failing_since=func.coalesce(endpoint.failing_since, now),
-                )
-                .returning(endpoint.consecutive_failures, endpoint.failing_since, endpoint.enabled)
-            )
-        ).one_or_none()
-        if row is None or not row.enabled:
-            return False
-        failing_for = (now - row.failing_since).total_seconds() if row.failing_since else 0.0
-        if (
-            row.consecutive_failures < self.options.disable_after_failures
-            or failing_for < self.options.disable_after_s
-        ):
-            return False
-        reason = (
-            f"{row.consecutive_failures} failed attempts in a row over "
-            f"{failing_for / 3600:.1f} h (last: {error})"
-        )[:300]
-        await db.execute(
-            update(endpoint)
-            .where(endpoint.id == job.endpoint_id)
-            .values(enabled=False, disabled_reason=reason)
-        )
-        await db.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.endpoint_id == job.endpoint_id,
-                WebhookDelivery.status == "pending",
-            )
-            .values(status="cancelled")
-        )
-        await record_event(
-            db,
-            tenant_id=job.tenant_id,
-            type="webhook_endpoint_disabled",
-            data={"endpoint_id": str(job.endpoint_id), "reason": reason},
-        )
-        logger.warning("webhook endpoint %s disabled: %s", job.endpoint_id, reason)
-        return True
 
     async def _cancel(self, delivery_id: uuid.UUID) -> None:
         async with self.sessions() as db:
@@ -359,4 +311,8 @@ class WebhookDispatcher:
                 job.cancel()
             if late:
                 await asyncio.wait(late)
+        try:
+            await self.health.flush(self.sessions, utcnow())
+        except Exception:  # failures not yet counted are counted again by the retries
+            logger.exception("could not write webhook endpoint health at shutdown")
         await self._client.aclose()
