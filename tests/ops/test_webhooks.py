@@ -57,6 +57,25 @@ def test_signatures_verify_and_refuse_tampering_and_replays() -> None:
     assert verify("whsec_x", body, timestamp_header=str(int(now)), signature_header=rotated)
 
 
+def test_the_documented_verification_accepts_our_signatures() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    code = text.split("In Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # the receiver's side, exactly as documented
+    documented = namespace["verify"]
+    assert callable(documented)
+    body, now = b'{"id":"e2","type":"avatar_fallback"}', int(time.time())
+    header = signature("whsec_doc", now, body)
+    assert documented("whsec_doc", body, str(now), header) is True
+    assert documented("whsec_doc", body + b"x", str(now), header) is False
+    assert (
+        documented("whsec_doc", body, str(now - 301), signature("whsec_doc", now - 301, body))
+        is False
+    )
+
+
 def test_retry_delays_double_up_to_hours() -> None:
     options = DeliveryOptions()
     delays = [options.retry_delay_s(n) for n in range(1, options.max_attempts)]

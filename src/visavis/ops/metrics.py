@@ -197,7 +197,7 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "visavis_webhook_deliveries_total",
-            "Webhook delivery attempts, by outcome (delivered, failed, disabled)",
+            "Webhook delivery attempts, by outcome (delivered, failed, gave_up)",
             ["outcome"],
             registry=r,
         )
