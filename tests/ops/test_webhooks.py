@@ -138,7 +138,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 async def _tenant_with_endpoint(
-    make_tenant: TenantFactory, ctx: AppContext, url: str, receiver: Receiver, **kw: object
+    make_tenant: TenantFactory, ctx: AppContext, url: str, receiver: Receiver
 ) -> tuple[uuid.UUID, uuid.UUID]:
     tenant = await make_tenant(f"t{uuid.uuid4().hex[:8]}")
     tenant_id = uuid.UUID(tenant.tenant_id)
@@ -148,7 +148,6 @@ async def _tenant_with_endpoint(
             event_types=None,
             box=BOX,
             require_https=False,
-            **kw,  # type: ignore[arg-type]
         )
         await session.commit()
     receiver.secret = secret
