@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from visavis.speech.tts.base import AudioChunk, TTSEngine
 
@@ -53,6 +53,10 @@ class MeasuredTTS(TTSEngine):
             closer = getattr(chunks, "aclose", None)
             if closer is not None:
                 await closer()
+
+    def __getattr__(self, name: str) -> Any:
+        # Engine-specific extras (Piper's ``load``) stay reachable through the wrapper.
+        return getattr(self.engine, name)
 
     async def aclose(self) -> None:
         await self.engine.aclose()
