@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Response
 
 from visavis.api.deps import ContextDep
@@ -28,4 +30,6 @@ def _served_here(ctx: ContextDep) -> None:
 )
 async def metrics(ctx: ContextDep) -> Response:
     """Every metric of this instance, for Prometheus (``Authorization: Bearer <admin key>``)."""
-    return Response(ctx.metrics.scrape(), media_type=CONTENT_TYPE)
+    # Rendered off the event loop: a scrape must not hold up the audio of live conversations.
+    body = await asyncio.to_thread(ctx.metrics.scrape)
+    return Response(body, media_type=CONTENT_TYPE)
