@@ -23,6 +23,7 @@ from tests.conftest import TEST_SECRET, TenantCredentials, TenantFactory
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.ops.events import record_event
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
 # Public documents of the app itself: no tenant data can be in them.
@@ -38,6 +39,7 @@ PLAN: dict[str, Any] = {
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/admin/flags/{name}/tenants/{tenant}"): {"state": "on"},
     ("PUT", "/v1/tenant/interview-plans/{plan_name}"): PLAN | {"title": "beta's own plan"},
+    ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/beta-hook"},
 }
 # Names that live in each tenant's own namespace: B using one reaches B's own, never A's.
 NAMESPACED = {"/v1/tenant/interview-plans/{plan_name}"}
@@ -72,6 +74,8 @@ class Owner:
     def __init__(self, tenant: TenantCredentials, conversation: dict[str, Any]) -> None:
         self.tenant = tenant
         self.conversation = conversation
+        self.webhook_id = ""
+        self.delivery_id = ""
 
     @property
     def markers(self) -> list[str]:
@@ -83,6 +87,8 @@ class Owner:
             "alpha-user-ref-marker",
             "alpha-transcript-marker",
             "alpha-plan-marker",
+            "alpha-webhook-marker",
+            "alpha-event-marker",
         ]
 
     def path_value(self, name: str) -> str:
@@ -90,6 +96,8 @@ class Owner:
             "conversation_id": self.conversation["id"],
             "tenant": self.tenant.name,
             "plan_name": "alpha-plan",
+            "endpoint_id": self.webhook_id,
+            "delivery_id": self.delivery_id,
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
         if name not in values:
@@ -119,7 +127,25 @@ async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: Tenant
         "/v1/tenant/interview-plans/alpha-plan", json=PLAN, headers=alpha.headers
     )
     assert stored.status_code == 201
-    return Owner(alpha, created.json())
+    owner = Owner(alpha, created.json())
+    hook = await client.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/alpha-webhook-marker"},
+        headers=alpha.headers,
+    )
+    assert hook.status_code == 201
+    owner.webhook_id = hook.json()["id"]
+    async with ctx.sessions() as session:
+        await record_event(
+            session,
+            tenant_id=uuid.UUID(alpha.tenant_id),
+            type="conversation_started",
+            data={"agent": "alpha-event-marker"},
+        )
+        await session.commit()
+    log = await client.get(f"/v1/webhooks/{owner.webhook_id}/deliveries", headers=alpha.headers)
+    owner.delivery_id = log.json()["items"][0]["id"]
+    return owner
 
 
 def _assert_no_data_of(owner: Owner, where: str, text: str) -> None:
