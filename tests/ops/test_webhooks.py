@@ -166,7 +166,7 @@ async def _record(ctx: AppContext, tenant_id: uuid.UUID, count: int) -> list[str
     return ids
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:

@@ -112,6 +112,7 @@ class WebhookDispatcher:
         self.metrics = metrics
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self.health = EndpointHealth(
             disable_after_failures=options.disable_after_failures,
@@ -126,7 +127,7 @@ class WebhookDispatcher:
     async def _run(self) -> None:
         wake = self.events.wake
         flushed = time.monotonic()
-        while True:
+        while not self._stopping:
             wake.clear()
             free = self.options.concurrency - len(self._inflight)
             claimed: list[_Job] = []
@@ -158,6 +159,8 @@ class WebhookDispatcher:
         """Lease up to ``limit`` due deliveries to this instance, with what sending needs."""
         now = utcnow()
         async with self.sessions() as db:
+            # One statement: PostgreSQL locks the due rows it picks, skipping those another
+            # instance holds; SQLite takes its write lock first (no read-then-write upgrade).
             due = (
                 select(WebhookDelivery.id)
                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
@@ -165,23 +168,21 @@ class WebhookDispatcher:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            ids = list((await db.execute(due)).scalars().all())
-            if not ids:
+            claimed = await db.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_(due.scalar_subquery()),
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + self.options.lease)
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            claimed_ids = list(claimed.scalars().all())
+            if not claimed_ids:
                 await db.rollback()
                 return []
-            claimed = (
-                await db.execute(
-                    update(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.id.in_(ids),
-                        WebhookDelivery.status == "pending",
-                        WebhookDelivery.next_attempt_at <= now,
-                    )
-                    .values(next_attempt_at=now + self.options.lease)
-                    .returning(WebhookDelivery.id)
-                )
-            ).scalars()
-            claimed_ids = list(claimed.all())
             rows = (
                 await db.execute(
                     select(WebhookDelivery, AnalyticsEvent, WebhookEndpoint)
@@ -302,8 +303,14 @@ class WebhookDispatcher:
         """
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+            # Stopped between database calls, never inside one: a transaction cancelled
+            # halfway can leave its connection (and on SQLite the write lock) behind.
+            self._stopping = True
+            self.events.wake.set()
+            _, running = await asyncio.wait({task}, timeout=self.options.timeout_s + 30)
+            for stuck in running:
+                stuck.cancel()
+                await asyncio.wait({stuck})
         inflight = set(self._inflight)
         if inflight:
             _, late = await asyncio.wait(inflight, timeout=self.options.timeout_s + 5)
