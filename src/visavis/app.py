@@ -15,10 +15,13 @@ from visavis.api import db_outage, problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import avatars as avatar_routes
+from visavis.api.routes import events as events_route
 from visavis.api.routes import lipsync as lipsync_routes
+from visavis.api.routes import metrics as metrics_route
 from visavis.api.routes import mind as mind_routes
 from visavis.api.routes import twins as twin_routes
 from visavis.api.routes import voices as voice_routes
+from visavis.api.routes import webhooks as webhooks_route
 from visavis.api.routes.audio import router as audio_router
 from visavis.avatars.catalogue import AvatarCatalogueCache
 from visavis.avatars.launcher import AvatarLauncher
@@ -39,8 +42,13 @@ from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
 from visavis.errors import ConflictError, VisavisError
+from visavis.ops.events import EventRecorder
+from visavis.ops.metrics import Metrics
+from visavis.ops.metrics_server import MetricsServer
 from visavis.ops.sweeper import Sweeper
+from visavis.ops.webhook_delivery import DeliveryOptions, WebhookDispatcher
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.measured import MeasuredTTS
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
 from visavis.tenancy.breaker import RedisBreaker
@@ -78,10 +86,26 @@ async def ensure_local_tenant(ctx: AppContext) -> None:
             pass  # another instance created it first
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    """How this instance delivers webhooks, from ``VISAVIS_WEBHOOK_*``."""
+    return DeliveryOptions(
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base_s=settings.webhook_retry_base_s,
+        retry_max_s=settings.webhook_retry_max_s,
+        disable_after_failures=settings.webhook_disable_after_failures,
+        disable_after_s=settings.webhook_disable_after_s,
+        poll_interval_s=settings.webhook_poll_interval_s,
+        concurrency=settings.webhook_concurrency,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A Visavis application; ``settings`` default to the environment."""
     settings = settings or Settings()
     install_log_redaction(secrets_of(settings))
+    # One registry per app, never the client library's global one.
+    metrics = Metrics(version=__version__, database=settings.database_url.split(":", 1)[0])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_breaker = RedisBreaker(
             name="Redis", timeout_s=settings.redis_timeout_s, cooldown_s=settings.redis_cooldown_s
         )
-        tts = build_tts(settings)
-        providers = build_avatars(settings, tts)
+        tts: TTSEngine = MeasuredTTS(build_tts(settings), metrics)
+        providers = build_avatars(settings, tts, metrics)
         box = SecretBox.from_config(
             encryption_keys=(
                 settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
@@ -104,6 +128,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents = build_agents(settings)
         mind = build_mind(settings)
         register_twin(agents, settings=settings, mind=mind, sessions=sessions, box=box)
+        events = EventRecorder(sessions, metrics)
+        webhooks = WebhookDispatcher(
+            sessions=sessions,
+            box=store.box,
+            options=delivery_options(settings),
+            events=events,
+            metrics=metrics,
+        )
         ctx = AppContext(
             settings=settings,
             engine=engine,
@@ -119,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 providers=providers,
                 client_timeout_s=settings.client_heartbeat_timeout_s,
                 stop_unknown=settings.sweep_unknown_sessions,
+                metrics=metrics,
             ),
             flags=FlagCache.for_database(settings.database_url, ttl_s=settings.flags_cache_ttl_s),
             rate_limiter=build_rate_limiter(
@@ -142,19 +175,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cloning=CloningJobs(
                 sessions, build_cloning(settings), switch_role=settings.database_rls
             ),
+            metrics=metrics,
+            events=events,
         )
         ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         ctx.stt = build_stt(settings)
         app.state.ctx = ctx
+        metrics.watch_conversations(lambda: len(ctx.live))
+        metrics_server = (
+            MetricsServer(metrics, host=settings.metrics_host, port=settings.metrics_port)
+            if settings.metrics_port is not None
+            else None
+        )
         warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
         try:
+            if metrics_server is not None:
+                metrics_server.start()
             await ensure_local_tenant(ctx)
             ctx.live.start()
+            if settings.webhook_delivery:
+                webhooks.start()
             if ctx.sweeper is not None and settings.sweeper_interval_s > 0:
                 ctx.sweeper.start(settings.sweeper_interval_s)
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
+            await webhooks.aclose()
             if ctx.sweeper is not None:
                 await ctx.sweeper.aclose()
             await ctx.live.aclose()
@@ -204,4 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (twin_routes.router, mind_routes.router, voice_routes.router):
         app.include_router(router)
     app.include_router(audio_router)
+    app.include_router(metrics_route.router)
+    for router in (events_route.router, webhooks_route.router, webhooks_route.admin_router):
+        app.include_router(router)
     return app

@@ -22,6 +22,7 @@ from visavis.avatars.simli.api import SimliAPI
 from visavis.avatars.simli.provider import SimliOptions, SimliProvider
 from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
+from visavis.avatars.transport import ProviderCallObserver
 from visavis.config import Settings
 from visavis.mind.embedding import WordLlamaEmbedder
 from visavis.mind.service import MindService
@@ -112,8 +113,13 @@ def bound_voice(engine: TTSEngine, language: str, settings: Settings) -> Bounded
     )
 
 
-def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvider]:
-    """The local avatar, and every provider this instance has credentials for."""
+def build_avatars(
+    settings: Settings, tts: TTSEngine, observer: ProviderCallObserver | None = None
+) -> dict[str, AvatarProvider]:
+    """The local avatar, and every provider this instance has credentials for.
+
+    ``observer`` hears of every provider API call (metrics).
+    """
     providers: dict[str, AvatarProvider] = {"local": LocalAvatarProvider(tts)}
     if settings.liveavatar_api_key is not None:
         providers["liveavatar"] = LiveAvatarProvider(
@@ -121,6 +127,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 api_key=settings.liveavatar_api_key.get_secret_value(),
                 base_url=settings.liveavatar_base_url,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             LiveAvatarOptions(
                 mode=settings.liveavatar_mode,
@@ -145,6 +152,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 if settings.akool_client_secret
                 else None,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             AkoolOptions(
                 duration_s=settings.akool_session_duration_s,
@@ -157,6 +165,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 api_key=settings.simli_api_key.get_secret_value(),
                 base_url=settings.simli_base_url,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             SimliOptions(
                 max_session_s=settings.simli_max_session_s,
@@ -172,6 +181,7 @@ def build_avatars(settings: Settings, tts: TTSEngine) -> dict[str, AvatarProvide
                 api_key=settings.tavus_api_key.get_secret_value(),
                 base_url=settings.tavus_base_url,
                 timeout_s=settings.provider_timeout_s,
+                observer=observer,
             ),
             TavusOptions(
                 pal_id=settings.tavus_pal_id,

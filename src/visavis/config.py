@@ -166,6 +166,18 @@ class Settings(BaseSettings):
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # --- operations: metrics, analytics events, webhooks ----------------------------
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=20, ge=1, le=100)
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    webhook_disable_after_s: float = Field(default=86400.0, ge=0)
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_delivery: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from visavis import __version__
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.base import AvatarProvider
 from visavis.avatars.catalogue import AvatarCatalogueCache
@@ -16,6 +17,8 @@ from visavis.config import Settings
 from visavis.conversation.live import LiveConversations
 from visavis.conversation.services import LiveServices
 from visavis.mind.service import MindService
+from visavis.ops.events import EventRecorder
+from visavis.ops.metrics import Metrics
 from visavis.ops.sweeper import Sweeper
 from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
@@ -55,6 +58,8 @@ class AppContext:
     #: Voice cloning jobs of this instance.
     cloning: CloningJobs | None = None
     stt: STTEngine | None = None
+    metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
+    events: EventRecorder | None = None
 
     def agent_names(self) -> Collection[str]:
         return self.agents.names()

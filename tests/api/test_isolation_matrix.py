@@ -27,6 +27,7 @@ from tests.voices.audio import reading, room, webm_opus
 from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
+from visavis.ops.events import record_event
 from visavis.speech.encode import wav_bytes
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
@@ -60,6 +61,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/voices"): {"name": "beta's own voice"},
     ("PUT", "/v1/voices/{voice_id}/consent"): {"person_name": "beta", "text": "x" * 30},
     ("POST", "/v1/voices/{voice_id}/clone"): {"backend": "elevenlabs"},
+    ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/beta-hook"},
 }
 # Multipart bodies for routes that take uploads (file parts, then form fields).
 FORMS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {
@@ -117,6 +119,8 @@ class Owner:
         self.tenant = tenant
         self.conversation = conversation
         self.twin = twin or {}
+        self.webhook_id = ""
+        self.delivery_id = ""
 
     @property
     def markers(self) -> list[str]:
@@ -134,6 +138,8 @@ class Owner:
             "alpha-voice-marker",
             "alpha-consent-marker",
             *self.twin.values(),
+            "alpha-webhook-marker",
+            "alpha-event-marker",
         ]
 
     def path_value(self, name: str) -> str:
@@ -142,6 +148,8 @@ class Owner:
             "tenant": self.tenant.name,
             "plan_name": "alpha-plan",
             **self.twin,
+            "endpoint_id": self.webhook_id,
+            "delivery_id": self.delivery_id,
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
         if name not in values:
@@ -206,7 +214,25 @@ async def _owner(client: httpx.AsyncClient, ctx: AppContext, make_tenant: Tenant
         "voice_id": voice_id,
         "sample_id": sample.json()["id"],
     }
-    return Owner(alpha, created.json(), ids)
+    owner = Owner(alpha, created.json(), ids)
+    hook = await client.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/alpha-webhook-marker"},
+        headers=alpha.headers,
+    )
+    assert hook.status_code == 201
+    owner.webhook_id = hook.json()["id"]
+    async with ctx.sessions() as session:
+        await record_event(
+            session,
+            tenant_id=uuid.UUID(alpha.tenant_id),
+            type="conversation_started",
+            data={"agent": "alpha-event-marker"},
+        )
+        await session.commit()
+    log = await client.get(f"/v1/webhooks/{owner.webhook_id}/deliveries", headers=alpha.headers)
+    owner.delivery_id = log.json()["items"][0]["id"]
+    return owner
 
 
 def _assert_no_data_of(owner: Owner, where: str, text: str) -> None:

@@ -100,7 +100,11 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
     tenant = await TenantRepository(session).get(row.tenant_id)
     if ctx.rate_limiter is not None:
         await enforce_rate_limits(
-            ctx.rate_limiter, ctx.settings, tenant_id=tenant.id, key_prefix=row.prefix
+            ctx.rate_limiter,
+            ctx.settings,
+            tenant_id=tenant.id,
+            key_prefix=row.prefix,
+            metrics=ctx.metrics,
         )
     # From here on, every transaction of this request's session sees only this tenant's rows
     # (PostgreSQL row-level security), whatever the queries forget.

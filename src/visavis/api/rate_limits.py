@@ -6,6 +6,7 @@ import uuid
 
 from visavis.api.problems import HTTPProblem
 from visavis.config import Settings
+from visavis.ops.metrics import Metrics
 from visavis.tenancy.ratelimit import Bucket, RateLimiter
 
 
@@ -30,9 +31,14 @@ def request_buckets(settings: Settings, *, tenant_id: uuid.UUID, key_prefix: str
 
 
 async def enforce_rate_limits(
-    limiter: RateLimiter, settings: Settings, *, tenant_id: uuid.UUID, key_prefix: str
+    limiter: RateLimiter,
+    settings: Settings,
+    *,
+    tenant_id: uuid.UUID,
+    key_prefix: str,
+    metrics: Metrics | None = None,
 ) -> None:
-    """Take a token, or refuse with 429 and ``Retry-After``."""
+    """Take a token, or refuse with 429 and ``Retry-After`` (counted in ``metrics``)."""
     buckets = request_buckets(settings, tenant_id=tenant_id, key_prefix=key_prefix)
     if not buckets:
         return
@@ -40,6 +46,8 @@ async def enforce_rate_limits(
     if decision.allowed:
         return
     scope = "tenant" if (decision.bucket or "").startswith("tenant:") else "API key"
+    if metrics is not None:
+        metrics.quota_refused(kind="rate_limit_tenant" if scope == "tenant" else "rate_limit_key")
     raise HTTPProblem(
         429,
         f"too many requests for this {scope}: retry after {decision.retry_after_header} s",

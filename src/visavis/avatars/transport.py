@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -32,6 +33,14 @@ JSONDict = dict[str, Any]
 QUOTA_WORDS = ("quota", "credit", "insufficient", "balance", "payment", "billing")
 CONCURRENCY_WORDS = ("concurren",)
 NOT_FOUND_WORDS = ("not found", "not exist", "does not exist", "no such")
+
+
+class ProviderCallObserver(Protocol):
+    """Told of every provider API call: the path called, its status, how long it took."""
+
+    def provider_call(
+        self, *, provider: str, endpoint: str, status: str, seconds: float
+    ) -> None: ...
 
 
 def mentions(message: str, words: tuple[str, ...]) -> bool:
@@ -78,10 +87,17 @@ async def send(
     headers: Mapping[str, str] | None = None,
     json_body: Mapping[str, Any] | None = None,
     params: Mapping[str, str | int] | None = None,
+    observer: ProviderCallObserver | None = None,
+    endpoint: str | None = None,
 ) -> httpx.Response:
-    """Send one request; timeouts and connection failures become typed errors."""
+    """Send one request; timeouts and connection failures become typed errors.
+
+    ``observer`` hears of the call under ``endpoint`` (a fixed path, never one with ids).
+    """
+    started = time.perf_counter()
+    status = "cancelled"
     try:
-        return await client.request(
+        response = await client.request(
             method,
             url,
             headers=dict(headers) if headers else None,
@@ -89,14 +105,26 @@ async def send(
             params=dict(params) if params else None,
             timeout=httpx.Timeout(timeout_s),
         )
+        status = str(response.status_code)
+        return response
     except httpx.TimeoutException as exc:
+        status = "timeout"
         raise ProviderTimeout(
             f"{method} {url} got no answer within {timeout_s:g} s", provider=provider
         ) from exc
     except httpx.TransportError as exc:
+        status = "unreachable"
         raise ProviderUnavailable(
             f"{method} {url} failed: {type(exc).__name__}: {exc}", provider=provider
         ) from exc
+    finally:
+        if observer is not None:
+            observer.provider_call(
+                provider=provider,
+                endpoint=endpoint or "other",
+                status=status,
+                seconds=time.perf_counter() - started,
+            )
 
 
 def generic_http_error(
@@ -188,3 +216,12 @@ def optional_int(data: Mapping[str, Any], key: str) -> int | None:
     """``data[key]`` as an int if it is a whole number, else None."""
     number = optional_float(data, key)
     return int(number) if number is not None and number.is_integer() else None
+
+
+_ID_SEGMENT = re.compile(r"^(?=.*\d)[\w-]{8,}$")
+
+
+def path_template(path: str) -> str:
+    """``path`` with its id segments replaced by ``{id}``: a label that names no session."""
+    query = path.split("?", 1)[0]
+    return "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in query.split("/"))

@@ -70,6 +70,33 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade, revision)
 
 
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the schema back to ``revision`` (``-1``: one step; ``base``: nothing), serialized
+    like :func:`upgrade`. Data of the dropped tables and columns is lost."""
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    lock: contextlib.AbstractAsyncContextManager[None] = (
+        _sqlite_file_lock(path) if path is not None else contextlib.nullcontext()
+    )
+    async with lock, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
+        await connection.run_sync(_downgrade, revision)
+
+
+def revisions() -> list[str]:
+    """Every revision the code knows, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
 async def current_revision(connection: AsyncConnection) -> str | None:
     """The revision the database is at, or ``None`` when it has never been migrated."""
 

@@ -26,6 +26,7 @@ from visavis.avatars.base import ActiveSession, AvatarProvider
 from visavis.avatars.errors import ProviderError
 from visavis.avatars.store import AvatarStore
 from visavis.db.repositories.avatar_sessions import AvatarSessionRepository
+from visavis.ops.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ class Sweeper:
         client_timeout_s: float,
         unknown_grace_s: float = UNKNOWN_GRACE_S,
         stop_unknown: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.stop_unknown = stop_unknown
+        self.metrics = metrics
         self.unknown_grace_s = unknown_grace_s
         self.store = store
         self.providers = providers
@@ -110,6 +113,7 @@ class Sweeper:
                 outcome = await self.store.stop(row_id, reason=entry["reason"], settle=True)
                 if outcome.stopped:
                     report.stopped.append(entry)
+                    self._count_stop(entry)
                     progress = True
             if dry_run or not progress:
                 return
@@ -153,8 +157,13 @@ class Sweeper:
             try:
                 if await provider.stop(session_id):
                     report.reconciled.append(entry)
+                    self._count_stop(entry)
             except ProviderError as exc:
                 report.errors.append(f"{provider.name} {session_id}: {exc.message}")
+
+    def _count_stop(self, entry: dict[str, str]) -> None:
+        if self.metrics is not None:
+            self.metrics.sweeper_stop(provider=entry["provider"], reason=entry["reason"])
 
     def _old_enough(
         self, provider: str, session: ActiveSession, now_mono: float, now_wall: datetime

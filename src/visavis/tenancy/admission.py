@@ -17,6 +17,8 @@ from visavis.config import Settings
 from visavis.db.models import Conversation, TenantPreferences
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.repositories.usage import UsageRepository
+from visavis.ops.events import record_event
+from visavis.ops.metrics import Metrics
 from visavis.tenancy import quotas
 from visavis.tenancy.flags import AVATAR, FlagCache, load_snapshot
 
@@ -65,8 +67,13 @@ async def admit_avatar(
     prefs: TenantPreferences,
     flags: FlagCache | None,
     reservation_id: uuid.UUID | None = None,
+    metrics: Metrics | None = None,
 ) -> AvatarAdmission:
-    """Check the avatar flag for the tenant, then reserve quota atomically; caller commits."""
+    """Check the avatar flag for the tenant, then reserve quota atomically; caller commits.
+
+    A refusal by a monthly limit is counted in ``metrics`` by the limit's name, and stored as
+    a ``quota_refused`` analytics event (committed with the caller's transaction).
+    """
     snapshot = await flags.snapshot() if flags is not None else await load_snapshot(session)
     decision = snapshot.evaluate(AVATAR, tenant_id)
     if not decision.enabled:
@@ -83,6 +90,15 @@ async def admit_avatar(
             reservation_id=reservation_id,
         )
     except quotas.QuotaExceeded as exceeded:
+        await record_event(
+            session,
+            tenant_id=tenant_id,
+            type="quota_refused",
+            data={"limit": exceeded.limit, "period": exceeded.period, "provider": provider},
+        )
+        if metrics is not None:
+            metrics.quota_refused(kind=exceeded.limit)
+            metrics.event_recorded(type="quota_refused")
         return AvatarAdmission(False, exceeded.code, f"{exceeded.message}; audio-only until then")
     return AvatarAdmission(True, reservation=reservation)
 

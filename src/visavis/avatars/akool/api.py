@@ -31,6 +31,7 @@ from visavis.avatars.errors import (
 from visavis.avatars.transport import (
     NOT_FOUND_WORDS,
     JSONDict,
+    ProviderCallObserver,
     common_refusal,
     decode_json,
     mentions,
@@ -187,6 +188,7 @@ class AkoolAPI:
         client_id: str | None = None,
         client_secret: str | None = None,
         timeout_s: float = 10.0,
+        observer: ProviderCallObserver | None = None,
     ) -> None:
         if api_key:
             self._uses_token = False
@@ -204,6 +206,7 @@ class AkoolAPI:
         self._token: str | None = None
         self._token_lock = asyncio.Lock()
         self._client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        self._observer = observer
         self._closed = False
 
     @property
@@ -396,6 +399,8 @@ class AkoolAPI:
                 headers=auth,
                 json_body=json_body,
                 params=params,
+                observer=self._observer,
+                endpoint=path,
             )
             body = decode_json(response)
             if body is not None and body.get("code") == SUCCESS and response.status_code < 400:

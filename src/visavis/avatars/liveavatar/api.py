@@ -26,11 +26,13 @@ from visavis.avatars.errors import (
 from visavis.avatars.transport import (
     NOT_FOUND_WORDS,
     JSONDict,
+    ProviderCallObserver,
     common_refusal,
     decode_json,
     mentions,
     optional_float,
     optional_str,
+    path_template,
     require_str,
     send,
 )
@@ -152,7 +154,12 @@ class LiveAvatarAPI:
     """Async REST client of LiveAvatar; every call has a timeout; ``aclose`` is idempotent."""
 
     def __init__(
-        self, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 10.0,
+        observer: ProviderCallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("LiveAvatar needs an API key")
@@ -162,6 +169,7 @@ class LiveAvatarAPI:
         self._timeout_s = timeout_s
         self._key = {"X-API-KEY": api_key}
         self._client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        self._observer = observer
         self._closed = False
 
     @property
@@ -275,6 +283,8 @@ class LiveAvatarAPI:
             headers=headers if headers is not None else self._key,
             json_body=json_body,
             params=params,
+            observer=self._observer,
+            endpoint=path_template(path),
         )
         body = decode_json(response)
         ok = 200 <= response.status_code < 300 and body is not None

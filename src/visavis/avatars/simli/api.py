@@ -33,7 +33,14 @@ from visavis.avatars.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from visavis.avatars.transport import JSONDict, common_refusal, decode_json, send
+from visavis.avatars.transport import (
+    JSONDict,
+    ProviderCallObserver,
+    common_refusal,
+    decode_json,
+    path_template,
+    send,
+)
 
 PROVIDER = "simli"
 DEFAULT_BASE_URL = "https://api.simli.ai"
@@ -71,7 +78,12 @@ class SimliAPI:
     """Async REST client of Simli; every call has a timeout; ``aclose`` is idempotent."""
 
     def __init__(
-        self, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 10.0,
+        observer: ProviderCallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("Simli needs an API key")
@@ -79,6 +91,7 @@ class SimliAPI:
         self._timeout_s = timeout_s
         self._key = {"x-simli-api-key": api_key}
         self._client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        self._observer = observer
         self._closed = False
 
     @property
@@ -131,6 +144,8 @@ class SimliAPI:
             timeout_s=self._timeout_s,
             headers=self._key,
             json_body=json_body,
+            observer=self._observer,
+            endpoint=path_template(path),
         )
         try:
             parsed = json.loads(response.content) if response.content else None

@@ -27,10 +27,12 @@ from visavis.avatars.liveavatar.api import parse_time
 from visavis.avatars.transport import (
     NOT_FOUND_WORDS,
     JSONDict,
+    ProviderCallObserver,
     common_refusal,
     decode_json,
     mentions,
     optional_str,
+    path_template,
     require_str,
     send,
 )
@@ -89,7 +91,12 @@ class TavusAPI:
     """Async client of Tavus; every call has a timeout; ``aclose`` is idempotent."""
 
     def __init__(
-        self, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 10.0,
+        observer: ProviderCallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("Tavus needs an API key")
@@ -97,6 +104,7 @@ class TavusAPI:
         self._timeout_s = timeout_s
         self._key = {"x-api-key": api_key}
         self._client = httpx.AsyncClient(headers={"Accept": "application/json"})
+        self._observer = observer
         self._closed = False
 
     async def create_conversation(
@@ -189,6 +197,8 @@ class TavusAPI:
             headers=self._key,
             json_body=json_body,
             params=params,
+            observer=self._observer,
+            endpoint=path_template(path),
         )
         body = decode_json(response)
         if not 200 <= response.status_code < 300:

@@ -1,5 +1,11 @@
 """Every table, importable from one place (Alembic's metadata, repositories)."""
 
+from visavis.db.models.analytics import (
+    AnalyticsEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from visavis.db.models.avatar_sessions import AvatarSession, AvatarSessionEvent
 from visavis.db.models.conversation_events import ConversationEvent, ConversationTurn
 from visavis.db.models.conversations import Conversation, TranscriptEntry
@@ -34,4 +40,8 @@ __all__ = [
     "VoiceConsent",
     "VoiceProfile",
     "VoiceSample",
+    "AnalyticsEvent",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

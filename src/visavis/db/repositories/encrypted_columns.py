@@ -11,7 +11,10 @@ from visavis.db.base import Base
 from visavis.tenancy.crypto import SecretBox
 
 # (table, column): add a column here when a new secret is stored, and rotation covers it.
-ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (("avatar_sessions", "browser_token_encrypted"),)
+ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("avatar_sessions", "browser_token_encrypted"),
+    ("webhook_endpoints", "secret_encrypted"),
+)
 _BATCH = 500
 
 
