@@ -74,6 +74,8 @@ class AppContext:
             synthesis=self.synthesis,
             launcher=self.launcher,
             flags=self.flags,
+            metrics=self.metrics,
+            events=self.events,
         )
 
     async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:

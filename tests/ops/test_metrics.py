@@ -13,8 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conversation.live_client import start_conversation
-from tests.fakes.heygen import serve_heygen
+from tests.conversation.live_client import LiveClient, start_conversation
+from tests.fakes.liveavatar import DEFAULT_AVATARS, serve_liveavatar
 from tests.live_server import RunningServer, ServerFactory
 from visavis import __version__
 from visavis.ops.metrics import Metrics, label
@@ -126,8 +126,8 @@ async def test_metrics_are_hidden_without_an_admin_key(client: httpx.AsyncClient
 
 
 @pytest.fixture
-def heygen() -> Iterator[Any]:
-    with serve_heygen() as fake:
+def liveavatar() -> Iterator[Any]:
+    with serve_liveavatar() as fake:
         yield fake
 
 
@@ -147,11 +147,13 @@ async def _until(check: Any, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_a_conversation_moves_the_metrics(live_server: ServerFactory, heygen: Any) -> None:
+async def test_a_conversation_moves_the_metrics(
+    live_server: ServerFactory, liveavatar: Any
+) -> None:
     server = live_server(
         admin_api_key=ADMIN_KEY,
-        heygen_base_url=heygen.base_url,
-        heygen_api_key="test-heygen-key",
+        liveavatar_base_url=liveavatar.base_url,
+        liveavatar_api_key="test-liveavatar-key",
         client_heartbeat_timeout_s=0.5,
         sweeper_interval_s=0.2,
         rate_limit_key_per_s=0.01,
@@ -176,22 +178,21 @@ async def test_a_conversation_moves_the_metrics(live_server: ServerFactory, heyg
 
     tenant = await server.tenant("metrics")
     # Its client never connects: the sweeper stops the provider session as an orphan.
-    await start_conversation(
-        server.base_url, tenant.key, {"avatar": {"provider": "heygen", "avatar_id": "Wayne"}}
-    )
+    avatar = {"provider": "liveavatar", "avatar_id": DEFAULT_AVATARS[0][0]}
+    await start_conversation(server.base_url, tenant.key, {"avatar": avatar})
 
     async def provider_called_and_swept() -> bool:
         s = await _scrape(server)
-        call = {"provider": "heygen", "endpoint": "/v1/streaming.new", "status": "200"}
+        call = {"provider": "liveavatar", "endpoint": "/v1/sessions/token", "status": "200"}
         return (
             value(s, "visavis_provider_requests_total", **call) >= 1
-            and value(s, "visavis_sweeper_stops_total", provider="heygen", reason="client_gone")
+            and value(s, "visavis_sweeper_stops_total", provider="liveavatar", reason="client_gone")
             == 1
         )
 
     await _until(provider_called_and_swept)
     after = await _scrape(server)
-    call = {"provider": "heygen", "endpoint": "/v1/streaming.new"}
+    call = {"provider": "liveavatar", "endpoint": "/v1/sessions/token"}
     assert value(after, "visavis_provider_request_duration_seconds_count", **call) >= 1
     engine = server.ctx.tts.name
     assert value(after, "visavis_tts_audio_seconds_total", engine=engine) > 0  # the warm-up
@@ -225,3 +226,28 @@ async def test_metrics_on_a_port_of_their_own(live_server: ServerFactory) -> Non
     assert "visavis_build_info" in own.text
     assert main.status_code == 404
     assert str(port) in main.json()["detail"]
+
+
+async def test_a_live_conversation_moves_the_conversation_metrics(
+    live_server: ServerFactory,
+) -> None:
+    server = live_server(admin_api_key=ADMIN_KEY)
+    tenant = await server.tenant("live-metrics")
+    conversation_id, token = await start_conversation(server.base_url, tenant.key, None)
+    client = LiveClient(server.base_url, conversation_id, token)
+    await client.connect()
+    await client.wait_for("turn_end", turn_id=1, timeout=60)
+    await client.send({"type": "end"})
+    assert await client.wait_closed(timeout=30) == 1000
+    s = await _scrape(server)
+    assert value(s, "visavis_conversations_started_total", agent="interviewer") == 1
+    assert value(s, "visavis_conversations_ended_total", reason="ended_by_client") == 1
+    assert value(s, "visavis_turn_first_audio_seconds_count", agent="interviewer") == 1
+    assert value(s, "visavis_turn_first_text_seconds_count", agent="interviewer") == 1
+    assert value(s, "visavis_websocket_connections_total") == 1
+    assert value(s, "visavis_websocket_disconnects_total", code="1000") == 1
+    headers = {"Authorization": f"Bearer {tenant.key}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
+        page = (await http.get("/v1/events", params={"limit": 50})).json()
+    kinds = [e["type"] for e in page["items"]]
+    assert {"conversation_started", "turn_completed", "conversation_ended"} <= set(kinds)

@@ -52,14 +52,24 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
     """One live conversation: ``hello`` first, then the messages of docs/protocol.md."""
     ctx: AppContext = websocket.app.state.ctx
     await websocket.accept()
+    ctx.metrics.websocket_opened()
+    code = 1006  # the client vanished
+    try:
+        code = await _converse(websocket, ctx, conversation_id)
+    finally:
+        ctx.metrics.websocket_closed(code=code)
+
+
+async def _converse(websocket: WebSocket, ctx: AppContext, conversation_id: str) -> int:
+    """The conversation on this socket; returns the close code it ended with."""
     try:
         session = await _open_session(websocket, ctx, conversation_id)
     except Refusal as refusal:
         await _refuse(websocket, refusal)
-        return
-    except WebSocketDisconnect:
-        return
-    await _serve(websocket, ctx, session)
+        return refusal.close_code
+    except WebSocketDisconnect as gone:
+        return gone.code
+    return await _serve(websocket, ctx, session)
 
 
 async def _open_session(
@@ -183,13 +193,13 @@ async def _refuse(websocket: WebSocket, refusal: Refusal) -> None:
         pass  # the client left before hearing why
 
 
-async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSession) -> None:
+async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSession) -> int:
     settings = ctx.settings
     live = ctx.live
     if not await live.attach(session):  # a newer connection of this conversation won the race
         await session.aclose(reason="replaced_by_new_connection", code=4409)
         await _close(websocket, 4409, "replaced_by_new_connection", 5.0)
-        return
+        return 4409
     outbox = session.outbox
     writer = asyncio.create_task(
         _write(websocket, outbox, settings.ws_send_timeout_s), name="ws-writer"
@@ -214,8 +224,10 @@ async def _serve(websocket: WebSocket, ctx: AppContext, session: ConversationSes
         await asyncio.wait({t for t in (reader, writer, closed) if t is not None})
     if outbox.overflowed:
         await _close(websocket, 4408, "client_too_slow", settings.ws_close_timeout_s)
-    else:
-        await _close(websocket, session.close_code or 1000, session.close_reason, 5.0)
+        return 4408
+    code = session.close_code or 1000
+    await _close(websocket, code, session.close_reason, 5.0)
+    return code
 
 
 async def _read(websocket: WebSocket, session: ConversationSession, max_bytes: int) -> None:

@@ -37,6 +37,7 @@ from visavis.db.repositories.conversations import ConversationRepository
 from visavis.db.repositories.transcripts import TranscriptRepository
 from visavis.db.tenant_scope import scope_to_tenant
 from visavis.errors import ConflictError
+from visavis.ops.events import EventRecorder, record_event
 from visavis.stored_text import storable
 from visavis.timing import ConversationClock
 
@@ -387,8 +388,10 @@ class ConversationJournal:
         *,
         outbox: Outbox,
         clock: ConversationClock,
+        events: EventRecorder | None = None,
     ) -> None:
         self.recorder = recorder
+        self.events = events
         recorder.on_outage = self._storage_changed
         self.outbox = outbox
         self.clock = clock
@@ -520,6 +523,20 @@ class ConversationJournal:
             )
 
         self.recorder.write(write)
+
+    def analytics(self, kind: str, data: dict[str, Any]) -> None:
+        """An analytics event of the tenant's (delivered to its webhooks), in the record's order."""
+        if self.events is None:
+            return
+        events, tenant_id, conversation_id = self.events, self.tenant_id, self.conversation_id
+
+        async def write(session: AsyncSession) -> None:
+            await record_event(
+                session, tenant_id=tenant_id, type=kind, data=data, conversation_id=conversation_id
+            )
+
+        self.recorder.write(write)
+        events.recorded(kind)
 
     def ended(self, reason: str) -> None:
         """The conversation ended here: mark its row."""

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
+from visavis.ops.events import EventRecorder
+from visavis.ops.metrics import Metrics
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.tenancy.flags import FlagCache
@@ -25,6 +27,8 @@ class LiveServices:
     synthesis: SynthesisScheduler
     launcher: AvatarLauncher | None = None
     flags: FlagCache | None = None
+    metrics: Metrics | None = None
+    events: EventRecorder | None = None
 
 
 @dataclass(frozen=True, slots=True)

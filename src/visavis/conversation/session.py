@@ -92,7 +92,10 @@ class ConversationSession:
             tenant_id=conversation.tenant_id,
             switch_role=services.settings.database_rls,
         )
-        self.journal = ConversationJournal(recorder, outbox=outbox, clock=self.clock)
+        self.journal = ConversationJournal(
+            recorder, outbox=outbox, clock=self.clock, events=services.events
+        )
+        self.metrics = services.metrics
         self.agent = services.agents.create(
             conversation.agent, plan=plan, conversation=conversation
         )
@@ -164,6 +167,8 @@ class ConversationSession:
         self.journal.announcing = True
         self._heard_from_client()
         fresh = not self._transcript and self._turn_seq == 0
+        if fresh:
+            self._started()
         greets = self.agent.greets_first and fresh and await self._claim_greeting()
         if self.journal.closing:
             return
@@ -171,6 +176,15 @@ class ConversationSession:
             self._start_turn(trigger="greeting", user_text=None)
         else:
             await machine.transition(S.LISTENING, reason="ready")
+
+    def _started(self) -> None:
+        agent = self.conversation.agent
+        if self.metrics is not None:
+            self.metrics.conversation_started(agent=agent)
+        provider = self.conversation.avatar_provider if self.conversation.avatar_enabled else None
+        self.journal.analytics(
+            "conversation_started", {"agent": agent, "avatar_provider": provider}
+        )
 
     async def _claim_greeting(self) -> bool:
         """Whether this connection greets: one greeting per conversation, however many
@@ -336,6 +350,7 @@ class ConversationSession:
             error_code=failure.code if isinstance(failure, VisavisError) else None,
         )
         self.journal.turn(turn)
+        self._measure(turn)
         if self.journal.closing:
             return
         if failure is not None:
@@ -354,6 +369,24 @@ class ConversationSession:
         await self.journal.machine.transition(S.LISTENING, reason=outcome)
         if outcome == "completed" and self.agent.wants_to_end(self.history):
             await self.end(reason="agent_closed")
+
+    def _measure(self, turn: TurnFigures) -> None:
+        """The turn's latencies as metrics, and a ``turn_completed`` analytics event."""
+        agent = self.conversation.agent
+        if self.metrics is not None:
+            if turn.first_delta_ms is not None:
+                self.metrics.turn_first_text_after(turn.first_delta_ms / 1000, agent=agent)
+            if turn.first_audio_ms is not None:
+                self.metrics.turn_first_audio_after(turn.first_audio_ms / 1000, agent=agent)
+        self.journal.analytics(
+            "turn_completed",
+            {
+                "turn": turn.turn_id,
+                "first_text_ms": turn.first_delta_ms,
+                "first_audio_ms": turn.first_audio_ms,
+                "interrupted": turn.outcome == "interrupted",
+            },
+        )
 
     def _note_unsaid(self, skipped: list[tuple[str, str]]) -> None:
         """Sentences the voice left out: an event each, and one note in the transcript."""
@@ -395,6 +428,16 @@ class ConversationSession:
         await self.interrupt(reason=reason)
         if not by_server:
             self.journal.ended(reason)
+        if self.metrics is not None:
+            self.metrics.conversation_ended(reason=reason)
+        self.journal.analytics(
+            "conversation_ended",
+            {
+                "reason": reason,
+                "duration_s": round(self.clock.seconds(), 1),
+                "turns": self._turn_seq,
+            },
+        )
         self.journal.send(protocol.end(reason=reason))
         await self.avatar.end()
         await self.aclose(reason=reason, code=1000)
