@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from visavis.conversation import protocol
@@ -489,26 +490,35 @@ class ConversationJournal:
         self.recorder.write(write)
 
     def turn(self, figures: TurnFigures) -> None:
-        row = ConversationTurn(
-            conversation_id=self.conversation_id,
-            seq=figures.turn_id,
-            trigger=figures.trigger,
-            user_text=None if figures.user_text is None else storable(figures.user_text),
-            started_at_ms=figures.started_ms,
-            first_delta_ms=figures.first_delta_ms,
-            first_audio_ms=figures.first_audio_ms,
-            audio_ms=figures.audio_ms,
-            synthesis_ms=round(figures.synthesis_s * 1000),
-            synthesis_rtf=figures.synthesis_rtf,
-            sentences=figures.sentences,
-            interrupted=figures.outcome == "interrupted",
-            outcome=figures.outcome,
-            error_code=figures.error_code,
-        )
-        tenant_id = self.tenant_id
+        """The turn's row. Its number is the one the client saw, unless a connection racing this
+        one on the same conversation stored that number first: then the next free one."""
+        conversation_id, tenant_id = self.conversation_id, self.tenant_id
+
+        def row(seq: int) -> ConversationTurn:
+            return ConversationTurn(
+                conversation_id=conversation_id,
+                seq=seq,
+                trigger=figures.trigger,
+                user_text=None if figures.user_text is None else storable(figures.user_text),
+                started_at_ms=figures.started_ms,
+                first_delta_ms=figures.first_delta_ms,
+                first_audio_ms=figures.first_audio_ms,
+                audio_ms=figures.audio_ms,
+                synthesis_ms=round(figures.synthesis_s * 1000),
+                synthesis_rtf=figures.synthesis_rtf,
+                sentences=figures.sentences,
+                interrupted=figures.outcome == "interrupted",
+                outcome=figures.outcome,
+                error_code=figures.error_code,
+            )
 
         async def write(session: AsyncSession) -> None:
-            await ConversationEventRepository(session, tenant_id).add_turn(row)
+            repo = ConversationEventRepository(session, tenant_id)
+            try:
+                async with session.begin_nested():
+                    await repo.add_turn(row(figures.turn_id))
+            except IntegrityError:
+                await repo.add_turn(row(await repo.next_turn_seq(conversation_id)))
 
         self.recorder.write(write)
 
