@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from visavis.avatars.base import DataSink, ProviderSession, SpeakResult
+from visavis.avatars.base import (
+    AudioDrivenProvider,
+    DataSink,
+    ProviderSession,
+    SpeakResult,
+    audio_driven,
+)
 from visavis.avatars.errors import ProviderError, ProviderSessionStateError
 from visavis.avatars.launcher import AvatarLauncher, FailureHandler, Launch, failure_reason
 from visavis.db.models import Conversation
@@ -69,6 +75,27 @@ class AvatarLink:
         self._last_activity = _now()
         await self._touch()
         return result
+
+    async def begin_utterance(self) -> str:
+        """Start an utterance of our audio on an audio-driven face."""
+        return await self._face().begin_utterance(self._require())
+
+    async def push_audio(self, pcm: bytes, sample_rate: int) -> None:
+        """Send PCM16 mono of the open utterance (the provider re-cuts it to its chunks)."""
+        await self._face().push_audio(self._require(), pcm, sample_rate)
+
+    async def end_utterance(self) -> float:
+        """Close the open utterance; the seconds of audio it carried."""
+        seconds = await self._face().end_utterance(self._require())
+        self._last_activity = _now()
+        await self._touch()
+        return seconds
+
+    def _face(self) -> AudioDrivenProvider:
+        face = audio_driven(self.provider)
+        if face is None:
+            raise TypeError(f"{self.provider.name} speaks text; it takes no audio")
+        return face
 
     async def interrupt(self) -> None:
         session = self.session
