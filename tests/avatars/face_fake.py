@@ -16,6 +16,7 @@ from visavis.avatars.base import (
     DataSink,
     FaceListener,
     ProviderSession,
+    SessionRequest,
     SpeakResult,
 )
 from visavis.avatars.errors import ProviderError
@@ -60,8 +61,13 @@ class FakeFace(FakeAvatarProvider, AudioDrivenProvider):
         super().__init__(start_delays_s=start_delays_s, session_s=session_s)
         self.fail_on_utterance = fail_on_utterance
         self.utterances: list[FaceUtterance] = []
+        self.requests: list[SessionRequest] = []
         self._open: dict[str, FaceUtterance] = {}
         self._count = itertools.count(1)
+
+    async def create_session(self, request: SessionRequest) -> ProviderSession:
+        self.requests.append(request)
+        return await super().create_session(request)
 
     async def speak(self, session: ProviderSession, text: str, *, sink: DataSink) -> SpeakResult:
         raise AssertionError("an audio-driven face is given audio, never text")

@@ -239,3 +239,23 @@ def test_a_face_that_never_comes_leaves_the_conversation_on_the_local_voice() ->
             assert uuid.UUID(str(row.conversation_id)) == client.conversation_id
 
     run_virtual(scenario())
+
+
+def test_the_clients_quality_reaches_the_sessions_started_while_it_is_connected() -> None:
+    face = FakeFace()
+
+    async def scenario() -> None:
+        async with kit(face) as client:
+            await client.wait_for("avatar", status="ready")
+            assert client.session is not None
+            # What ``hello.quality`` sets (the session passes it to the conversation's avatar).
+            client.session.avatar.quality = "high"
+            await client.send({"type": "avatar_toggle", "enabled": False})
+            await client.wait_for("avatar", enabled=False)
+            mark = len(client.received)
+            await client.send({"type": "avatar_toggle", "enabled": True})
+            await client.wait_for("avatar", after=mark, status="ready")
+            # Created at conversation start with the conversation's quality, then the client's.
+            assert [r.quality for r in face.requests] == [None, "high"]
+
+    run_virtual(scenario())

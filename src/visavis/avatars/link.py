@@ -39,6 +39,7 @@ class AvatarLink:
         sink: DataSink,
         on_failure: FailureHandler,
         on_renewed: Callable[[Mapping[str, Any] | None], None],
+        quality: str | None = None,
     ) -> None:
         self.launcher = launcher
         self.store = launcher.store
@@ -47,6 +48,8 @@ class AvatarLink:
         self.sink = sink
         self.on_failure = on_failure
         self.on_renewed = on_renewed
+        #: The quality the client asked for (None: the conversation's), for renewals.
+        self.quality = quality
         self.session: ProviderSession | None = None
         self.row_id: uuid.UUID | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -143,7 +146,7 @@ class AvatarLink:
                 self._renewal = asyncio.create_task(self._renew(), name="avatar-renewal")
 
     async def _renew(self) -> Launch:
-        launch = await self.launcher.start(self.conversation)
+        launch = await self.launcher.start(self.conversation, quality=self.quality)
         if not launch.ok:
             logger.warning("renewing the avatar failed: %s", launch.reason)
         return launch

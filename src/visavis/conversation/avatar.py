@@ -155,6 +155,7 @@ class ConversationAvatar:
             sink=self._relay,
             on_failure=self.fail,
             on_renewed=self._renewed,
+            quality=self.quality,
         )
         if not launch.ok:
             return
