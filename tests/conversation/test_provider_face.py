@@ -194,19 +194,18 @@ def test_a_face_joining_mid_reply_speaks_after_the_local_voice() -> None:
     # saying the first sentence, and the second comes after that.
     first = "So, this opening sentence runs on for quite a while, long enough to be still going."
     reply = f"{first} {SENTENCES[1]} {SENTENCES[2]}"
-    agent = ScriptedAgent([reply], pause_after={"Second,": 4.0})
+    agent = ScriptedAgent([reply], pause_after={"going.": 5.0})
 
     async def scenario() -> None:
         async with kit(face, agent=agent) as client:
-            await client.wait_for("avatar", reason="timeout")
             await client.send({"type": "user_text", "text": "Hello."})
+            await client.wait_for("avatar", reason="timeout")
             await client.wait_for("turn_end", turn_id=1)
             said = {m["utterance_id"]: m["text"] for m in client.messages("sentence")}
             local_ids = {m["utterance_id"] for m in client.messages("visemes")}
             assert local_ids and len(face.utterances) >= 1
             local_frames = [r.at_ms for r in client.frames()]
             face_ids = sorted(set(said) - local_ids)
-            # (The hesitation makes the segmenter let "Second," go on its own.)
             assert " ".join(said[uid] for uid in face_ids) == " ".join(SENTENCES[1:])
             assert len(face.utterances) == len(face_ids)
             # The face starts once the local voice's audio has played (its last frame went out
