@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from visavis.avatars.base import (
     AudioDrivenProvider,
     DataSink,
+    FaceEvent,
     FaceListener,
     ProviderSession,
     SessionRequest,
@@ -62,6 +63,7 @@ class FakeFace(FakeAvatarProvider, AudioDrivenProvider):
         self.fail_on_utterance = fail_on_utterance
         self.utterances: list[FaceUtterance] = []
         self.requests: list[SessionRequest] = []
+        self.listeners: dict[str, FaceListener | None] = {}
         self._open: dict[str, FaceUtterance] = {}
         self._count = itertools.count(1)
 
@@ -102,4 +104,11 @@ class FakeFace(FakeAvatarProvider, AudioDrivenProvider):
             utterance.interrupted = True
 
     def set_listener(self, session: ProviderSession, listener: FaceListener | None) -> None:
-        return None
+        self.listeners[session.session_id] = listener
+
+    def close_by_provider(self, session_id: str, reason: str) -> None:
+        """The provider ends the session on its own (idle timeout, out of credit)."""
+        self.sessions[session_id].stopped = True
+        listener = self.listeners.get(session_id)
+        if listener is not None:
+            listener(FaceEvent("closed", None, 0.0, reason))

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conversation.live_client import LiveClient, start_conversation, store_plan
-from tests.conversation.test_provider_avatars import records, until
+from tests.conversation.test_provider_avatars import open_conversation, records, until
 from tests.conversation.test_provider_late_join import reservation
 from tests.fakes.liveavatar import DEFAULT_AVATARS, serve_liveavatar
 from tests.fakes.simli import DEFAULT_FACES, serve_simli
@@ -165,3 +165,45 @@ async def test_a_conversation_on_the_face_from_start_to_cost(
     held_quota = await reservation(server, client.conversation_id)
     assert held_quota is not None and held_quota.status == "settled"
     assert held_quota.cost_microusd == rows[0].cost_microusd
+
+
+async def test_liveavatar_full_renews_past_the_session_limit_without_a_cut_utterance(
+    live_server: ServerFactory,
+) -> None:
+    with serve_liveavatar(max_session_duration_s=6.0, playback_rate=0.0) as fake:
+        settings = {
+            "liveavatar_base_url": fake.base_url,
+            "liveavatar_api_key": "test-liveavatar-key",
+            "liveavatar_mode": "FULL",
+            "liveavatar_context_id": "ctx-interviewer",
+        }
+        server = live_server(sweeper_interval_s=3600, **settings)
+        client, _ = await open_conversation(server, "liveavatar", short=False)
+
+        async def publish(data: str) -> None:
+            # The page publishes in the room it is in: the newest session once it joined it.
+            newest = fake.fake.open_sessions()[-1]["session_id"]
+            async with httpx.AsyncClient(base_url=fake.base_url) as http:
+                answer = await http.post(f"/_fake/datachannel/{newest}", content=data)
+            assert answer.json().get("accepted"), answer.text
+
+        client.on_provider_message = publish
+        await client.connect()
+        await client.wait_for("ready")
+        # The greeting alone lasts longer than one session may.
+        await client.wait_for("turn_end", turn_id=1, timeout=90)
+        assert not any(m.get("degraded") for m in client.messages("state"))
+        sessions = fake.fake.all_sessions()
+        assert len(sessions) >= 2
+        utterances = [u for s in sessions for u in s["utterances"]]
+        assert len(utterances) == len(client.messages("sentence"))
+        assert not any(u.get("interrupted") for u in utterances), "no utterance was cut"
+        await client.send({"type": "end"})
+        await client.wait_closed()
+        await until(lambda: fake.fake.open_sessions() == [])
+        rows, events = await records(server, client.conversation_id)
+        assert len(rows) >= 2 and all(r.status == "stopped" for r in rows)
+        assert "renewed" in [e.kind for e in events]
+        held = await reservation(server, client.conversation_id)
+        assert held is not None and held.status == "settled"
+        assert held.cost_microusd == sum(r.cost_microusd for r in rows)

@@ -258,3 +258,23 @@ def test_the_clients_quality_reaches_the_sessions_started_while_it_is_connected(
             assert [r.quality for r in face.requests] == [None, "high"]
 
     run_virtual(scenario())
+
+
+def test_a_face_the_provider_closes_between_turns_falls_back_at_once() -> None:
+    face = FakeFace()
+
+    async def scenario() -> None:
+        async with kit(face) as client:
+            await client.wait_for("avatar", status="ready")
+            await client.send({"type": "user_text", "text": "Hello."})
+            await client.wait_for("turn_end", turn_id=1)
+            face.close_by_provider(face.session(0).session_id, "NO_CREDITS")
+            gone = await client.wait_for("avatar", fallback="audio", timeout_s=2)
+            assert gone["enabled"] is False and gone["reason"] == "provider_error"
+            mark = len(client.received)
+            await client.send({"type": "user_text", "text": "Go on."})
+            await client.wait_for("turn_end", turn_id=2)
+            assert any(r.frame for r in client.received[mark:]), "the local voice speaks"
+            assert len(face.utterances) == 3  # nothing more went to the closed face
+
+    run_virtual(scenario())

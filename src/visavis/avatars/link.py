@@ -12,6 +12,7 @@ from typing import Any
 from visavis.avatars.base import (
     AudioDrivenProvider,
     DataSink,
+    FaceEvent,
     ProviderSession,
     SpeakResult,
     audio_driven,
@@ -68,6 +69,7 @@ class AvatarLink:
         """Take over a started session and begin keeping it alive."""
         self.session, self.row_id = launch.session, launch.row_id
         self.failed = False
+        self._watch(self.session)
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.create_task(self._maintain(), name="avatar-maintenance")
 
@@ -108,6 +110,30 @@ class AvatarLink:
             await self.provider.interrupt(session, sink=self.sink)
         except ProviderError as error:
             await self._fail(error)
+
+    def _watch(self, session: ProviderSession | None) -> None:
+        """Hear from an audio-driven face when the provider closes it (idle, no credit, …), so
+        the conversation falls back at once rather than at its next sentence."""
+        face = audio_driven(self.provider)
+        if face is None or session is None:
+            return
+        session_id = session.session_id
+        try:
+            face.set_listener(session, lambda event: self._face_event(session_id, event))
+        except ProviderError:
+            logger.warning("the %s face's events cannot be followed here", self.provider.name)
+
+    def _face_event(self, session_id: str, event: FaceEvent) -> None:
+        current = self.session
+        if event.kind != "closed" or self.failed or current is None:
+            return
+        if current.session_id != session_id:
+            return  # a session retired after a renewal, or stopped by us
+        error = ProviderSessionStateError(
+            f"the avatar session was closed by the provider ({event.detail or 'no reason'})",
+            provider=self.provider.name,
+        )
+        self._retired.spawn(self._fail(error))
 
     def _require(self) -> ProviderSession:
         if self.session is None or self.failed:
@@ -181,6 +207,7 @@ class AvatarLink:
             return False
         old_session, old_row = self.session, self.row_id
         self.session, self.row_id = launch.session, launch.row_id
+        self._watch(self.session)
         self._last_activity = _now()
         self.on_renewed(self.media)
         await self.store.event(self.conversation, "renewed", reason="renewed", row_id=self.row_id)
