@@ -133,7 +133,17 @@ class AvatarLink:
             f"the avatar session was closed by the provider ({event.detail or 'no reason'})",
             provider=self.provider.name,
         )
-        self._retired.spawn(self._fail(error))
+        self._retired.spawn(self._fail_when_quiet(session_id, error))
+
+    async def _fail_when_quiet(self, session_id: str, error: ProviderError) -> None:
+        # While the face is speaking, its next send fails and hands the sentence over whole
+        # (under the id the client knows); a failure reported now would cut it short instead.
+        # ``speaking_until`` is a moment that moves forward as sentences are sent: re-read it.
+        while (left := self.speaking_until - _now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left + 0.5)
+        current = self.session
+        if current is not None and current.session_id == session_id:
+            await self._fail(error)
 
     def _require(self) -> ProviderSession:
         if self.session is None or self.failed:

@@ -102,6 +102,11 @@ class FaceOutput(PipelinedOutput[SpokenAudio]):
 
     async def _stream(self, piece: SpokenAudio, scheduled: ScheduledUtterance) -> None:
         pcm = piece.pcm.astype("<i2").tobytes()
+        # The face is busy until this utterance has played (renewals and failures wait for it).
+        self.link.speaking_until = max(
+            self.link.speaking_until,
+            asyncio.get_running_loop().time() + max(0, scheduled.end_ms - self.clock.ms()) / 1000,
+        )
         slice_bytes = max(2, piece.sample_rate * SLICE_MS // 1000 * 2)
         await self.link.begin_utterance()
         for offset in range(0, len(pcm), slice_bytes):
