@@ -278,3 +278,22 @@ def test_a_face_the_provider_closes_between_turns_falls_back_at_once() -> None:
             assert len(face.utterances) == 3  # nothing more went to the closed face
 
     run_virtual(scenario())
+
+
+def test_a_face_switched_off_while_it_starts_is_stopped_when_it_comes() -> None:
+    face = FakeFace(start_delays_s=(5.0,))
+
+    async def scenario() -> None:
+        async with kit(face) as client:
+            await client.wait_for("avatar", reason="timeout")
+            await client.send({"type": "avatar_toggle", "enabled": False})
+            await client.wait_for("avatar", enabled=False)
+            await client.until(lambda: bool(face.sessions) and face.session(0).stopped)
+            await client.send({"type": "user_text", "text": "Hello."})
+            await client.wait_for("turn_end", turn_id=1)
+            assert face.utterances == [] and client.frames()
+            assert not [m for m in client.messages("avatar") if m.get("status") == "ready"]
+            (row,) = await avatar_rows(client)
+            assert row.status == "stopped" and row.stop_reason == "user_disabled"
+
+    run_virtual(scenario())

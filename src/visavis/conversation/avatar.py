@@ -135,6 +135,11 @@ class ConversationAvatar:
         if not launch.ok:
             await self.fail(launch.reason or "connection_failed", launch.detail or "")
             return
+        if not self.enabled:
+            # Switched off while it was starting: nobody will watch it.
+            if launch.row_id is not None:
+                await launcher.store.stop(launch.row_id, reason="user_disabled", settle=False)
+            return
         self._link().adopt(launch)
         self.reason = self.detail = None
         if self.fallback is not None:
