@@ -60,6 +60,7 @@ class AvatarLink:
         self._last_touch = 0.0
         self.speaking_until = 0.0
         self.failed = False
+        self._closed = False
 
     @property
     def media(self) -> Mapping[str, Any] | None:
@@ -125,7 +126,7 @@ class AvatarLink:
 
     def _face_event(self, session_id: str, event: FaceEvent) -> None:
         current = self.session
-        if event.kind != "closed" or self.failed or current is None:
+        if event.kind != "closed" or self.failed or self._closed or current is None:
             return
         if current.session_id != session_id:
             return  # a session retired after a renewal, or stopped by us
@@ -142,7 +143,7 @@ class AvatarLink:
         while (left := self.speaking_until - _now()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left + 0.5)
         current = self.session
-        if current is not None and current.session_id == session_id:
+        if not self._closed and current is not None and current.session_id == session_id:
             await self._fail(error)
 
     def _require(self) -> ProviderSession:
@@ -262,6 +263,13 @@ class AvatarLink:
 
     async def aclose(self) -> None:
         """Stop keeping the session alive (the client left; it may come back); idempotent."""
+        self._closed = True  # the face's events have nobody to tell any more
+        face = audio_driven(self.provider)
+        if face is not None and self.session is not None:
+            try:
+                face.set_listener(self.session, None)
+            except ProviderError:
+                pass  # its channel is already gone
         await self._stop_tasks()
         await self._retired.aclose(timeout_s=5)
 
