@@ -8,10 +8,18 @@
   text-driven ones (LiveAvatar FULL, Akool, Tavus) one sentence built into its data-channel
   message(s) and handed to the browser relay.
 
+- late_join (LiveAvatar LITE, its socket ``connected`` only after 3.5 s, through a whole
+  conversation in process on real time): ``ready_to_joined`` is the time from the provider's
+  session being up to the conversation switching to the face (the ``avatar`` message);
+  ``ready_to_first_audio`` from then to the face's first audio when the person speaks as it
+  joins (includes the agent's first sentence and our voice's synthesis of it);
+  ``face_chunk`` the wall/CPU time of each audio slice through the audio-driven output
+  (``FaceOutput`` → ``AvatarLink`` → provider → socket).
+
 Wall time includes the fakes' own work and loopback; ``cpu`` is the CPU time of this process
 alone, i.e. our client's share. Prints JSON (milliseconds: p50/p95/max).
 
-    python bench/avatars.py [--runs 100]
+    python bench/avatars.py [--runs 100] [--join-runs 5]
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from visavis.avatars.simli.api import SimliAPI
 from visavis.avatars.simli.provider import SimliProvider
 from visavis.avatars.tavus.api import TavusAPI
 from visavis.avatars.tavus.provider import TavusOptions, TavusProvider
+from visavis.testing import ConversationKit, FakeTTS, ScriptedAgent
 
 SENTENCE = "That is a really interesting project, thank you for walking me through it."
 VOICE_RATE = 22050  # Piper's native rate: the audio path resamples it
@@ -48,7 +57,9 @@ FAKES = {
     "akool": ("tests.fakes.akool", {"polls_to_ready": 0}),
     "simli": ("tests.fakes.simli", {"start_delay_s": 0.0, "playback_rate": 0.0}),
     "tavus": ("tests.fakes.tavus", {}),
+    "liveavatar-slow": ("tests.fakes.liveavatar", {"connect_delay_s": 3.5}),
 }
+LATE_REPLY = "Thanks for waiting. Tell me about the last system you built, and what you learned."
 
 
 def free_port() -> int:
@@ -197,16 +208,74 @@ async def bench(urls: dict[str, str], runs: int) -> dict[str, Any]:
     return result
 
 
+async def late_join_once(url: str, chunks: tuple[list[float], list[float]]) -> dict[str, float]:
+    """One conversation whose LiveAvatar LITE face joins late; the moments that matter."""
+    loop = asyncio.get_running_loop()
+    provider = LiveAvatarProvider(LiveAvatarAPI(api_key="test-liveavatar-key", base_url=url))
+    stamps: dict[str, float] = {}
+    started, pushed = provider.start, provider.push_audio
+
+    async def start(session: ProviderSession) -> None:
+        await started(session)
+        stamps.setdefault("ready", loop.time())
+
+    async def push_audio(session: ProviderSession, pcm: bytes, rate: int) -> None:
+        await timed(lambda: pushed(session, pcm, rate), *chunks)
+        stamps.setdefault("first_audio", loop.time())
+
+    provider.start = start  # type: ignore[method-assign]
+    provider.push_audio = push_audio  # type: ignore[method-assign]
+    agent = ScriptedAgent([LATE_REPLY])
+    try:
+        async with ConversationKit(
+            agent=agent, tts=FakeTTS(realtime_factor=50.0), avatar=provider
+        ) as client:
+            await client.wait_for("avatar", reason="timeout", timeout_s=10)
+            await client.wait_for("avatar", status="ready", timeout_s=30)
+            stamps["joined"] = loop.time()
+            await client.send({"type": "user_text", "text": "Hello."})
+            await client.wait_for("turn_end", turn_id=1, timeout_s=30)
+    finally:
+        await provider.aclose()
+    return {
+        "ready_to_joined": stamps["joined"] - stamps["ready"],
+        "ready_to_first_audio": stamps["first_audio"] - stamps["ready"],
+    }
+
+
+async def bench_late_join(url: str, runs: int) -> dict[str, Any]:
+    joined: list[float] = []
+    first: list[float] = []
+    chunks: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        moments = await late_join_once(url, chunks)
+        joined.append(moments["ready_to_joined"])
+        first.append(moments["ready_to_first_audio"])
+    return {
+        "runs": runs,
+        "ready_to_joined_ms": summary(joined),
+        "ready_to_first_audio_ms": summary(first),
+        "face_chunk_wall_ms": summary(chunks[0]),
+        "face_chunk_cpu_ms": summary(chunks[1]),
+        "face_chunks": len(chunks[0]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--join-runs", type=int, default=5)
     args = parser.parse_args()
     started = {name: start_fake(module, knobs) for name, (module, knobs) in FAKES.items()}
     try:
         urls = {name: url for name, (_, url) in started.items()}
-        print(json.dumps(asyncio.run(bench(urls, args.runs)), indent=2))
+        result = asyncio.run(bench(urls, args.runs))
+        if args.join_runs > 0:
+            late = bench_late_join(urls["liveavatar-slow"], args.join_runs)
+            result["late_join"] = asyncio.run(late)
+        print(json.dumps(result, indent=2))
     finally:
         for proc, _ in started.values():
             proc.terminate()

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     tavus_max_call_duration_s: int = Field(default=1800, ge=60, le=3600)
     tavus_price_per_minute_usd: float = Field(default=0.37, ge=0)
     avatar_catalogue_ttl_s: float = Field(default=60.0, ge=0, le=3600)
+    #: A face not ready by the start deadline keeps starting this long, then joins late.
+    avatar_join_limit_s: float = Field(default=30.0, gt=0, le=600)
 
     # --- background jobs ------------------------------------------------------------
     sweeper_interval_s: float = Field(default=10.0, gt=0)

@@ -6,6 +6,7 @@ would.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 from tests.db_support import SqliteTemplate
 from tests.fakes.liveavatar import serve_liveavatar
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.tavus import DEFAULT_FACES as TAVUS_FACES
+from tests.fakes.tavus import serve_tavus
 from tests.web.conftest import PageFactory, start_server
 from visavis.cli import app as cli
 
@@ -109,3 +112,203 @@ def test_unreachable_provider_video_degrades_to_the_local_voice(
     assert level > 0.01
     watched.screenshot("desktop-degraded")
     assert liveavatar.fake.open_sessions() == []  # the provider session was stopped
+
+
+# --- each provider's media path, up to the SDK call -------------------------------------------
+# Joining a real room is not possible here, so the vendored SDK file is served as a stand-in that
+# records what the page asks of it (the calls our code makes, with their arguments) and plays a
+# video track from a canvas, as the provider's face would.
+
+LIVEKIT_STANDIN = """
+(() => {
+  const calls = (window.__sdk = { connect: [], published: [] });
+  const handlers = {};
+  class Room {
+    constructor() { this.localParticipant = { publishData: async (bytes, options) => {
+      calls.published.push({ text: new TextDecoder().decode(bytes), ...options }); } }; }
+    on(event, handler) { (handlers[event] = handlers[event] || []).push(handler); return this; }
+    async connect(url, token) {
+      calls.connect.push({ url, token });
+      const canvas = document.createElement("canvas");
+      const context = canvas.getContext("2d");
+      setInterval(() => { context.fillStyle = "#456"; context.fillRect(0, 0, 8, 8); }, 50);
+      const stream = canvas.captureStream(10);
+      const track = { kind: "video", attach: () => {
+        const video = document.createElement("video");
+        video.muted = true; video.autoplay = true; video.srcObject = stream; return video; } };
+      const subscribed = () => (handlers.trackSubscribed || []);
+      setTimeout(() => subscribed().forEach((h) => h(track, { kind: "video" })), 10);
+    }
+    async disconnect() {}
+  }
+  window.__sdkEmit = (event, ...args) => (handlers[event] || []).forEach((h) => h(...args));
+  window.LivekitClient = {
+    Room, setLogLevel() {},
+    RoomEvent: { TrackSubscribed: "trackSubscribed", Disconnected: "disconnected",
+                 DataReceived: "dataReceived" },
+    VideoQuality: { HIGH: 2, MEDIUM: 1, LOW: 0 },
+  };
+})();
+"""
+
+DAILY_STANDIN = """
+(() => {
+  const calls = (window.__sdk = { join: [], appMessages: [] });
+  const failing = %s;
+  window.Daily = { createCallObject: () => {
+    const handlers = {};
+    return {
+      on(event, handler) { (handlers[event] = handlers[event] || []).push(handler); return this; },
+      async join(options) {
+        calls.join.push(options);
+        if (failing) throw new Error("the Daily room could not be joined");
+        const canvas = document.createElement("canvas");
+        const context = canvas.getContext("2d");
+        setInterval(() => { context.fillStyle = "#654"; context.fillRect(0, 0, 8, 8); }, 50);
+        const [track] = canvas.captureStream(10).getVideoTracks();
+        setTimeout(() => (handlers["track-started"] || []).forEach(
+          (h) => h({ participant: { local: false }, track })), 10);
+      },
+      sendAppMessage(message, to) { calls.appMessages.push({ message, to }); },
+      async leave() {},
+      destroy() {},
+    };
+  } };
+})();
+"""
+
+
+def tavus_settings(fake: Any) -> dict[str, Any]:
+    return {
+        "tavus_base_url": fake.base_url,
+        "tavus_api_key": "test-tavus-key",
+        "tavus_pal_id": "p-echo-fake",
+        "sweeper_interval_s": 3600,
+    }
+
+
+def open_with_standin(
+    browser: Any, base_url: str, avatar: dict[str, Any], vendor_file: str, standin: str
+) -> tuple[Any, Any, list[str]]:
+    """The page of a new conversation with ``avatar``, the vendored SDK replaced."""
+    answer = httpx.post(base_url + "/v1/local/conversations", json={"avatar": avatar}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["conversation"]["avatar"]["enabled"], body
+    context = browser.new_context()
+    context.route(
+        f"**/static/vendor/{vendor_file}",
+        lambda route: route.fulfill(body=standin, content_type="text/javascript"),
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    conversation_id, token = body["conversation"]["id"], body["token"]
+    page.goto(f"{base_url}/c/{conversation_id}?token={token}")
+    return context, page, errors
+
+
+@pytest.fixture(scope="module")
+def tavus() -> Iterator[Any]:
+    with serve_tavus() as fake:
+        yield fake
+
+
+def test_liveavatar_full_sentences_are_published_on_the_control_topic(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: SqliteTemplate,
+    liveavatar: Any,
+    browser: Any,
+) -> None:
+    running = start_server(
+        tmp_path_factory.mktemp("web-full"),
+        sqlite_template,
+        liveavatar_base_url=liveavatar.base_url,
+        liveavatar_api_key=LIVEAVATAR_KEY,
+        liveavatar_mode="FULL",
+        liveavatar_context_id="ctx-interviewer",
+        sweeper_interval_s=3600,
+    )
+    try:
+        context, page, errors = open_with_standin(
+            browser,
+            running.base_url,
+            {"provider": "liveavatar", "avatar_id": AVATAR},
+            "livekit-client.min.js",
+            LIVEKIT_STANDIN,
+        )
+        page.wait_for_function("() => window.__sdk?.published.length >= 2", timeout=30000)
+        sdk = page.evaluate("() => window.__sdk")
+        (connect,) = sdk["connect"]
+        assert connect["url"].startswith("wss://") and connect["token"]
+        packets = [json.loads(p["text"]) for p in sdk["published"]]
+        assert all(p["topic"] == "agent-control" and p["reliable"] for p in sdk["published"])
+        assert {p["event_type"] for p in packets} == {"avatar.speak_text"}
+        assert all(p["text"] for p in packets)
+        # The face is shown: the page told the server its media is connected.
+        page.wait_for_function("() => window.visavis.state().degradedReason === null")
+        assert page.locator(".provider-video").count() == 1
+        assert errors == []
+        context.close()
+    finally:
+        running.stop()
+
+
+def test_tavus_joins_the_daily_room_and_relays_app_messages(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: SqliteTemplate,
+    tavus: Any,
+    browser: Any,
+) -> None:
+    running = start_server(
+        tmp_path_factory.mktemp("web-tavus"), sqlite_template, **tavus_settings(tavus)
+    )
+    try:
+        context, page, errors = open_with_standin(
+            browser,
+            running.base_url,
+            {"provider": "tavus", "avatar_id": TAVUS_FACES[0][0]},
+            "daily.js",
+            DAILY_STANDIN % "false",
+        )
+        page.wait_for_function("() => window.__sdk?.appMessages.length >= 2", timeout=30000)
+        sdk = page.evaluate("() => window.__sdk")
+        (join,) = sdk["join"]
+        assert join["url"].startswith("https://tavus.daily.co/")
+        messages = [m["message"] for m in sdk["appMessages"]]
+        assert {m["event_type"] for m in messages} == {"conversation.echo"}
+        assert all(m["properties"]["text"] for m in messages)
+        assert all(m["to"] == "*" for m in sdk["appMessages"])
+        assert errors == []
+        context.close()
+    finally:
+        running.stop()
+
+
+def test_a_daily_room_that_cannot_be_joined_degrades_to_the_local_voice(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: SqliteTemplate,
+    tavus: Any,
+    browser: Any,
+) -> None:
+    running = start_server(
+        tmp_path_factory.mktemp("web-tavus-down"), sqlite_template, **tavus_settings(tavus)
+    )
+    try:
+        context, page, errors = open_with_standin(
+            browser,
+            running.base_url,
+            {"provider": "tavus", "avatar_id": TAVUS_FACES[0][0]},
+            "daily.js",
+            DAILY_STANDIN % "true",
+        )
+        page.wait_for_function(
+            "() => window.visavis && window.visavis.state().degradedReason !== null", timeout=30000
+        )
+        page.wait_for_function("() => window.visavis.audio().busy", timeout=30000)
+        assert page.locator("[data-testid=audio-only]").is_visible()
+        assert len(page.evaluate("() => window.__sdk.join")) == 1
+        assert errors == []
+        context.close()
+    finally:
+        running.stop()

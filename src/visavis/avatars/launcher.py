@@ -1,8 +1,10 @@
 """Starting provider avatar sessions for conversations: launched early, handed over on connect.
 
 A conversation that asks for an avatar gets its provider session started as soon as it is
-created, in parallel with everything else, so it is ready when the browser connects. A start
-that fails or misses the deadline leaves the conversation audio-only, never silent.
+created, in parallel with everything else, so it is ready when the browser connects. That
+first start may take up to the join limit: a face not ready by the start deadline lets the
+conversation begin with the local voice and joins it late. A start that fails (or outlasts
+the join limit) leaves the conversation audio-only, never silent.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Launch:
     session: ProviderSession | None
     reason: str | None = None
     detail: str | None = None
+    #: Not ready in time, but still starting: asking again later may get the session.
+    pending: bool = False
 
     @property
     def ok(self) -> bool:
@@ -74,7 +78,10 @@ class AvatarLauncher:
         """Start the conversation's avatar in the background (call after its row is committed)."""
         if not conversation.avatar_enabled or conversation.id in self._launches:
             return
-        task = asyncio.create_task(self.start(conversation), name=f"avatar-{conversation.id}")
+        task = asyncio.create_task(
+            self.start(conversation, budget_s=self.settings.avatar_join_limit_s),
+            name=f"avatar-{conversation.id}",
+        )
         self._launches[conversation.id] = task
         # A result nobody came for (the client never connected) is dropped after a while; the
         # sweeper stops that session.
@@ -88,16 +95,23 @@ class AvatarLauncher:
         if self._launches.get(conversation_id) is task:
             del self._launches[conversation_id]
 
-    async def start(self, conversation: Conversation, *, quality: str | None = None) -> Launch:
-        """Create and start one provider session within the start deadline."""
+    async def start(
+        self,
+        conversation: Conversation,
+        *,
+        quality: str | None = None,
+        budget_s: float | None = None,
+    ) -> Launch:
+        """Create and start one provider session within ``budget_s`` (default: a moment
+        before the start deadline, so the fallback voice is speaking by then)."""
         name = conversation.avatar_provider or "local"
         provider = self.providers[name]
         request = SessionRequest(
             avatar_id=conversation.avatar_id, quality=quality or conversation.avatar_quality
         )
         loop = asyncio.get_running_loop()
-        # Decided a moment before the deadline, so the fallback voice is speaking by then.
-        budget_s = max(0.5, self.settings.avatar_start_deadline_s - FALLBACK_HEADROOM_S)
+        if budget_s is None:
+            budget_s = max(0.5, self.settings.avatar_start_deadline_s - FALLBACK_HEADROOM_S)
         deadline = loop.time() + budget_s
         # The row is written while the provider works; a crash in between leaves a session the
         # provider lists and we don't know, which the sweeper's reconciliation stops.
@@ -124,6 +138,13 @@ class AvatarLauncher:
             # Recorded after the conversation has been told, off its critical path.
             self._chores.spawn(self._record_failure(conversation, row_id, reason, detail, session))
             return Launch(row_id=row_id, session=None, reason=reason, detail=detail)
+        except asyncio.CancelledError:
+            # Abandoned (the conversation ended first): a session the provider already made
+            # is written down, so stopping the conversation's sessions stops it there too.
+            if session is not None and recorded.done() and not recorded.cancelled():
+                known = self.store.provider_id_known(recorded.result(), session.session_id)
+                await asyncio.shield(known)
+            raise
         finally:
             if not recorded.done():
                 recorded.cancel()
@@ -153,14 +174,32 @@ class AvatarLauncher:
         task = self._launches.get(conversation_id)
         return task is not None and task.done()
 
+    def starting(self, conversation_id: uuid.UUID) -> bool:
+        """Whether this instance is still starting the conversation's avatar."""
+        task = self._launches.get(conversation_id)
+        return task is not None and not task.done()
+
+    async def abandon(self, conversation_id: uuid.UUID) -> None:
+        """Stop starting the conversation's avatar (it ended before the face came)."""
+        task = self._launches.pop(conversation_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+
     async def result(self, conversation: Conversation, *, timeout_s: float) -> Launch:
-        """The conversation's provider session: from this instance's launch, or the database."""
-        task = self._launches.pop(conversation.id, None)
+        """The conversation's provider session: from this instance's launch, or the database.
+
+        A launch not finished within ``timeout_s`` goes on: asking again later may still get
+        its session (the face joins late).
+        """
+        task = self._launches.get(conversation.id)
         if task is not None:
             try:
-                return await asyncio.wait_for(asyncio.shield(task), timeout_s)
+                launch = await asyncio.wait_for(asyncio.shield(task), timeout_s)
             except TimeoutError:
-                return Launch(None, None, "timeout", "the avatar was not ready in time")
+                return Launch(None, None, "timeout", "the avatar was not ready in time", True)
+            self._forget(conversation.id, task)
+            return launch
         deadline = time.monotonic() + timeout_s
         while True:
             async with self.store.sessions() as db:
@@ -176,7 +215,7 @@ class AvatarLauncher:
                 )
                 return Launch(row_id=row.id, session=session)
             if time.monotonic() > deadline:
-                return Launch(row.id, None, "timeout", "the avatar was not ready in time")
+                return Launch(row.id, None, "timeout", "the avatar was not ready in time", True)
             await asyncio.sleep(0.1)
 
     async def conversation_ended(self, conversation_id: uuid.UUID) -> None:

@@ -9,7 +9,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from visavis.avatars.base import DataSink, ProviderSession, SpeakResult
+from visavis.avatars.base import (
+    AudioDrivenProvider,
+    DataSink,
+    FaceEvent,
+    ProviderSession,
+    SpeakResult,
+    audio_driven,
+)
 from visavis.avatars.errors import ProviderError, ProviderSessionStateError
 from visavis.avatars.launcher import AvatarLauncher, FailureHandler, Launch, failure_reason
 from visavis.db.models import Conversation
@@ -33,6 +40,7 @@ class AvatarLink:
         sink: DataSink,
         on_failure: FailureHandler,
         on_renewed: Callable[[Mapping[str, Any] | None], None],
+        quality: str | None = None,
     ) -> None:
         self.launcher = launcher
         self.store = launcher.store
@@ -41,6 +49,8 @@ class AvatarLink:
         self.sink = sink
         self.on_failure = on_failure
         self.on_renewed = on_renewed
+        #: The quality the client asked for (None: the conversation's), for renewals.
+        self.quality = quality
         self.session: ProviderSession | None = None
         self.row_id: uuid.UUID | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -50,6 +60,7 @@ class AvatarLink:
         self._last_touch = 0.0
         self.speaking_until = 0.0
         self.failed = False
+        self._closed = False
 
     @property
     def media(self) -> Mapping[str, Any] | None:
@@ -59,6 +70,7 @@ class AvatarLink:
         """Take over a started session and begin keeping it alive."""
         self.session, self.row_id = launch.session, launch.row_id
         self.failed = False
+        self._watch(self.session)
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.create_task(self._maintain(), name="avatar-maintenance")
 
@@ -70,6 +82,27 @@ class AvatarLink:
         await self._touch()
         return result
 
+    async def begin_utterance(self) -> str:
+        """Start an utterance of our audio on an audio-driven face."""
+        return await self._face().begin_utterance(self._require())
+
+    async def push_audio(self, pcm: bytes, sample_rate: int) -> None:
+        """Send PCM16 mono of the open utterance (the provider re-cuts it to its chunks)."""
+        await self._face().push_audio(self._require(), pcm, sample_rate)
+
+    async def end_utterance(self) -> float:
+        """Close the open utterance; the seconds of audio it carried."""
+        seconds = await self._face().end_utterance(self._require())
+        self._last_activity = _now()
+        await self._touch()
+        return seconds
+
+    def _face(self) -> AudioDrivenProvider:
+        face = audio_driven(self.provider)
+        if face is None:
+            raise TypeError(f"{self.provider.name} speaks text; it takes no audio")
+        return face
+
     async def interrupt(self) -> None:
         session = self.session
         if session is None or self.failed:
@@ -77,6 +110,40 @@ class AvatarLink:
         try:
             await self.provider.interrupt(session, sink=self.sink)
         except ProviderError as error:
+            await self._fail(error)
+
+    def _watch(self, session: ProviderSession | None) -> None:
+        """Hear from an audio-driven face when the provider closes it (idle, no credit, …), so
+        the conversation falls back at once rather than at its next sentence."""
+        face = audio_driven(self.provider)
+        if face is None or session is None:
+            return
+        session_id = session.session_id
+        try:
+            face.set_listener(session, lambda event: self._face_event(session_id, event))
+        except ProviderError:
+            logger.warning("the %s face's events cannot be followed here", self.provider.name)
+
+    def _face_event(self, session_id: str, event: FaceEvent) -> None:
+        current = self.session
+        if event.kind != "closed" or self.failed or self._closed or current is None:
+            return
+        if current.session_id != session_id:
+            return  # a session retired after a renewal, or stopped by us
+        error = ProviderSessionStateError(
+            f"the avatar session was closed by the provider ({event.detail or 'no reason'})",
+            provider=self.provider.name,
+        )
+        self._retired.spawn(self._fail_when_quiet(session_id, error))
+
+    async def _fail_when_quiet(self, session_id: str, error: ProviderError) -> None:
+        # While the face is speaking, its next send fails and hands the sentence over whole
+        # (under the id the client knows); a failure reported now would cut it short instead.
+        # ``speaking_until`` is a moment that moves forward as sentences are sent: re-read it.
+        while (left := self.speaking_until - _now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left + 0.5)
+        current = self.session
+        if not self._closed and current is not None and current.session_id == session_id:
             await self._fail(error)
 
     def _require(self) -> ProviderSession:
@@ -116,7 +183,7 @@ class AvatarLink:
                 self._renewal = asyncio.create_task(self._renew(), name="avatar-renewal")
 
     async def _renew(self) -> Launch:
-        launch = await self.launcher.start(self.conversation)
+        launch = await self.launcher.start(self.conversation, quality=self.quality)
         if not launch.ok:
             logger.warning("renewing the avatar failed: %s", launch.reason)
         return launch
@@ -151,6 +218,7 @@ class AvatarLink:
             return False
         old_session, old_row = self.session, self.row_id
         self.session, self.row_id = launch.session, launch.row_id
+        self._watch(self.session)
         self._last_activity = _now()
         self.on_renewed(self.media)
         await self.store.event(self.conversation, "renewed", reason="renewed", row_id=self.row_id)
@@ -195,6 +263,13 @@ class AvatarLink:
 
     async def aclose(self) -> None:
         """Stop keeping the session alive (the client left; it may come back); idempotent."""
+        self._closed = True  # the face's events have nobody to tell any more
+        face = audio_driven(self.provider)
+        if face is not None and self.session is not None:
+            try:
+                face.set_listener(self.session, None)
+            except ProviderError:
+                pass  # its channel is already gone
         await self._stop_tasks()
         await self._retired.aclose(timeout_s=5)
 

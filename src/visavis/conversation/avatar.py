@@ -1,24 +1,30 @@
 """The avatar side of one live conversation: which output speaks, fallback, toggling.
 
 The avatar is an enhancement, never a requirement: whatever fails — the start, a sentence, the
-browser's media — the conversation carries on with the local voice, and the client is told.
+browser's media — the conversation carries on with the local voice, and the client is told. A
+face that is not ready by the start deadline is not given up: the local voice speaks meanwhile
+and the face joins between two sentences once it is up (within the join limit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from visavis.avatars.launcher import AvatarLauncher, Launch
+from visavis.avatars.base import audio_driven
+from visavis.avatars.launcher import FALLBACK_HEADROOM_S, AvatarLauncher, Launch
 from visavis.avatars.link import AvatarLink
 from visavis.conversation import protocol
-from visavis.conversation.fallback_output import FallbackOutput
+from visavis.conversation.face_output import FaceOutput
+from visavis.conversation.fallback_output import FaceSpeech, FallbackOutput
 from visavis.conversation.journal import ConversationJournal
 from visavis.conversation.local_output import LocalVoiceOutput
 from visavis.conversation.provider_output import Handover, ProviderOutput
 from visavis.conversation.speech_output import SpeechOutput
 from visavis.db.models import Conversation
+from visavis.speech.voice import LocalVoice
 from visavis.tasks import TaskSet
 from visavis.tenancy.admission import readmit_avatar
 from visavis.tenancy.flags import FlagCache
@@ -38,6 +44,7 @@ class ConversationAvatar:
         local: LocalVoiceOutput,
         journal: ConversationJournal,
         wanted: bool,
+        quality: str | None = None,
     ) -> None:
         self.conversation = conversation
         self.launcher = launcher
@@ -45,6 +52,9 @@ class ConversationAvatar:
         self.local = local
         self.journal = journal
         self.wanted = wanted
+        #: The client's ``hello.quality`` ("auto": the conversation's own), for the sessions
+        #: started while it is connected (restart, renewal).
+        self.quality = None if quality in (None, "auto") else quality
         self.enabled = conversation.avatar_enabled and wanted
         self.reason = conversation.avatar_reason
         self.detail = conversation.avatar_detail
@@ -54,6 +64,7 @@ class ConversationAvatar:
         #: Where the next reply is spoken: the local voice, or the provider with the fallback.
         self.output: SpeechOutput = local
         self._tasks = TaskSet("avatar")
+        self._joining: asyncio.Task[None] | None = None
 
     @property
     def provider(self) -> str | None:
@@ -100,17 +111,42 @@ class ConversationAvatar:
         # (or the local voice, prepared meanwhile, goes on without it).
         self._attach(Launch(None, None))
         self._speak_through(self._fallback(self._link())).pending()
-        self._spawn(self._join(timeout_s))
+        self._joining = asyncio.create_task(self._join(timeout_s), name="avatar-join")
 
     async def _join(self, timeout_s: float) -> None:
-        launch = await self._launcher().result(self.conversation, timeout_s=timeout_s)
+        launcher = self._launcher()
+        loop = asyncio.get_running_loop()
+        join_by = loop.time() + max(timeout_s, launcher.settings.avatar_join_limit_s)
+        # Decided a moment before the deadline, so the local voice is speaking by then.
+        decide_s = max(0.5, timeout_s - FALLBACK_HEADROOM_S)
+        launch = await launcher.result(self.conversation, timeout_s=decide_s)
+        late = False
+        if launch.pending:
+            # Not ready by the deadline: the local voice speaks now; the face may still come.
+            late = True
+            if self.fallback is not None:
+                await self.fallback.use_local()
+            self.reason = "timeout"
+            self.detail = "the avatar is still starting; it joins when it is ready"
+            self.announce()
+            await launcher.store.event(self.conversation, "waiting", reason="timeout")
+            remaining = max(0.0, join_by - loop.time())
+            launch = await launcher.result(self.conversation, timeout_s=remaining)
         if not launch.ok:
             await self.fail(launch.reason or "connection_failed", launch.detail or "")
             return
+        if not self.enabled:
+            # Switched off while it was starting: nobody will watch it.
+            if launch.row_id is not None:
+                await launcher.store.stop(launch.row_id, reason="user_disabled", settle=False)
+            return
         self._link().adopt(launch)
+        self.reason = self.detail = None
         if self.fallback is not None:
-            await self.fallback.use_provider()
+            await (self.fallback.join() if late else self.fallback.use_provider())
         self.announce()
+        if late:
+            await launcher.store.event(self.conversation, "joined", row_id=launch.row_id)
 
     def _link(self) -> AvatarLink:
         if self.link is None:
@@ -124,6 +160,7 @@ class ConversationAvatar:
             sink=self._relay,
             on_failure=self.fail,
             on_renewed=self._renewed,
+            quality=self.quality,
         )
         if not launch.ok:
             return
@@ -136,13 +173,34 @@ class ConversationAvatar:
         return fallback
 
     def _fallback(self, link: AvatarLink) -> FallbackOutput:
-        provider = ProviderOutput(
-            link,
-            self.journal.outbox,
-            clock=self.local.clock,
-            ids=self.local.ids,
-            on_failed=_unattached,
-        )
+        provider: FaceSpeech
+        face = audio_driven(link.provider)
+        if face is not None:
+            # Our voice drives the face: synthesized once, at the rate the face wants.
+            spoken = self.local.voice
+            voice = LocalVoice(
+                spoken.engine,
+                sample_rate=face.audio_sample_rate,
+                scheduler=spoken.scheduler,
+                rate=spoken.rate,
+                pitch=spoken.pitch,
+            )
+            provider = FaceOutput(
+                link,
+                voice,
+                self.journal.outbox,
+                clock=self.local.clock,
+                ids=self.local.ids,
+                on_failed=_unattached,
+            )
+        else:
+            provider = ProviderOutput(
+                link,
+                self.journal.outbox,
+                clock=self.local.clock,
+                ids=self.local.ids,
+                on_failed=_unattached,
+            )
         fallback = FallbackOutput(provider, self.local)
         fallback.on_failure = self.fail
         return fallback
@@ -219,7 +277,7 @@ class ConversationAvatar:
             self.reason, self.detail = refusal
             self.announce()
             return
-        launch = await launcher.start(self.conversation)
+        launch = await launcher.start(self.conversation, quality=self.quality)
         if not launch.ok:
             self.reason, self.detail = launch.reason, launch.detail
             self.announce()
@@ -244,13 +302,17 @@ class ConversationAvatar:
     async def _stop_launched(self, *, reason: str) -> None:
         launcher = self._launcher()
         launch = await launcher.result(
-            self.conversation, timeout_s=launcher.settings.avatar_start_deadline_s
+            self.conversation, timeout_s=launcher.settings.avatar_join_limit_s
         )
         if launch.row_id is not None:
             await launcher.store.stop(launch.row_id, reason=reason, settle=False)
 
     async def end(self) -> None:
         """The conversation ended: stop the provider session and settle its quota."""
+        await self._stop_joining()
+        if self.launcher is not None:
+            # A face still starting will never be seen: stop starting it.
+            await self.launcher.abandon(self.conversation.id)
         await self._drain()
         if self.link is not None:
             await self.link.stop(reason="conversation_ended", settle=True)
@@ -259,12 +321,22 @@ class ConversationAvatar:
 
     async def aclose(self) -> None:
         """The client left (it may come back): stop keeping the session alive; idempotent."""
+        await self._stop_joining()
         await self._drain()
         if self.fallback is not None:
             await self.fallback.aclose()
         await self.local.aclose()
         if self.link is not None:
             await self.link.aclose()
+
+    async def _stop_joining(self) -> None:
+        joining, self._joining = self._joining, None
+        if joining is not None and not joining.done():
+            joining.cancel()
+        if joining is not None:
+            await asyncio.wait({joining})
+            if not joining.cancelled() and (error := joining.exception()) is not None:
+                logger.error("joining the avatar failed", exc_info=error)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._tasks.spawn(coro)

@@ -4,7 +4,8 @@ The switch happens between two pieces of speech and loses nothing: what the prov
 say (the sentence it failed on, and everything queued after it) is spoken by the local voice,
 the failed sentence under the utterance id the client already knows. While the provider is
 still starting, sentences are prepared by the local voice and held until it is decided who
-speaks them.
+speaks them. A provider that comes up after the local voice began (a face joining late) takes
+over between two sentences: the local voice says what it was given, the face the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 
+from visavis.conversation.face_output import FaceOutput
 from visavis.conversation.local_output import LocalVoiceOutput
 from visavis.conversation.provider_output import Handover, ProviderOutput
 from visavis.conversation.speech_output import (
@@ -25,6 +27,8 @@ from visavis.conversation.speech_output import (
 
 #: Told why the provider failed (a reason code and a sentence for the person).
 FailureHandler = Callable[[str, str], Awaitable[None]]
+#: A provider's face: relayed text, or our audio.
+FaceSpeech = ProviderOutput | FaceOutput
 
 
 class Speaker(Enum):
@@ -38,7 +42,7 @@ class FallbackOutput(SpeechOutput):
 
     name = "fallback"
 
-    def __init__(self, provider: ProviderOutput, local: LocalVoiceOutput) -> None:
+    def __init__(self, provider: FaceSpeech, local: LocalVoiceOutput) -> None:
         self.provider = provider
         self.local = local
         self.provider.on_failed = self._provider_failed
@@ -48,6 +52,9 @@ class FallbackOutput(SpeechOutput):
         self._figures: ReplyFigures | None = None
         # Switching speakers and pushing sentences take turns, so the order of speech holds.
         self._order = asyncio.Lock()
+        # A late face waits for the local voice to finish what it was given.
+        self._handoff: asyncio.Task[None] | None = None
+        self._local_error: BaseException | None = None
 
     @property
     def degraded(self) -> bool:
@@ -79,15 +86,42 @@ class FallbackOutput(SpeechOutput):
     async def use_provider(self) -> None:
         """The provider is up: it speaks what the local voice was holding."""
         async with self._order:
-            if self.speaker is not Speaker.UNDECIDED:
+            await self._take_held()
+
+    async def _take_held(self) -> None:
+        if self.speaker is not Speaker.UNDECIDED:
+            return
+        self.speaker = Speaker.PROVIDER
+        held = await self.local.take_back()
+        self.local.release()
+        if self._turn_id is not None and held:
+            self._ensure_started(self.provider)
+            for text in held:
+                await self.provider.push_text(text)
+
+    async def join(self) -> None:
+        """The provider came up late, while the local voice speaks: the face takes the next
+        sentence; what the local voice was already given it says to the end first."""
+        async with self._order:
+            if self.speaker is Speaker.PROVIDER:
+                return
+            if self.speaker is Speaker.UNDECIDED:
+                await self._take_held()
                 return
             self.speaker = Speaker.PROVIDER
-            held = await self.local.take_back()
-            self.local.release()
-            if self._turn_id is not None and held:
-                self._ensure_started(self.provider)
-                for text in held:
-                    await self.provider.push_text(text)
+            if self.local.active:
+                self.provider.hold()
+                self._handoff = asyncio.create_task(self._after_local(), name="face-handoff")
+
+    async def _after_local(self) -> None:
+        try:
+            await self.local.flush()
+        except Exception as error:  # the turn's, raised by ``flush``
+            self._local_error = error
+        finally:
+            if isinstance(self.provider, FaceOutput):
+                self.provider.follow(self.local.playout.busy_until_ms)
+            self.provider.release()
 
     async def _provider_failed(self, handover: Handover) -> None:
         # Runs inside the provider's delivery, which a concurrent switch may cancel: the text
@@ -105,11 +139,13 @@ class FallbackOutput(SpeechOutput):
     async def _continue_locally(self, texts: list[str], *, utterance_id: int | None) -> None:
         if self._turn_id is None or not texts:
             return
+        # The local voice first ends what it said before a late face joined.
+        await self._handed_off(keep_error=True)
         self._ensure_started(self.local)
         for index, text in enumerate(texts):
             await self.local.push_text(text, utterance_id=utterance_id if index == 0 else None)
 
-    def _ensure_started(self, output: LocalVoiceOutput | ProviderOutput) -> None:
+    def _ensure_started(self, output: LocalVoiceOutput | FaceSpeech) -> None:
         if not output.active and self._turn_id is not None:
             output.start(self._turn_id, self._figures)
 
@@ -128,6 +164,7 @@ class FallbackOutput(SpeechOutput):
             await output.push_text(sentence, utterance_id=utterance_id)
 
     async def flush(self) -> Heard:
+        await self._handed_off()
         # A switch while flushing hands the rest to the other output: flush until both are done.
         while busy := [output for output in (self.provider, self.local) if output.active]:
             for output in busy:
@@ -137,11 +174,29 @@ class FallbackOutput(SpeechOutput):
     async def interrupt(self) -> Heard:
         await self.provider.interrupt()
         await self.local.interrupt()
+        await self._handed_off(cancel=True)
         return heard_of(self.delivered, self.local.clock.ms(), complete=False)
 
     def playback(self, utterance_id: int, position_ms: int, *, ended: bool) -> None:
         self.local.playback(utterance_id, position_ms, ended=ended)
 
+    async def _handed_off(self, *, cancel: bool = False, keep_error: bool = False) -> None:
+        """Wait for a late face's handoff to end (the local voice done); ``cancel``: now.
+
+        The local voice's error is raised here (to the turn) unless cancelled or kept.
+        """
+        handoff, self._handoff = self._handoff, None
+        if handoff is not None:
+            if cancel:
+                handoff.cancel()
+            await asyncio.wait({handoff})
+        if keep_error:
+            return
+        error, self._local_error = self._local_error, None
+        if error is not None and not cancel:
+            raise error
+
     async def aclose(self) -> None:
+        await self._handed_off(cancel=True)
         await self.provider.aclose()
         await self.local.aclose()

@@ -1,5 +1,9 @@
-// A provider's avatar video in the avatar frame: HeyGen through LiveKit, Akool through Agora.
-// Their web SDKs are vendored (static/vendor/) and loaded only when a conversation needs one.
+// A provider's avatar video in the avatar frame: LiveAvatar and Simli through LiveKit, Akool
+// through Agora, Tavus through Daily. Their web SDKs are vendored (static/vendor/) and loaded
+// only when a conversation needs one. Text-driven faces take their sentences from the server as
+// ``provider_message``s, which the page publishes unchanged in the provider's room: LiveAvatar
+// FULL on the LiveKit topic ``media.control_topic``, Akool on Agora's data stream, Tavus as a
+// Daily app message.
 // The browser's view of the media goes back to the server as ``avatar_status``; a failure
 // makes the server carry on with the local voice (docs/protocol.md).
 
@@ -7,6 +11,7 @@ const VENDOR = "/static/vendor/";
 const SCRIPTS = {
   livekit: `${VENDOR}livekit-client.min.js`,
   agora: `${VENDOR}agora-rtc-sdk-ng.min.js`,
+  daily: `${VENDOR}daily.js`,
 };
 const CONNECT_TIMEOUT_MS = 10000;
 const RELAY_QUEUE_LIMIT = 64;
@@ -51,6 +56,8 @@ class LiveKitSession {
     this.elements = [];
     this.playing = false;
     this.left = false;
+    this.connected = false;
+    this.queue = [];
   }
 
   async join() {
@@ -73,11 +80,17 @@ class LiveKitSession {
         this.events.applyMuted(element);
       });
     });
+    room.on(lk.RoomEvent.DataReceived, (payload, participant, kind, topic) => {
+      // LiveAvatar FULL's speak_started/ended: the avatar's own timing of our sentences.
+      if (topic && topic === this.media.response_topic) this.events.providerEvent(new TextDecoder().decode(payload));
+    });
     room.on(lk.RoomEvent.Disconnected, () => {
       // Before the video plays, a disconnection is the failed join itself (reported by join).
       if (this.playing && !this.left) this.events.lost("media_lost");
     });
     await room.connect(this.media.url, this.media.access_token);
+    this.connected = true;
+    for (const data of this.queue.splice(0)) this.relay(data);
     await playing;
     this.playing = true;
   }
@@ -91,8 +104,20 @@ class LiveKitSession {
     }
   }
 
-  relay() {
-    return false; // HeyGen takes its text from the server; nothing travels through the room
+  /** Publish a provider_message's data, reliable, on the room's control topic (LiveAvatar FULL;
+   *  queued until connected). Faces driven by the server's audio have no topic: nothing to do. */
+  relay(data) {
+    const topic = this.media.control_topic;
+    if (!topic) return false;
+    if (!this.connected) {
+      if (this.queue.length < RELAY_QUEUE_LIMIT) this.queue.push(data);
+      return true;
+    }
+    const bytes = new TextEncoder().encode(data);
+    this.room.localParticipant
+      .publishData(bytes, { reliable: true, topic })
+      .catch((error) => this.events.warn(`data channel: ${error.message}`));
+    return true;
   }
 
   async leave() {
@@ -170,12 +195,88 @@ class AgoraSession {
   }
 }
 
+class DailySession {
+  constructor(media, box, events) {
+    this.media = media;
+    this.box = box;
+    this.events = events;
+    this.call = null;
+    this.elements = [];
+    this.joined = false;
+    this.queue = [];
+    this.playing = false;
+    this.left = false;
+  }
+
+  async join() {
+    await loadScript(SCRIPTS.daily);
+    const call = window.Daily.createCallObject({ subscribeToTracksAutomatically: true });
+    this.call = call;
+    const playing = new Promise((resolve) => {
+      call.on("track-started", (event) => {
+        if (!event || !event.participant || event.participant.local) return;
+        const track = event.track;
+        const element = document.createElement(track.kind === "video" ? "video" : "audio");
+        element.classList.add(track.kind === "video" ? "provider-video" : "provider-audio");
+        element.autoplay = true;
+        element.playsInline = true;
+        element.srcObject = new MediaStream([track]);
+        if (track.kind === "video") element.addEventListener("playing", () => resolve(), { once: true });
+        this.elements.push(element);
+        this.box.appendChild(element);
+        this.events.applyMuted(element);
+      });
+    });
+    call.on("left-meeting", () => {
+      if (this.playing && !this.left) this.events.lost("media_lost");
+    });
+    call.on("error", () => {
+      if (this.playing && !this.left) this.events.lost("media_lost");
+    });
+    await call.join({ url: this.media.url, startVideoOff: true, startAudioOff: true });
+    this.joined = true;
+    for (const data of this.queue.splice(0)) this.relay(data);
+    await playing;
+    this.playing = true;
+  }
+
+  setQuality() {} // Tavus sends one layer
+
+  /** Send a provider_message's data (a JSON interaction) as a Daily app message. */
+  relay(data) {
+    if (!this.joined) {
+      if (this.queue.length < RELAY_QUEUE_LIMIT) this.queue.push(data);
+      return true;
+    }
+    try {
+      this.call.sendAppMessage(JSON.parse(data), "*");
+    } catch (error) {
+      this.events.warn(`app message: ${error.message}`);
+    }
+    return true;
+  }
+
+  async leave() {
+    this.left = true;
+    for (const element of this.elements) element.remove();
+    if (this.call) {
+      await this.call.leave().catch(() => {});
+      this.call.destroy();
+    }
+  }
+}
+
+const SESSIONS = { livekit: LiveKitSession, agora: AgoraSession, daily: DailySession };
+
 export class ProviderMedia {
   /** ``onStatus(status, reason)``: ``connecting`` | ``connected`` | ``failed``. */
-  constructor({ box, onStatus, onWarning }) {
+  constructor({ box, onStatus, onWarning, onProviderEvent }) {
     this.box = box;
     this.onStatus = onStatus;
     this.onWarning = onWarning || (() => {});
+    // What the provider's room says back (LiveAvatar FULL's ``agent-response`` packets).
+    this.onProviderEvent = onProviderEvent || (() => {});
+    this.providerEvents = [];
     this.session = null;
     this.muted = false;
     this.quality = "auto";
@@ -187,7 +288,7 @@ export class ProviderMedia {
 
   /** Join ``media`` (from ``avatar.media``); a renewal joins the new room, then leaves the old. */
   async join(media) {
-    const Session = media.kind === "livekit" ? LiveKitSession : media.kind === "agora" ? AgoraSession : null;
+    const Session = SESSIONS[media.kind] || null;
     if (!Session) {
       this.onStatus("failed", "unsupported_media");
       return;
@@ -199,6 +300,11 @@ export class ProviderMedia {
       },
       applyMuted: (target) => this._applyMuted(target),
       warn: (text) => this.onWarning(text),
+      providerEvent: (data) => {
+        if (this.session !== session) return;
+        if (this.providerEvents.length < RELAY_QUEUE_LIMIT) this.providerEvents.push(data);
+        this.onProviderEvent(data);
+      },
     };
     const session = new Session(media, this.box, events);
     this.session = session;
