@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             secret_key=settings.secret_key.get_secret_value(),
         )
-        store = AvatarStore(sessions, providers, box)
+        store = AvatarStore(sessions, providers, box, metrics)
         agents = build_agents(settings)
         mind = build_mind(settings)
         register_twin(agents, settings=settings, mind=mind, sessions=sessions, box=box)
@@ -144,7 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tts=tts,
             synthesis=SynthesisScheduler(slots=settings.tts_concurrency or os.cpu_count() or 1),
             providers=providers,
-            launcher=AvatarLauncher(settings=settings, store=store, providers=providers),
+            launcher=AvatarLauncher(
+                settings=settings, store=store, providers=providers, metrics=metrics
+            ),
             sweeper=Sweeper(
                 sessions=sessions,
                 store=store,

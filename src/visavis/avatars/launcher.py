@@ -27,6 +27,7 @@ from visavis.avatars.store import AvatarStore
 from visavis.config import Settings
 from visavis.db.models import Conversation
 from visavis.db.repositories.avatar_sessions import OPEN_STATUSES, AvatarSessionRepository
+from visavis.ops.metrics import Metrics
 from visavis.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,17 @@ class AvatarLauncher:
     """Starts provider sessions for new conversations and hands them to live sessions."""
 
     def __init__(
-        self, *, settings: Settings, store: AvatarStore, providers: Mapping[str, AvatarProvider]
+        self,
+        *,
+        settings: Settings,
+        store: AvatarStore,
+        providers: Mapping[str, AvatarProvider],
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.providers = providers
+        self.metrics = metrics
         self._launches: dict[uuid.UUID, asyncio.Task[Launch]] = {}
         self._chores = TaskSet("avatar launcher")
 
@@ -130,9 +137,15 @@ class AvatarLauncher:
                 await provider.start(session)
             row_id = await recorded
             await self.store.ready(conversation, row_id, session)
+            if self.metrics is not None:
+                took = loop.time() - (deadline - budget_s)
+                self.metrics.avatar_start(provider=name, outcome="started", seconds=took)
             return Launch(row_id=row_id, session=session)
         except (TimeoutError, ProviderError) as error:
             reason, detail = failure_reason(error)
+            if self.metrics is not None:
+                outcome = "timeout" if isinstance(error, TimeoutError) else "failed"
+                self.metrics.avatar_start(provider=name, outcome=outcome)
             logger.warning("avatar start failed (%s) for conversation %s", reason, conversation.id)
             row_id = await recorded
             # Recorded after the conversation has been told, off its critical path.

@@ -22,6 +22,7 @@ from visavis.avatars.errors import ProviderError
 from visavis.db.base import utcnow
 from visavis.db.models import AvatarSession, Conversation
 from visavis.db.repositories.avatar_sessions import AvatarSessionRepository
+from visavis.ops.metrics import Metrics
 from visavis.tenancy import quotas
 from visavis.tenancy.crypto import SecretBox
 
@@ -60,10 +61,12 @@ class AvatarStore:
         sessions: async_sessionmaker[AsyncSession],
         providers: Mapping[str, AvatarProvider],
         box: SecretBox,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.providers = providers
         self.box = box
+        self.metrics = metrics
 
     async def created(
         self, conversation: Conversation, *, quality: str | None, voice: str | None
@@ -183,6 +186,8 @@ class AvatarStore:
             cost = provider.billing.cost_microusd(
                 streamed_s=streamed, requested_s=provider.limits.max_session_s
             )
+            if self.metrics is not None:
+                self.metrics.avatar_cost_incurred(provider=row.provider, microusd=cost)
         async with self.sessions() as db:
             repo = AvatarSessionRepository(db)
             await repo.finish_stop(

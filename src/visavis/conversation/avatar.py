@@ -229,6 +229,14 @@ class ConversationAvatar:
             await self.fallback.use_local()
         await self.journal.set_degraded(True, reason=reason)
         self.announce()
+        provider = self.provider or "local"
+        metrics = self.launcher.metrics if self.launcher is not None else None
+        if metrics is not None:
+            metrics.avatar_fallback(provider=provider, reason=reason)
+        self.journal.analytics(
+            "avatar_fallback",
+            {"provider": provider, "reason": reason, "at_ms": self.journal.clock.ms()},
+        )
         link = self.link
         if link is not None and self.launcher is not None:
             await self.launcher.store.event(

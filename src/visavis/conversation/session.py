@@ -116,6 +116,7 @@ class ConversationSession:
             local=local,
             journal=self.journal,
             wanted=hello.avatar,
+            quality=hello.quality,
         )
         self.history: list[Message] = [
             _message(entry) for entry in transcript if entry.text and entry.role != "note"
