@@ -267,3 +267,21 @@ def test_a_runaway_reply_is_cut_at_the_reply_limit() -> None:
             assert notes and "reply_too_long" in notes[0]["text"]
 
     run_virtual(scenario())
+
+
+def test_a_reply_with_nul_and_lone_surrogates_is_stored_as_heard(database_url: str) -> None:
+    reply = "Here is\x00 a broken \ud800 stream. It goes on fine."
+
+    async def scenario() -> None:
+        agent = ScriptedAgent([reply])
+        async with ConversationKit(agent=agent, database_url=database_url) as client:
+            await client.wait_for("state", state="listening")
+            await client.send({"type": "user_text", "text": "Go on."})
+            await client.wait_for("turn_end", turn_id=1, reason="completed")
+            stored = await client.transcript()
+            agent_lines = [e.text for e in stored if e.role == "agent"]
+            assert agent_lines == ["Here is a broken \ufffd stream. It goes on fine."]
+            shown = [m["entry"]["text"] for m in client.messages("transcript")]
+            assert shown[-1] == agent_lines[0], "the client sees what is stored"
+
+    run_virtual(scenario())

@@ -73,7 +73,10 @@ Step = dict[str, Any] | Pause | WaitFor
 
 
 class ConversationKit:
-    """One conversation and its client, in process. Use as ``async with`` on a running loop."""
+    """One conversation and its client, in process. Use as ``async with`` on a running loop.
+
+    ``database_url``: a migrated database to use (by default a throwaway SQLite file).
+    """
 
     def __init__(
         self,
@@ -84,6 +87,7 @@ class ConversationKit:
         sample_rate: int = 24000,
         settings: dict[str, Any] | None = None,
         on_received: Callable[[Received], None] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.agent = agent
         self.tts = tts if tts is not None else FakeTTS()
@@ -91,6 +95,7 @@ class ConversationKit:
         self.sample_rate = sample_rate
         self.overrides = settings or {}
         self.on_received = on_received
+        self.database_url = database_url
         self.received: list[Received] = []
         self.session: ConversationSession | None = None
         self.conversation_id: uuid.UUID | None = None
@@ -109,12 +114,15 @@ class ConversationKit:
 
     async def start(self) -> None:
         """Create the conversation and connect its client (``hello`` is accepted)."""
-        self._tmp = tempfile.TemporaryDirectory(prefix="visavis-kit-")
-        url = f"sqlite+aiosqlite:///{Path(self._tmp.name) / 'kit.db'}"
+        url = self.database_url
+        if url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="visavis-kit-")
+            url = f"sqlite+aiosqlite:///{Path(self._tmp.name) / 'kit.db'}"
         settings = Settings(_env_file=None, database_url=url, database_rls=False, **self.overrides)
         self._engine = create_engine(url)
-        async with self._engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        if self.database_url is None:  # a database of its own: created here
+            async with self._engine.begin() as connection:
+                await connection.run_sync(Base.metadata.create_all)
         sessions = create_session_factory(self._engine)
         install_tenant_scoping(sessions)
         agents = AgentRegistry()
