@@ -91,9 +91,28 @@ def shared_sqlite() -> Iterator[dict[str, str]]:
         yield {"VISAVIS_DATABASE_URL": url, "VISAVIS_SWEEPER_INTERVAL_S": "3600"}
 
 
+ADMIN_KEY = "bench-admin-key-" + "x" * 32
+
+
+async def scraped(server: ServedVisavis, name: str, **labels: str) -> float:
+    """One value of the server's /metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        text = (await http.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"})).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
 @live("slow_clients_20")
 async def slow_clients_20() -> dict[str, Any]:
-    with shared_sqlite() as env, served_visavis(env) as server:
+    with (
+        shared_sqlite() as env,
+        served_visavis(env | {"VISAVIS_ADMIN_API_KEY": ADMIN_KEY}) as server,
+    ):
         key = make_tenant(tempfile.gettempdir(), env)
         before = server_rss_mib(server.pid)
         sockets = []
@@ -116,13 +135,18 @@ async def slow_clients_20() -> dict[str, Any]:
             peak = max(peak, server_rss_mib(server.pid))
             await asyncio.sleep(1.0)
         during = server_rss_mib(server.pid)
+        live_during = await scraped(server, "visavis_conversations_active")
         await asyncio.sleep(30)
         after = server_rss_mib(server.pid)
+        live_after = await scraped(server, "visavis_conversations_active")
+        cut_off = await scraped(server, "visavis_websocket_disconnects_total", code="4408")
         for ws in sockets:
             with contextlib.suppress(Exception):
                 ws.transport.abort()
         return {
             "clients": 20,
+            "live_conversations": {"while_talking": live_during, "30s_later": live_after},
+            "cut_off_4408": cut_off,
             "server_rss_mib": {
                 "before": before,
                 "peak": peak,
