@@ -177,7 +177,9 @@ async def test_live_conversation_logs_hold_no_secret(
         await client.send({"type": "hello", "token": token})  # a mistake: echoed nowhere
         await client.send({"type": "end"})
         await client.wait_closed()
-        media = ready["avatar"]["media"] or {}
+        # The face may join after ``ready``: its media then comes with an ``avatar`` message.
+        shown = [ready["avatar"], *client.messages("avatar")]
+        media = next((m["media"] for m in shown if m.get("media")), {})
         # The session's own credentials: its Bearer token and the LITE socket's token.
         provider_tokens = [
             secret

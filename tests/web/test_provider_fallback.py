@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,37 @@ def provider_server(
         liveavatar_api_key=LIVEAVATAR_KEY,
         sweeper_interval_s=3600,
     )
-    database_url = f"sqlite+aiosqlite:///{directory / 'visavis.db'}"  # start_server's copy
-    created = CliRunner().invoke(
-        cli, ["tenants", "create", "liveavatar-page"], env={"VISAVIS_DATABASE_URL": database_url}
-    )
-    assert created.exit_code == 0, created.output
-    key = created.stdout.strip()
+    key = tenant_key(directory)
     yield running, key
     running.stop()
 
 
+def tenant_key(directory: Path) -> str:
+    """An API key of a tenant of its own, in the server's database under ``directory``."""
+    database_url = f"sqlite+aiosqlite:///{directory / 'visavis.db'}"  # start_server's copy
+    # In a thread of its own: the CLI runs its own event loop, and the browser holds this one.
+    with ThreadPoolExecutor(1) as pool:
+        created = pool.submit(
+            CliRunner().invoke,
+            cli,
+            ["tenants", "create", "page-tenant"],
+            env={"VISAVIS_DATABASE_URL": database_url},
+        ).result()
+    assert created.exit_code == 0, created.output
+    return str(created.stdout.strip())
+
+
 def liveavatar_conversation(base_url: str, key: str) -> tuple[str, str]:
     """A LiveAvatar conversation created with an API key, and its client token."""
+    return api_conversation(base_url, key, {"provider": "liveavatar", "avatar_id": AVATAR})
+
+
+def api_conversation(base_url: str, key: str, avatar: dict[str, Any]) -> tuple[str, str]:
+    """A provider conversation created with an API key (the page's door opens no provider),
+    and its client token."""
     headers = {"Authorization": f"Bearer {key}"}
     answer = httpx.post(
-        base_url + "/v1/conversations",
-        json={"avatar": {"provider": "liveavatar", "avatar_id": AVATAR}},
-        headers=headers,
-        timeout=30,
+        base_url + "/v1/conversations", json={"avatar": avatar}, headers=headers, timeout=30
     )
     assert answer.status_code == 201, answer.text
     body = answer.json()
@@ -188,13 +202,15 @@ def tavus_settings(fake: Any) -> dict[str, Any]:
 
 
 def open_with_standin(
-    browser: Any, base_url: str, avatar: dict[str, Any], vendor_file: str, standin: str
+    browser: Any,
+    base_url: str,
+    key: str,
+    avatar: dict[str, Any],
+    vendor_file: str,
+    standin: str,
 ) -> tuple[Any, Any, list[str]]:
     """The page of a new conversation with ``avatar``, the vendored SDK replaced."""
-    answer = httpx.post(base_url + "/v1/local/conversations", json={"avatar": avatar}, timeout=30)
-    assert answer.status_code == 201, answer.text
-    body = answer.json()
-    assert body["conversation"]["avatar"]["enabled"], body
+    conversation_id, token = api_conversation(base_url, key, avatar)
     context = browser.new_context()
     context.route(
         f"**/static/vendor/{vendor_file}",
@@ -203,7 +219,6 @@ def open_with_standin(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    conversation_id, token = body["conversation"]["id"], body["token"]
     page.goto(f"{base_url}/c/{conversation_id}?token={token}")
     return context, page, errors
 
@@ -220,8 +235,9 @@ def test_liveavatar_full_sentences_are_published_on_the_control_topic(
     liveavatar: Any,
     browser: Any,
 ) -> None:
+    directory = tmp_path_factory.mktemp("web-full")
     running = start_server(
-        tmp_path_factory.mktemp("web-full"),
+        directory,
         sqlite_template,
         liveavatar_base_url=liveavatar.base_url,
         liveavatar_api_key=LIVEAVATAR_KEY,
@@ -233,6 +249,7 @@ def test_liveavatar_full_sentences_are_published_on_the_control_topic(
         context, page, errors = open_with_standin(
             browser,
             running.base_url,
+            tenant_key(directory),
             {"provider": "liveavatar", "avatar_id": AVATAR},
             "livekit-client.min.js",
             LIVEKIT_STANDIN,
@@ -260,13 +277,13 @@ def test_tavus_joins_the_daily_room_and_relays_app_messages(
     tavus: Any,
     browser: Any,
 ) -> None:
-    running = start_server(
-        tmp_path_factory.mktemp("web-tavus"), sqlite_template, **tavus_settings(tavus)
-    )
+    directory = tmp_path_factory.mktemp("web-tavus")
+    running = start_server(directory, sqlite_template, **tavus_settings(tavus))
     try:
         context, page, errors = open_with_standin(
             browser,
             running.base_url,
+            tenant_key(directory),
             {"provider": "tavus", "avatar_id": TAVUS_FACES[0][0]},
             "daily.js",
             DAILY_STANDIN % "false",
@@ -291,13 +308,13 @@ def test_a_daily_room_that_cannot_be_joined_degrades_to_the_local_voice(
     tavus: Any,
     browser: Any,
 ) -> None:
-    running = start_server(
-        tmp_path_factory.mktemp("web-tavus-down"), sqlite_template, **tavus_settings(tavus)
-    )
+    directory = tmp_path_factory.mktemp("web-tavus-down")
+    running = start_server(directory, sqlite_template, **tavus_settings(tavus))
     try:
         context, page, errors = open_with_standin(
             browser,
             running.base_url,
+            tenant_key(directory),
             {"provider": "tavus", "avatar_id": TAVUS_FACES[0][0]},
             "daily.js",
             DAILY_STANDIN % "true",
