@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    voice_input_enabled: bool = True
+    voice_barge_in_min_speech_ms: int = Field(default=200, ge=0, le=2000)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -69,6 +69,7 @@ class AppContext:
             synthesis=self.synthesis,
             launcher=self.launcher,
             flags=self.flags,
+            stt=self.stt,
         )
 
     async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:
