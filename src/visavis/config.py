@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     voice_input_enabled: bool = True
     voice_barge_in_min_speech_ms: int = Field(default=200, ge=0, le=2000)
+    voice_barge_in_min_level_dbfs: float = Field(default=-40.0, ge=-90.0, le=0.0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -122,13 +122,21 @@ def test_a_cough_while_the_agent_speaks_does_not_interrupt() -> None:
 def test_quiet_echo_of_the_agent_does_not_interrupt() -> None:
     async def scenario() -> None:
         agent = ScriptedAgent([LONG_REPLY], greets_first=True)
-        async with kit(agent) as client:
+        # A detector as sensitive as Silero is to quiet speech: the echo is heard as speech.
+        sensitive = ConversationKit(
+            agent=agent,
+            stt=FakeSTT(PHRASES),
+            speech_detector=lambda: EnergyDetector(threshold_dbfs=-60.0),
+        )
+        async with sensitive as client:
             await client.wait_for("state", state="speaking")
             # The agent's voice through the speakers, after the browser's echo cancellation:
-            # about 30 dB under speech.
-            await client.speak(tone(440, 2.0, level_dbfs=-45.0))
+            # about 30 dB under speech, under the barge-in level (-40 dBFS).
+            await client.speak(np.concatenate([tone(440, 2.0, level_dbfs=-50.0), silence(1.0)]))
+            assert (await client.wait_for("voice", event="ignored_echo"))["message"]
             end = await client.wait_for("turn_end", turn_id=1)
             assert end["interrupted"] is False
+            assert [m["entry"]["role"] for m in client.messages("transcript")] == ["agent"]
             assert agent.turns == 1
 
     run_virtual(scenario())

@@ -11,9 +11,10 @@ frames, feeds a ``VoiceListener`` over the instance's shared recognizer, and tel
 - an utterance over the length limit is cut, processed, and the client told so.
 
 Echo (the avatar's voice leaking from the speakers into the microphone) is first the browser's
-job (``echoCancellation``); what is left is usually too quiet for the voice activity detector.
-What still passes must last the barge-in minimum to interrupt, and a final heard while the agent
-was speaking that never qualified as a barge-in is dropped (``voice`` event ``ignored_echo``).
+job (``echoCancellation``). What is left is quiet but still speech to the voice activity
+detector, so while the agent's turn runs a barge-in also needs the speech to be loud enough
+(``voice_barge_in_min_level_dbfs``) and to last the minimum; an utterance that began while the
+agent spoke and never qualified is dropped (``voice`` event ``ignored_echo``), not answered.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+import numpy as np
 
 from visavis.config import Settings
 from visavis.conversation import protocol
@@ -78,6 +82,7 @@ class VoiceInput:
         )
         self.listener = VoiceListener(engine, options, detector=detector)
         self.min_barge_in_s = settings.voice_barge_in_min_speech_ms / 1000
+        self.min_barge_in_level = 10 ** (settings.voice_barge_in_min_level_dbfs / 20)
         self.clock = clock
         self._send = send
         self._user_said = user_said
@@ -87,6 +92,8 @@ class VoiceInput:
         self._samples = 0
         # (samples pushed so far, conversation ms when they arrived), oldest first
         self._anchors: deque[tuple[int, int]] = deque()
+        # (samples pushed so far, sum of squares of that frame) over the last second
+        self._energy: deque[tuple[int, float]] = deque()
         self._pending_onset: float | None = None  # speech heard while the agent spoke
         self._barged = False  # this utterance interrupted the agent
         self._during_agent = False  # this utterance began while the agent's turn ran
@@ -112,6 +119,10 @@ class VoiceInput:
         )
         while self._anchors and self._anchors[0][0] < horizon:
             self._anchors.popleft()
+        samples = frame.pcm.astype(np.float64) / 32768
+        self._energy.append((self._samples, float(np.dot(samples, samples))))
+        while self._energy and self._energy[0][0] < self._samples - SAMPLE_RATE:
+            self._energy.popleft()
         self.listener.push(frame.pcm)
         self._check_barge_in()
 
@@ -129,11 +140,26 @@ class VoiceInput:
         count, at_ms = self._anchors[index]
         return at_ms - round((count - sample) * 1000 / SAMPLE_RATE)
 
+    def level(self, seconds: float) -> float:
+        """The RMS level (0..1) of the last ``seconds`` of audio heard."""
+        since = self._samples - int(seconds * SAMPLE_RATE)
+        total, count, previous = 0.0, 0, since
+        for end, energy in self._energy:
+            if end > since:
+                total += energy
+                count += end - max(previous, since)
+            previous = end
+        return math.sqrt(total / count) if count else 0.0
+
     def _check_barge_in(self) -> None:
         onset = self._pending_onset
         if onset is None or not self.listener.endpointer.speaking:
             return
         if self._samples / SAMPLE_RATE - onset < self.min_barge_in_s:
+            return
+        # Quiet speech while the agent talks is most likely its own voice from the speakers:
+        # keep listening, it interrupts once it is loud enough.
+        if self.level(max(self.min_barge_in_s, 0.2)) < self.min_barge_in_level:
             return
         self._pending_onset = None
         if self._agent_busy():
@@ -179,6 +205,13 @@ class VoiceInput:
                         )
                     )
             case FinalText(transcript=transcript, utterance=utterance):
+                self._send(
+                    protocol.voice(
+                        event="speech_ended",
+                        message="end of turn heard",
+                        at_ms=self.conversation_ms(utterance.ended_at),
+                    )
+                )
                 await self._final(
                     transcript.text.strip(),
                     utterance.onset,
@@ -197,7 +230,7 @@ class VoiceInput:
 
     async def _final(self, text: str, onset: float, speech_end: float, *, cut: bool) -> None:
         self._pending_onset = None
-        echo = self._during_agent and not self._barged and self._agent_busy()
+        echo = self._during_agent and not self._barged
         at_ms = self.clock.ms()
         if echo:
             self._send(
