@@ -12,8 +12,9 @@ played by a simulated player (as bench/turns.py, reporting playback like the bro
 - ``barge_in``: speech started 0.8 s into a reply; from its first voiced sample sent to the last
   agent frame received;
 - ``echo``: the agent's audio, as played, mixed back into the microphone at ``--echo-db``
-  (relative to the agent's level: the residue after the browser's echo cancellation) while the
-  client stays silent; replies interrupted or turns started by it are false barge-ins.
+  (relative to the agent's level: the residue after the browser's echo cancellation) for the
+  first 6 s of each reply while the client stays silent (then it interrupts, to keep the run
+  short); a ``barge_in`` in that time is a false barge-in, a user turn started by it a false turn.
 
     python bench/voice_turns.py --clients 1 --turns 8 --barge-ins 8 --echo-turns 20
     python bench/voice_turns.py --clients 10 --turns 3 --barge-ins 0 --echo-turns 0
@@ -26,6 +27,7 @@ import asyncio
 import json
 import statistics
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ ANSWERS = [
     "I would like to know how the team shares on-call duty.",
 ]
 STOP = "Sorry, let me stop you there for a second."
+ECHO_S = 6.0  # seconds of each reply played back into the microphone
 VOICED = 500  # a sample louder than this is speech (Piper's leading silence is below)
 
 
@@ -234,6 +237,7 @@ async def session(
             step = plan[0]
             await run_step(client, step, stats, speech, answers)
             plan.pop(0)
+            print(f"{step} done, {len(plan)} left", file=sys.stderr, flush=True)
     except ConnectionError:
         pass  # the interviewer closed the conversation: the plan goes on in a new one
     finally:
@@ -292,9 +296,15 @@ async def run_step(
         client.say(np.concatenate([np.zeros(RATE // 4, np.int16), speech[text]]))
         await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
         client.echo_on = True
-        ended = await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
+        # Up to ``ECHO_S`` of the reply plays back into the microphone; then the client stops it.
+        ending = lambda: client.message("turn_end", mark, turn_id=turn + 1)  # noqa: E731
+        try:
+            await client.wait(ending, ECHO_S)
+        except TimeoutError:
+            await client.ws.send(json.dumps({"type": "interrupt"}))
+        await client.wait(ending, 30)
         stats.echo_turns += 1
-        stats.false_barge_ins += bool(ended[1]["interrupted"])
+        stats.false_barge_ins += client.message("voice", mark, event="barge_in") is not None
         # The echo still playing after the reply must not start a turn of its own.
         await asyncio.sleep(len(client.echo) / RATE + 1.2)
         client.echo_on = False
