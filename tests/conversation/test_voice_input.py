@@ -225,3 +225,26 @@ def test_hello_with_another_audio_format_is_refused() -> None:
         f'{{"type": "hello", "token": "t", "audio_in": {mic}}}', max_bytes=10_000
     )
     assert isinstance(ok, protocol.Hello) and ok.audio_in is True
+
+
+def test_push_to_talk_release_ends_the_turn_at_once() -> None:
+    async def scenario() -> None:
+        agent = ScriptedAgent(["Fine.", "Again."])
+        async with kit(agent) as client:
+            await client.wait_for("state", state="listening")
+            await client.speak(tone(440, 1.0))  # no silence after: the key is released
+            released = client.now_ms()
+            await client.send({"type": "audio_in_end"})
+            entry = (await client.wait_for("transcript"))["entry"]
+            assert entry["role"] == "user" and entry["text"] == SAID
+            await client.wait_for("turn_end", turn_id=1)
+            assert client.messages("transcript")[0]["entry"]["text"] == SAID
+            started = next(r.at_ms for r in client.received if r.type == "transcript")
+            assert started - released < 300, "no end silence to wait for"
+            # The microphone keeps working after a release.
+            await client.speak(np.concatenate([tone(660, 0.8), silence(1.0)]))
+            await client.wait_for("turn_end", turn_id=2)
+            users = [m["entry"]["text"] for m in client.messages("transcript")]
+            assert STOP in users
+
+    run_virtual(scenario())
