@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_delivery: bool = True
+    voice_input_enabled: bool = True
+    voice_barge_in_min_speech_ms: int = Field(default=200, ge=0, le=2000)
+    voice_barge_in_min_level_dbfs: float = Field(default=-40.0, ge=-90.0, le=0.0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -76,6 +76,7 @@ class AppContext:
             flags=self.flags,
             metrics=self.metrics,
             events=self.events,
+            stt=self.stt,
         )
 
     async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:

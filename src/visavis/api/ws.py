@@ -235,11 +235,11 @@ async def _read(websocket: WebSocket, session: ConversationSession, max_bytes: i
         raw = await websocket.receive()
         if raw["type"] == "websocket.disconnect":
             return
-        if raw.get("text") is None:
-            session.error("binary_not_accepted", "messages are JSON text frames")
-            continue
         try:
-            message = protocol.parse_message(raw["text"], max_bytes=max_bytes)
+            if raw.get("text") is not None:
+                message = protocol.parse_message(raw["text"], max_bytes=max_bytes)
+            else:
+                message = protocol.parse_mic_frame(raw.get("bytes") or b"")
         except protocol.ProtocolError as bad:
             session.error(bad.code, bad.message)
             continue

@@ -82,6 +82,8 @@ class Hello:
     sample_rate: int = 24000
     avatar: bool = True
     quality: str = "auto"
+    audio_in: bool = False
+    """The client will stream its microphone as ``M1`` frames (``hello.audio_in``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,107 @@ class Ping:
     """Heartbeat; answered by ``pong``."""
 
 
-ClientMessage = Hello | UserText | Interrupt | Playback | AvatarToggle | AvatarStatus | End | Ping
+@dataclass(frozen=True, slots=True)
+class AudioInEnd:
+    """The microphone stopped (push-to-talk released): an utterance under way ends now."""
+
+
+@dataclass(frozen=True, slots=True)
+class MicFrame:
+    """One binary frame of the person's microphone: PCM16 LE, 16 kHz, mono."""
+
+    seq: int
+    pcm: npt.NDArray[np.int16]
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.pcm) * 1000 / MIC_SAMPLE_RATE
+
+
+ClientMessage = (
+    Hello
+    | UserText
+    | Interrupt
+    | Playback
+    | AvatarToggle
+    | AvatarStatus
+    | End
+    | Ping
+    | AudioInEnd
+    | MicFrame
+)
+
+
+# --- microphone frames (client → server) ---------------------------------------------------
+
+MIC_MAGIC = b"M1"
+MIC_HEADER = struct.Struct(">2sHI")  # magic, reserved (0), sequence number
+MIC_HEADER_BYTES = MIC_HEADER.size
+MIC_SAMPLE_RATE = 16000
+MIC_FORMAT = {"format": "pcm_s16le", "sample_rate": MIC_SAMPLE_RATE}
+MIC_MAX_FRAME_MS = 100
+MIC_MAX_FRAMES_PER_S = 100
+#: Audio may run ahead of the wall clock by this much (a network hiccup delivers a burst).
+MIC_BURST_S = 1.0
+
+
+def encode_mic_frame(seq: int, pcm: npt.NDArray[np.int16] | bytes) -> bytes:
+    """A client's microphone frame: the ``M1`` header, then PCM16 LE samples."""
+    raw = pcm if isinstance(pcm, bytes) else pcm.astype("<i2", copy=False).tobytes()
+    return MIC_HEADER.pack(MIC_MAGIC, 0, seq & 0xFFFFFFFF) + raw
+
+
+def parse_mic_frame(data: bytes) -> MicFrame:
+    """One binary frame from the client, checked; raises ``ProtocolError``."""
+    if len(data) < MIC_HEADER_BYTES or data[:2] != MIC_MAGIC:
+        raise ProtocolError(
+            "invalid_audio_frame",
+            "binary frames are microphone audio: an 8-byte header starting with 'M1'",
+        )
+    _magic, _reserved, seq = MIC_HEADER.unpack_from(data)
+    body = data[MIC_HEADER_BYTES:]
+    if not body or len(body) % 2:
+        raise ProtocolError(
+            "invalid_audio_frame", "a microphone frame holds whole 16-bit samples (even length)"
+        )
+    if len(body) > MIC_SAMPLE_RATE * 2 * MIC_MAX_FRAME_MS // 1000:
+        raise ProtocolError(
+            "audio_frame_too_long",
+            f"a microphone frame holds at most {MIC_MAX_FRAME_MS} ms (send 20–40 ms frames)",
+        )
+    return MicFrame(seq=seq, pcm=np.frombuffer(body, dtype="<i2").astype(np.int16))
+
+
+class MicRateGate:
+    """Refuses microphone audio that arrives faster than real time (past a small burst) or in
+    more frames per second than a microphone sends."""
+
+    def __init__(
+        self, *, burst_s: float = MIC_BURST_S, max_frames_per_s: int = MIC_MAX_FRAMES_PER_S
+    ):
+        self.burst_s = burst_s
+        self.max_frames_per_s = max_frames_per_s
+        self._start: float | None = None
+        self._audio_s = 0.0
+        self._recent: list[float] = []
+
+    def admit(self, frame: MicFrame, now: float) -> None:
+        """Count ``frame`` received at ``now`` (seconds); raises ``ProtocolError`` if too fast."""
+        self._recent = [t for t in self._recent if now - t < 1.0]
+        if len(self._recent) >= self.max_frames_per_s:
+            raise ProtocolError(
+                "audio_too_fast", f"at most {self.max_frames_per_s} microphone frames a second"
+            )
+        if self._start is None or self._audio_s < now - self._start:
+            # Idle (or push-to-talk released) time is not owed: real time restarts here.
+            self._start, self._audio_s = now, 0.0
+        seconds = len(frame.pcm) / MIC_SAMPLE_RATE
+        if self._audio_s + seconds > now - self._start + self.burst_s:
+            raise ProtocolError(
+                "audio_too_fast", "microphone audio arrives faster than real time: frame dropped"
+            )
+        self._audio_s += seconds
+        self._recent.append(now)
 
 
 def _invalid(message: str) -> ProtocolError:
@@ -161,10 +263,22 @@ def _hello(body: Mapping[str, Any]) -> Hello:
     avatar = body.get("avatar", True)
     if not isinstance(avatar, bool):
         raise ProtocolError("invalid_hello", "avatar must be true or false")
+    audio_in = body.get("audio_in")
+    if audio_in is not None and audio_in != MIC_FORMAT:
+        raise ProtocolError(
+            "invalid_hello",
+            'audio_in must be {"format": "pcm_s16le", "sample_rate": 16000} (or left out)',
+        )
     token = body.get("token")
     if not isinstance(token, str) or not token:
         raise ProtocolError("unauthorized", "hello needs the conversation's client token")
-    return Hello(token=token, sample_rate=int(rate), avatar=avatar, quality=str(quality))
+    return Hello(
+        token=token,
+        sample_rate=int(rate),
+        avatar=avatar,
+        quality=str(quality),
+        audio_in=audio_in is not None,
+    )
 
 
 def _user_text(body: Mapping[str, Any]) -> UserText:
@@ -219,6 +333,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "avatar_status": _avatar_status,
     "end": lambda _: End(),
     "ping": lambda _: Ping(),
+    "audio_in_end": lambda _: AudioInEnd(),
 }
 #: Every message type a client may send.
 CLIENT_TYPES: tuple[str, ...] = tuple(_PARSERS)
@@ -276,6 +391,7 @@ def ready(
     state: str,
     transcript: Sequence[Mapping[str, Any]],
     resumed: bool,
+    audio_in: Mapping[str, Any] | None = None,
 ) -> Message:
     audio = {"format": "pcm_s16le", "channels": 1, "sample_rate": sample_rate}
     return {
@@ -288,7 +404,32 @@ def ready(
         "state": state,
         "transcript": [dict(entry) for entry in transcript],
         "resumed": resumed,
+        "audio_in": dict(audio_in) if audio_in is not None else {"accepted": False},
     }
+
+
+def audio_in(*, accepted: bool, reason: str | None = None) -> Message:
+    """``ready.audio_in``: whether the server takes the microphone, and its frame format."""
+    if not accepted:
+        return {"accepted": False, "reason": reason}
+    return {
+        "accepted": True,
+        **MIC_FORMAT,
+        "channels": 1,
+        "header_bytes": MIC_HEADER_BYTES,
+        "max_frame_ms": MIC_MAX_FRAME_MS,
+    }
+
+
+def user_partial(*, text: str, start_ms: int | None) -> Message:
+    """The person's words so far, while they speak (they may still change)."""
+    return {"type": "user_partial", "text": text, "start_ms": start_ms}
+
+
+def voice(*, event: str, message: str, at_ms: int) -> Message:
+    """What the microphone's listener did: ``speech_started``, ``barge_in``,
+    ``utterance_cut``, ``transcription_failed``, ``ignored_echo``, ``nothing_heard``."""
+    return {"type": "voice", "event": event, "message": message, "at_ms": at_ms}
 
 
 def state(*, state: str, previous: str, degraded: bool, reason: str, at_ms: int) -> Message:
@@ -415,4 +556,6 @@ SERVER_TYPES: tuple[str, ...] = (
     "error",
     "end",
     "pong",
+    "user_partial",
+    "voice",
 )

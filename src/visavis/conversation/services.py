@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,8 +12,10 @@ from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
 from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.speech.vad import SpeechDetector
 from visavis.tenancy.flags import FlagCache
 
 
@@ -29,6 +32,10 @@ class LiveServices:
     flags: FlagCache | None = None
     metrics: Metrics | None = None
     events: EventRecorder | None = None
+    stt: STTEngine | None = None
+    """The shared recognizer for voice input (``None``: the instance takes no microphone)."""
+    speech_detector: Callable[[], SpeechDetector] | None = None
+    """Builds each microphone's voice activity detector (default: Silero)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from visavis.conversation.segmenter import (
 )
 from visavis.conversation.services import Holding, LiveServices
 from visavis.conversation.speech_output import Heard, ReplyFigures, SpeechOutput, UtteranceIds
+from visavis.conversation.voice_input import VoiceInput, refusal
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
 from visavis.db.repositories.leases import LeaseRepository
@@ -128,6 +129,7 @@ class ConversationSession:
         self._last_heard_from = 0.0
         self._closed = asyncio.Event()
         self._heartbeats: asyncio.Task[None] | None = None
+        self.voice: VoiceInput | None = None
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -154,6 +156,7 @@ class ConversationSession:
             return
         self._heartbeats = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
         resumed = bool(self._transcript) or self._turn_seq > 0
+        audio_in = self._open_voice()
         self.outbox.send_json(
             protocol.ready(
                 conversation_id=str(self.conversation_id),
@@ -163,6 +166,7 @@ class ConversationSession:
                 state=machine.state.value,
                 transcript=[_entry(e) for e in self._transcript],
                 resumed=resumed,
+                audio_in=audio_in,
             )
         )
         self.journal.announcing = True
@@ -186,6 +190,26 @@ class ConversationSession:
         self.journal.analytics(
             "conversation_started", {"agent": agent, "avatar_provider": provider}
         )
+
+    def _open_voice(self) -> protocol.Message:
+        """Start hearing the microphone if the client asked and the instance can; ``ready``'s
+        ``audio_in``."""
+        why_not = refusal(self.hello, self.services)
+        if why_not is not None or self.services.stt is None:
+            return protocol.audio_in(accepted=False, reason=why_not)
+        build = self.services.speech_detector
+        self.voice = VoiceInput(
+            engine=self.services.stt,
+            settings=self.services.settings,
+            clock=self.clock,
+            send=self.journal.send,
+            user_said=self.user_said,
+            agent_busy=lambda: self._turn_task is not None and not self._turn_task.done(),
+            barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
+            detector=build() if build is not None else None,
+        )
+        self.voice.start()
+        return protocol.audio_in(accepted=True)
 
     async def _claim_greeting(self) -> bool:
         """Whether this connection greets: one greeting per conversation, however many
@@ -219,18 +243,41 @@ class ConversationSession:
                 await self.end(reason="ended_by_client")
             case protocol.Ping():
                 self.journal.send(protocol.pong())
+            case protocol.MicFrame():
+                self._mic(message)
+            case protocol.AudioInEnd():
+                if self.voice is not None:
+                    self.voice.end_of_audio()
             case protocol.Hello():
                 self.error("already_connected", "hello was already accepted on this connection")
+
+    def _mic(self, frame: protocol.MicFrame) -> None:
+        if self.voice is None:
+            self.error(
+                "audio_in_not_accepted", "this connection takes no audio: see ready.audio_in"
+            )
+            return
+        try:
+            self.voice.push(frame, asyncio.get_running_loop().time())
+        except protocol.ProtocolError as bad:
+            self.error(bad.code, bad.message)
 
     def error(self, code: str, message: str) -> None:
         """Tell the client something went wrong; the connection stays open."""
         self.journal.send(protocol.error(code=code, message=message))
 
     async def _user_text(self, text: str) -> None:
+        await self.user_said(text, self.clock.ms(), None)
+
+    async def user_said(self, text: str, actual_start_ms: int, duration_ms: int | None) -> None:
+        """The person's turn (typed, or heard by the voice input): the agent answers it."""
+        if self.journal.closing:
+            return
         await self.interrupt(reason="barge_in")
-        at_ms = self.clock.ms()
         self.history.append(Message("user", text))
-        self.journal.transcript("user", text, actual_start_ms=at_ms, duration_ms=None)
+        self.journal.transcript(
+            "user", text, actual_start_ms=actual_start_ms, duration_ms=duration_ms
+        )
         self._start_turn(trigger="user", user_text=text)
 
     async def _avatar_toggle(self, enabled: bool) -> None:
@@ -473,6 +520,8 @@ class ConversationSession:
         if heartbeats is not None:
             heartbeats.cancel()
             await asyncio.wait({heartbeats})
+        if self.voice is not None:
+            await self.voice.aclose()
         await self.avatar.aclose()
         await self.journal.recorder.aclose()
         await self.agent.aclose()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
@@ -34,8 +36,10 @@ from visavis.db.base import Base
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.models import Conversation, ConversationTurn, Tenant, TranscriptEntry
 from visavis.db.tenant_scope import install_tenant_scoping
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.speech.vad import SpeechDetector
 from visavis.tenancy.crypto import SecretBox
 from visavis.testing.tts import FakeTTS
 from visavis.testing.virtual_time import run_virtual
@@ -88,6 +92,8 @@ class ConversationKit:
         settings: dict[str, Any] | None = None,
         on_received: Callable[[Received], None] | None = None,
         database_url: str | None = None,
+        stt: STTEngine | None = None,
+        speech_detector: Callable[[], SpeechDetector] | None = None,
     ) -> None:
         self.agent = agent
         self.tts = tts if tts is not None else FakeTTS()
@@ -96,6 +102,9 @@ class ConversationKit:
         self.overrides = settings or {}
         self.on_received = on_received
         self.database_url = database_url
+        self.stt = stt
+        self.speech_detector = speech_detector
+        self._mic_seq = 0
         self.received: list[Received] = []
         self.session: ConversationSession | None = None
         self.conversation_id: uuid.UUID | None = None
@@ -139,6 +148,8 @@ class ConversationKit:
             tts=self.tts,
             synthesis=SynthesisScheduler(slots=1),
             launcher=self.launcher,
+            stt=self.stt,
+            speech_detector=self.speech_detector,
         )
         async with sessions() as db:
             tenant = Tenant(name=f"kit-{uuid.uuid4().hex[:8]}")
@@ -161,7 +172,11 @@ class ConversationKit:
             conversation=conversation,
             outbox=outbox,
             # The kit plays an already authorized client: the token is never checked.
-            hello=protocol.Hello(token="in-process", sample_rate=self.sample_rate),  # noqa: S106
+            hello=protocol.Hello(
+                token="in-process",  # noqa: S106
+                sample_rate=self.sample_rate,
+                audio_in=self.stt is not None,
+            ),
         )
         self._reader = asyncio.create_task(self._read(outbox), name="kit-client")
         await self.session.open()
@@ -202,6 +217,28 @@ class ConversationKit:
             return at_ms
         await session.handle(parsed)
         return at_ms
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send one binary frame as the client would (a microphone frame, or a bad one)."""
+        session = self._require()
+        try:
+            frame = protocol.parse_mic_frame(data)
+        except protocol.ProtocolError as bad:
+            session.error(bad.code, bad.message)
+            return
+        await session.handle(frame)
+
+    async def speak(self, pcm: npt.NDArray[np.int16], *, frame_ms: int = 20) -> int:
+        """Stream ``pcm`` (16 kHz) as the microphone would: ``frame_ms`` frames in real time.
+        Returns when the last frame was sent (ms)."""
+        step = 16000 * frame_ms // 1000
+        for start in range(0, len(pcm), step):
+            self._mic_seq += 1
+            await self.send_bytes(
+                protocol.encode_mic_frame(self._mic_seq, pcm[start : start + step])
+            )
+            await asyncio.sleep(frame_ms / 1000)
+        return self.now_ms()
 
     async def wait_for(
         self, kind: str, *, after: int = 0, timeout_s: float = 120.0, **fields: Any

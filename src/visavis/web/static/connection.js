@@ -112,6 +112,14 @@ export class Connection {
     return true;
   }
 
+  /** Send a binary frame (the microphone's audio); false when the socket is not open. */
+  sendBinary(buffer) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > 64 * 1024) return false; // a stalled link: drop, don't queue
+    this.ws.send(buffer);
+    return true;
+  }
+
   get isOpen() {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }

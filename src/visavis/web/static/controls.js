@@ -73,6 +73,21 @@ export function bindControls(page, conversation, speech) {
 
   page.setMic({ available: speech.available, listening: false, reason: speech.unavailableReason });
   page.mic.addEventListener("click", () => speech.toggle());
+  // Push-to-talk: hold Space anywhere but in a field or on a button (where Space types or clicks).
+  const pushToTalk = (event) =>
+    event.code === "Space" && !event.altKey && !event.ctrlKey && !event.metaKey &&
+    !(event.target instanceof HTMLElement && event.target.closest("input, textarea, select, button"));
+  document.addEventListener("keydown", (event) => {
+    if (!pushToTalk(event)) return;
+    event.preventDefault();
+    if (!event.repeat) speech.hold(true);
+  });
+  document.addEventListener("keyup", (event) => {
+    if (event.code === "Space" && speech.held) {
+      event.preventDefault();
+      speech.hold(false);
+    }
+  });
 
   document.addEventListener("keydown", (event) => {
     if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === "KeyV") {

@@ -2,9 +2,22 @@
 // (documented in docs/browser.md). Times are milliseconds on the page's performance clock
 // unless a name says otherwise; audio-clock times are AudioContext seconds.
 
-export function installDebugApi({ conversation, player, driver }) {
+export function installDebugApi({ conversation, player, driver, speech = null }) {
   const api = {
     version: 1,
+    /** The microphone: ``{available, accepted, listening, handsFree, framesSent, level, failure}``. */
+    mic() {
+      if (!speech) return null;
+      return {
+        available: speech.available,
+        accepted: speech.accepted,
+        listening: speech.listening,
+        handsFree: speech.handsFree,
+        framesSent: speech.framesSent,
+        level: speech.level,
+        failure: speech.failure,
+      };
+    },
     /** Connection, server state, avatar view and controls at a glance. */
     state() {
       return {

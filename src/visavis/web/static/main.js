@@ -71,14 +71,26 @@ function boot() {
   });
   conversation = new Conversation({ ui: page, player, driver, transcript, status, media });
   const speech = new SpeechInput({
-    onText: (text) => conversation.sendText(text),
-    onState: (listening, message) => {
-      page.setMic({ available: speech.available, listening, reason: speech.unavailableReason });
+    send: (frame) => Boolean(conversation.connection) && conversation.connection.sendBinary(frame),
+    end: () => conversation.connection && conversation.connection.send({ type: "audio_in_end" }),
+    onState: ({ listening, talking, message }) => {
+      const available = speech.available && speech.failure === null;
+      page.setMic({ available, listening, talking, reason: speech.unavailableReason });
       if (message) conversation.notice(message);
     },
+    onLevel: (level) => page.setMicLevel(level),
   });
+  // What the microphone adds to the conversation: the ready answer, live words, barge-in.
+  const heard = (message) => {
+    if (message.type === "ready") speech.serverReady(message.audio_in);
+    else if (message.type === "user_partial") transcript.partial(message.text);
+    else if (message.type === "voice" && message.event === "barge_in") player.stopAll(conversation.maxTurn);
+    else if (message.type === "voice" && ["utterance_cut", "transcription_failed"].includes(message.event)) {
+      conversation.notice(message.message);
+    }
+  };
   bindControls(page, conversation, speech);
-  installDebugApi({ conversation, player, driver });
+  installDebugApi({ conversation, player, driver, speech });
   page.setEnabled(false);
   page.setAvatarMode("local", { available: false, enabled: false });
   status.live("offline");
@@ -112,8 +124,12 @@ function boot() {
         avatar: conversation.wantAvatar,
         quality: page.quality.value,
         sample_rate: player.wantedRate,
+        ...(speech.available ? { audio_in: { format: "pcm_s16le", sample_rate: 16000 } } : {}),
       }),
-      onMessage: (message) => conversation.handle(message),
+      onMessage: (message) => {
+        conversation.handle(message);
+        heard(message);
+      },
       onAudio: (buffer) => conversation.audio(buffer),
       onStatus: (kind, detail) => conversation.connectionChanged(kind, detail),
     });

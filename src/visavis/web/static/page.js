@@ -80,12 +80,23 @@ export class Page {
     this.mute.querySelector(".label").textContent = muted ? "Sound off" : "Sound on";
   }
 
-  setMic({ available, listening, reason }) {
+  setMic({ available, listening, reason, talking = false }) {
     this.mic.disabled = !available;
     this.mic.setAttribute("aria-pressed", String(listening));
-    this.mic.querySelector(".label").textContent = listening ? "Mic on" : "Mic off";
-    this.mic.title = available ? "Speak your answer" : reason;
+    this.mic.querySelector(".label").textContent = talking ? "Talking" : listening ? "Mic on" : "Mic off";
+    this.mic.title = available ? "Speak hands-free (or hold Space to talk)" : reason;
     this.micHint.textContent = available ? "" : reason;
+  }
+
+  /** The microphone's level, 0..1, on a small meter in the mic button. */
+  setMicLevel(level) {
+    if (!this.micMeter) {
+      this.micMeter = document.createElement("span");
+      this.micMeter.className = "mic-level";
+      this.micMeter.setAttribute("aria-hidden", "true");
+      this.mic.appendChild(this.micMeter);
+    }
+    this.micMeter.style.setProperty("--level", level.toFixed(2));
   }
 
   notice(text) {

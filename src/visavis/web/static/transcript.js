@@ -10,6 +10,7 @@ export class Transcript {
     this.agentName = agentName;
     this.agentEntries = new Map(); // turn id -> entry being spoken
     this.pendingUser = [];
+    this.partialItem = null;
   }
 
   setAgentName(name) {
@@ -58,9 +59,25 @@ export class Transcript {
     this._scroll();
   }
 
+  /** The person's words so far while they speak (replaced by the stored entry). */
+  partial(text) {
+    if (!this.partialItem) {
+      this.partialItem = this._entry("user", "");
+      this.partialItem.dataset.partial = "true";
+    }
+    this.partialItem.querySelector(".text").textContent = text;
+    this._scroll();
+  }
+
+  _clearPartial() {
+    if (this.partialItem) this.partialItem.remove();
+    this.partialItem = null;
+  }
+
   /** The server stored an entry: settle the matching line, or add it. */
   settle(entry) {
     if (entry.role === "user") {
+      this._clearPartial();
       const index = this.pendingUser.findIndex((item) => item.querySelector(".text").textContent.trim() === entry.text);
       if (index >= 0) {
         const [item] = this.pendingUser.splice(index, 1);
@@ -96,6 +113,7 @@ export class Transcript {
   /** Rebuild from the server's stored entries (a resumed conversation). */
   rebuild(entries) {
     this.list.replaceChildren();
+    this.partialItem = null;
     this.agentEntries.clear();
     this.pendingUser = [];
     for (const entry of entries) {

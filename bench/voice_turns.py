@@ -1,0 +1,426 @@
+"""Voice turns against a real server: latency, barge-in and echo, as a microphone would send.
+
+Starts ``visavis serve`` (embedded defaults: SQLite, Piper voice, Whisper tiny.en, Silero, the
+built-in interviewer), synthesizes the answers with the bundled Piper voice at 16 kHz, and runs
+clients over real WebSockets. Each client's microphone sends a 20 ms frame every 20 ms for the
+whole conversation (silence between answers, as a live microphone does); received audio is
+played by a simulated player (as bench/turns.py, reporting playback like the browser).
+
+- ``latency``: from the last speech sample sent to the first agent audio frame received, with
+  the split from the server's own clock: endpoint wait (last voiced sample → end of turn
+  decided), STT (→ the turn starts), agent (→ first delta), first audio (→ first frame);
+- ``barge_in``: speech started 0.8 s into a reply; from its first voiced sample sent to the last
+  agent frame received;
+- ``echo``: the agent's audio, as played, mixed back into the microphone at ``--echo-db``
+  (relative to the agent's level: the residue after the browser's echo cancellation) for the
+  first 6 s of each reply while the client stays silent (then it interrupts, to keep the run
+  short); a ``barge_in`` in that time is a false barge-in, a user turn started by it a false turn.
+
+    python bench/voice_turns.py --clients 1 --turns 8 --barge-ins 8 --echo-turns 20
+    python bench/voice_turns.py --clients 10 --turns 3 --barge-ins 0 --echo-turns 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+
+from served import served_visavis
+from turns import HEADER_BYTES, Player, cpu_seconds, percentile, report_playback
+
+RATE = 16000
+FRAME = 320  # 20 ms
+ANSWERS = [
+    "I am a backend engineer and I build data pipelines in Python.",
+    "I rebuilt our order service so it answers in under a hundred milliseconds.",
+    "I write tests first for the tricky parts and ask for reviews.",
+    "A deployment once broke checkout, so we added a canary stage.",
+    "We measured both options and chose the one with the safer rollback.",
+    "I would like to know how the team shares on-call duty.",
+]
+STOP = "Sorry, let me stop you there for a second."
+ECHO_S = 6.0  # seconds of each reply played back into the microphone
+VOICED = 500  # a sample louder than this is speech (Piper's leading silence is below)
+
+
+def synthesize(texts: list[str]) -> list[np.ndarray]:
+    from visavis.speech.tts.piper import PiperEngine
+
+    engine = PiperEngine(first_chunk_words=None)
+    return [
+        np.concatenate([c.pcm for c in engine.synthesize_sentence(t, RATE)]).astype(np.int16)
+        for t in texts
+    ]
+
+
+def voiced_bounds(pcm: np.ndarray) -> tuple[int, int]:
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > VOICED)
+    return int(loud[0]), int(loud[-1])
+
+
+def mic_frame(seq: int, pcm: np.ndarray) -> bytes:
+    return struct.pack(">2sHI", b"M1", 0, seq & 0xFFFFFFFF) + pcm.astype("<i2").tobytes()
+
+
+@dataclass
+class Stats:
+    latency_ms: list[float] = field(default_factory=list)
+    split: dict[str, list[float]] = field(default_factory=dict)
+    barge_ms: list[float] = field(default_factory=list)
+    barge_missed: int = 0
+    echo_turns: int = 0
+    false_barge_ins: int = 0
+    false_turns: int = 0
+    underruns: int = 0
+    misheard: list[str] = field(default_factory=list)
+
+
+class VoiceClient:
+    """One conversation: a live microphone, a simulated player, and what it received."""
+
+    def __init__(self, ws: Any, echo_gain: float) -> None:
+        self.ws = ws
+        self.player = Player(sample_rate=24000)
+        self.echo_gain = echo_gain
+        self.echo_on = False
+        self.speech: list[np.ndarray] = []  # queued 20 ms pieces to say
+        self.echo = np.zeros(0, np.int16)
+        self.seq = 0
+        self.sent_marks: dict[int, float] = {}  # sample index of the mic stream → time sent
+        self.samples_sent = 0
+        self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.frames: list[tuple[float, int]] = []  # (time, utterance id)
+        self.turn_of_utterance: dict[int, int] = {}
+        self.event = asyncio.Event()
+        self.closed = False
+
+    def say(self, pcm: np.ndarray) -> int:
+        """Queue speech; returns the mic-stream sample index where it starts."""
+        start = self.samples_sent + sum(len(p) for p in self.speech)
+        self.speech += [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
+        return start
+
+    async def microphone(self) -> None:
+        started = time.monotonic()
+        while not self.closed:
+            piece = self.speech.pop(0) if self.speech else np.zeros(FRAME, np.int16)
+            if len(piece) < FRAME:
+                piece = np.pad(piece, (0, FRAME - len(piece)))
+            if self.echo_on and len(self.echo):
+                echo, self.echo = self.echo[:FRAME], self.echo[FRAME:]
+                mixed = piece.astype(np.int32)
+                mixed[: len(echo)] += (echo * self.echo_gain).astype(np.int32)
+                piece = np.clip(mixed, -32768, 32767).astype(np.int16)
+            self.seq += 1
+            await self.ws.send(mic_frame(self.seq, piece))
+            now = time.monotonic()
+            self.samples_sent += FRAME
+            self.sent_marks[self.samples_sent] = now
+            delay = started + self.seq * FRAME / RATE - time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+
+    async def receive(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.monotonic()
+                if isinstance(raw, bytes):
+                    uid = int.from_bytes(raw[4:8], "big")
+                    pcm = np.frombuffer(raw[HEADER_BYTES:], "<i2")
+                    self.player.frame(uid, now, len(pcm))
+                    self.frames.append((now, uid))
+                    if self.echo_on:  # what the speakers play comes back, resampled to 16 kHz
+                        positions = np.arange(0, len(pcm), self.player.sample_rate / RATE)
+                        heard = np.interp(positions, np.arange(len(pcm)), pcm).astype(np.int16)
+                        self.echo = np.concatenate([self.echo, heard])
+                else:
+                    message = json.loads(raw)
+                    self.messages.append((now, message))
+                    if message["type"] == "ready":
+                        self.player.sample_rate = message["audio"]["sample_rate"]
+                    elif message["type"] == "sentence":
+                        self.turn_of_utterance[message["utterance_id"]] = message["turn_id"]
+                    elif message["type"] == "turn_end":
+                        self.player.new_turn = True
+                self.event.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            self.event.set()
+
+    async def wait(self, predicate: Any, limit_s: float = 60.0) -> Any:
+        deadline = time.monotonic() + limit_s
+        while True:
+            found = predicate()
+            if found:
+                return found
+            if self.closed:
+                raise ConnectionError("the conversation closed")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [
+                    m["type"] + ":" + str(m.get("code") or m.get("event") or m.get("state") or "")
+                    for _, m in self.messages[-25:]
+                ]
+                raise TimeoutError(f"nothing came; last messages: {seen}")
+            self.event.clear()
+            try:
+                await asyncio.wait_for(self.event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def message(
+        self, kind: str, after: int = 0, **fields: Any
+    ) -> tuple[float, dict[str, Any]] | None:
+        for at, m in self.messages[after:]:
+            if m["type"] == kind and all(m.get(k) == v for k, v in fields.items()):
+                return at, m
+        return None
+
+    def first_frame_of_turn(self, turn_id: int) -> float | None:
+        for at, uid in self.frames:
+            if self.turn_of_utterance.get(uid) == turn_id:
+                return at
+        return None
+
+    def sent_time(self, sample: int) -> float:
+        """When the frame holding mic-stream sample ``sample`` was sent."""
+        end = (sample // FRAME + 1) * FRAME
+        return self.sent_marks[end]
+
+
+async def open_conversation(base_url: str) -> tuple[Any, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        created = (await http.post("/v1/local/conversations", json={"avatar": True})).json()
+    url = (
+        base_url.replace("http://", "ws://")
+        + f"/v1/conversations/{created['conversation']['id']}/ws"
+    )
+    ws = await websockets.connect(url, max_size=None)
+    hello = {
+        "type": "hello",
+        "token": created["token"],
+        "protocol": 1,
+        "audio_in": {"format": "pcm_s16le", "sample_rate": RATE},
+    }
+    await ws.send(json.dumps(hello))
+    return ws, created
+
+
+async def session(
+    base_url: str, plan: list[str], speech: dict[str, np.ndarray], stats: Stats, echo_gain: float
+) -> list[str]:
+    """One interview: do the steps of ``plan`` until it closes; returns the steps left."""
+    ws, _ = await open_conversation(base_url)
+    client = VoiceClient(ws, echo_gain)
+    tasks = [
+        asyncio.create_task(client.receive()),
+        asyncio.create_task(client.microphone()),
+        asyncio.create_task(report_playback(ws, client.player)),
+    ]
+    answers = iter(ANSWERS * 10)
+    try:
+        await client.wait(lambda: client.message("turn_end", turn_id=1), 90)
+        while plan:
+            step = plan[0]
+            await run_step(client, step, stats, speech, answers)
+            plan.pop(0)
+            print(f"{step} done, {len(plan)} left", file=sys.stderr, flush=True)
+    except ConnectionError:
+        pass  # the interviewer closed the conversation: the plan goes on in a new one
+    finally:
+        client.closed = True
+        stats.underruns += client.player.underruns
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await ws.close()
+    return plan
+
+
+async def run_step(
+    client: VoiceClient,
+    step: str,
+    stats: Stats,
+    speech: dict[str, np.ndarray],
+    answers: Iterator[str],
+) -> None:
+    """One step of the plan: a measured turn, a barge-in, or a reply with echo."""
+    mark = len(client.messages)
+    turn = max(m["turn_id"] for _, m in client.messages if m["type"] == "turn_end")
+    if step == "latency":
+        text = next(answers)
+        pcm = speech[text]
+        start = client.say(np.concatenate([np.zeros(RATE // 4, np.int16), pcm]))
+        last = start + RATE // 4 + voiced_bounds(pcm)[1]
+        first = await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
+        said = client.message("transcript", mark)
+        stats.latency_ms.append((first - client.sent_time(last)) * 1000)
+        if said and said[1]["entry"]["role"] == "user":
+            heard = said[1]["entry"]["text"]
+            if len(set(heard.lower().split()) ^ set(text.lower().split())) > 4:
+                stats.misheard.append(heard)
+        await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
+        _add_split(client, stats, mark, turn + 1)
+    elif step == "barge_in":
+        # Answer, then speak over the reply 0.8 s after its first frame.
+        text = next(answers)
+        client.say(np.concatenate([np.zeros(RATE // 4, np.int16), speech[text]]))
+        await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
+        await asyncio.sleep(0.8)
+        stop = speech[STOP]
+        onset_sample = client.say(stop) + voiced_bounds(stop)[0]
+        ended = await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 60)
+        if ended[1]["interrupted"]:
+            frames = [
+                at for at, uid in client.frames if client.turn_of_utterance.get(uid) == turn + 1
+            ]
+            stats.barge_ms.append((max(frames) - client.sent_time(onset_sample)) * 1000)
+            await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 2), 90)
+        else:
+            stats.barge_missed += 1
+    elif step == "echo":
+        text = next(answers)
+        client.say(np.concatenate([np.zeros(RATE // 4, np.int16), speech[text]]))
+        await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
+        client.echo_on = True
+        # Up to ``ECHO_S`` of the reply plays back into the microphone; then the client stops it.
+        ending = lambda: client.message("turn_end", mark, turn_id=turn + 1)  # noqa: E731
+        try:
+            await client.wait(ending, ECHO_S)
+        except TimeoutError:
+            await client.ws.send(json.dumps({"type": "interrupt"}))
+        await client.wait(ending, 30)
+        stats.echo_turns += 1
+        stats.false_barge_ins += client.message("voice", mark, event="barge_in") is not None
+        # The echo still playing after the reply must not start a turn of its own.
+        await asyncio.sleep(len(client.echo) / RATE + 1.2)
+        client.echo_on = False
+        client.echo = np.zeros(0, np.int16)
+        stats.false_turns += (
+            sum(
+                1
+                for _, m in client.messages[mark:]
+                if m["type"] == "transcript" and m["entry"]["role"] == "user"
+            )
+            - 1
+        )
+
+
+def _add_split(client: VoiceClient, stats: Stats, mark: int, turn_id: int) -> None:
+    said = client.message("transcript", mark)
+    ended = client.message("voice", mark, event="speech_ended")
+    thinking = client.message("state", mark, state="thinking")
+    metrics = client.message("metrics", mark, turn_id=turn_id)
+    if not (said and ended and thinking):
+        return
+    entry = said[1]["entry"]
+    speech_end = entry["actual_start_ms"] + entry["duration_ms"]
+    parts = {
+        "endpoint_wait_ms": ended[1]["at_ms"] - speech_end,
+        "stt_ms": thinking[1]["at_ms"] - ended[1]["at_ms"],
+    }
+    if metrics and metrics[1]["first_delta_ms"] is not None:
+        parts["agent_first_delta_ms"] = metrics[1]["first_delta_ms"]
+        parts["first_audio_after_delta_ms"] = (
+            metrics[1]["first_audio_ms"] - metrics[1]["first_delta_ms"]
+        )
+    for key, value in parts.items():
+        stats.split.setdefault(key, []).append(value)
+
+
+async def run_client(
+    base_url: str, plan: list[str], speech: dict[str, np.ndarray], index: int, echo_gain: float
+) -> Stats:
+    await asyncio.sleep(0.25 * index)
+    stats = Stats()
+    left = list(plan)
+    for _ in range(20):
+        if not left:
+            break
+        left = await session(base_url, left, speech, stats, echo_gain)
+    return stats
+
+
+def summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p95": round(percentile(values, 0.95), 1),
+        "n": len(values),
+    }
+
+
+async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, Any]:
+    texts = [*ANSWERS, STOP]
+    speech = dict(zip(texts, synthesize(texts), strict=True))
+    plan = ["latency"] * args.turns + ["barge_in"] * args.barge_ins + ["echo"] * args.echo_turns
+    echo_gain = 10 ** (args.echo_db / 20)
+    cpu_before = cpu_seconds(pid)
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(run_client(base_url, plan, speech, i, echo_gain) for i in range(args.clients))
+    )
+    wall = time.monotonic() - started
+    latencies = [x for r in results for x in r.latency_ms]
+    split = {
+        k: summary([x for r in results for x in r.split.get(k, [])])
+        for k in (
+            "endpoint_wait_ms",
+            "stt_ms",
+            "agent_first_delta_ms",
+            "first_audio_after_delta_ms",
+        )
+    }
+    return {
+        "clients": args.clients,
+        "voice_turn_ms": summary(latencies),
+        "split": split,
+        "underruns": sum(r.underruns for r in results),
+        "misheard": [m for r in results for m in r.misheard],
+        "barge_in_ms": summary([x for r in results for x in r.barge_ms]),
+        "barge_in_missed": sum(r.barge_missed for r in results),
+        "echo": {
+            "level_db": args.echo_db,
+            "turns": sum(r.echo_turns for r in results),
+            "false_barge_ins": sum(r.false_barge_ins for r in results),
+            "false_turns": sum(r.false_turns for r in results),
+        },
+        "server_cpu_s": round(cpu_seconds(pid) - cpu_before, 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--turns", type=int, default=8)
+    parser.add_argument("--barge-ins", type=int, default=8)
+    parser.add_argument("--echo-turns", type=int, default=20)
+    parser.add_argument(
+        "--echo-db",
+        type=float,
+        default=-30.0,
+        help="echo level relative to the agent's audio (after echo cancellation)",
+    )
+    args = parser.parse_args()
+    with served_visavis() as served:
+        result = asyncio.run(bench(args, served.base_url, served.pid))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Voice input through a real WebSocket, with the real recognizer (Whisper tiny.en), Silero and
+Piper: a client streams synthesized speech as 20 ms microphone frames in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from tests.conversation.live_client import LiveClient, start_conversation
+from tests.live_server import ServerFactory
+from tests.speech.stt.conftest import piper_speech, word_errors
+from visavis.conversation import protocol
+
+pytestmark = pytest.mark.slow
+
+RATE = 16000
+FRAME = 320  # 20 ms
+MIC = {"audio_in": {"format": "pcm_s16le", "sample_rate": RATE}}
+ANSWER = "I work as a nurse in a big hospital in the city."
+STOP = "Sorry, can I ask you something first?"
+
+
+async def stream(client: LiveClient, pcm: np.ndarray, *, seq: int = 0) -> int:
+    """Send ``pcm`` as the microphone would: 20 ms frames on a real-time schedule."""
+    assert client.ws is not None
+    start = time.monotonic()
+    for index, offset in enumerate(range(0, len(pcm), FRAME)):
+        await client.ws.send(protocol.encode_mic_frame(seq + index, pcm[offset : offset + FRAME]))
+        delay = start + (index + 1) * FRAME / RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return seq + len(range(0, len(pcm), FRAME))
+
+
+def quiet(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), np.int16)
+
+
+def noise(seconds: float, dbfs: float = -50.0) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return (rng.standard_normal(int(seconds * RATE)) * 32767 * 10 ** (dbfs / 20)).astype(np.int16)
+
+
+async def connect(server: object) -> LiveClient:
+    tenant = await server.tenant("acme")  # type: ignore[attr-defined]
+    conversation_id, token = await start_conversation(
+        server.base_url,  # type: ignore[attr-defined]
+        tenant.key,
+        {"avatar": {"provider": "local"}},
+    )
+    client = LiveClient(server.base_url, conversation_id, token)  # type: ignore[attr-defined]
+    await client.connect(hello=MIC)
+    ready = await client.wait_for("ready")
+    assert ready["audio_in"]["accepted"] is True, ready["audio_in"]
+    return client
+
+
+async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_start_nothing(
+    live_server: ServerFactory,
+) -> None:
+    server = live_server()
+    client = await connect(server)
+    await client.wait_for("turn_end", turn_id=1, timeout=60)
+    assert client.ws is not None
+    # Malformed frames: an error each, the conversation goes on.
+    await client.ws.send(b"XX\x00\x00\x00\x00\x00\x01" + bytes(640))
+    await client.ws.send(protocol.encode_mic_frame(1, bytes(641)))
+    await client.ws.send(protocol.encode_mic_frame(2, bytes(6400)))
+    await client.wait_for("error", code="audio_frame_too_long")
+    errors = [m["code"] for m in client.messages("error")]
+    assert errors == ["invalid_audio_frame", "invalid_audio_frame", "audio_frame_too_long"]
+    # Silence and faint noise alone: no turn.
+    mark = len(client.received)
+    seq = await stream(client, np.concatenate([quiet(1.0), noise(1.5)]))
+    await asyncio.sleep(0.8)
+    assert not [m for m in client.messages("transcript")[1:] if m["entry"]["role"] == "user"]
+    assert not [r for r in client.received[mark:] if r.message and r.message["type"] == "voice"]
+    # Too fast: a burst of 3 s of audio at once is partly refused.
+    for index in range(150):
+        await client.ws.send(protocol.encode_mic_frame(seq + index, quiet(0.02)))
+    await client.wait_for("error", after=mark, code="audio_too_fast")
+    await asyncio.sleep(1.2)
+    # Real speech: transcribed, timed, answered with audio.
+    speech = piper_speech(ANSWER)
+    mark = len(client.received)
+    await stream(client, np.concatenate([speech, quiet(1.0)]), seq=seq + 200)
+    said = await client.wait_for("transcript", after=mark, timeout=30)
+    entry = said["entry"]
+    assert entry["role"] == "user"
+    assert word_errors(ANSWER, entry["text"]) <= 2, entry["text"]
+    assert abs(entry["duration_ms"] - len(speech) / RATE * 1000) < 700
+    assert client.messages("user_partial"), "partial words arrive while the person speaks"
+    await client.wait_for("turn_end", turn_id=2, after=mark, timeout=60)
+    assert [r for r in client.received[mark:] if r.frame is not None], "the agent answered aloud"
+    await client.close()
+
+
+async def test_speech_mid_reply_interrupts_the_agent(live_server: ServerFactory) -> None:
+    server = live_server()
+    client = await connect(server)
+    client.playback = "none"  # the greeting plays in real time
+    await client.wait_for("state", state="speaking", timeout=60)
+    await asyncio.sleep(0.5)
+    onset = time.monotonic() + 0.3  # Piper leaves about 0.3 s before the first word
+    speaking = asyncio.create_task(stream(client, np.concatenate([piper_speech(STOP), quiet(1.0)])))
+    barge = await client.wait_for("voice", event="barge_in", timeout=10)
+    end = await client.wait_for("turn_end", turn_id=1, timeout=10)
+    assert end["interrupted"] is True and barge["at_ms"] > 0
+    last_frame = max(r.at for r in client.frames())
+    assert last_frame - onset < 1.0, "the agent stops soon after the person starts"
+    await speaking
+    await client.wait_for("turn_end", turn_id=2, timeout=60)
+    entries = [m["entry"] for m in client.messages("transcript")]
+    assert entries[0]["role"] == "agent" and entries[0]["interrupted"] is True
+    assert entries[1]["role"] == "user"
+    assert word_errors(STOP, entries[1]["text"]) <= 2, entries[1]["text"]
+    await client.close()
