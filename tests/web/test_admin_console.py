@@ -155,6 +155,21 @@ def test_a_wrong_admin_key_is_refused_with_a_clear_message(
     watched.screenshot("admin-wrong-key")
 
 
+def test_the_key_is_kept_for_the_tab_and_a_stale_one_asks_again(
+    console: Console, open_page: PageFactory
+) -> None:
+    watched = sign_in(console, open_page, allowed=REFUSED)
+    page = watched.page
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")  # still signed in: the tab kept the key
+    page.evaluate("() => sessionStorage.setItem('visavis.adminKey', 'a-key-since-rotated')")
+    page.reload()
+    page.locator("[data-testid=signin-error]").wait_for()
+    assert "admin key was not accepted" in page.inner_text("[data-testid=signin-error]")
+    assert page.locator("#console").is_hidden()
+    assert page.evaluate("() => sessionStorage.getItem('visavis.adminKey')") is None
+
+
 def test_each_tenant_s_usage_is_plotted_from_its_rows(
     console: Console, open_page: PageFactory
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import ColumnElement, Float, cast, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -59,7 +59,7 @@ class UsageDaysRepository:
                 AvatarSession.tenant_id,
                 faces_day,
                 func.count().label("n"),
-                func.coalesce(func.sum(cast(AvatarSession.streaming_seconds, Float)), 0.0),
+                func.coalesce(func.sum(AvatarSession.streaming_seconds), 0.0),
                 func.coalesce(func.sum(AvatarSession.cost_microusd), 0),
             )
             .where(AvatarSession.created_at >= since, AvatarSession.created_at < until)

@@ -30,8 +30,12 @@ function showSignIn(message = "") {
   $("admin-key").focus();
 }
 
-/** Any section's call that finds the key no longer valid sends the operator back here. */
+/**
+ * Run a section's work: a key no longer valid sends the operator back to sign in; any other
+ * failure is said at the top of the console (sections report what they can themselves).
+ */
 async function guarded(work) {
+  say($("console-error"), "", "error");
   try {
     await work();
   } catch (error) {
@@ -40,7 +44,7 @@ async function guarded(work) {
       showSignIn("The admin key is no longer accepted: sign in again.");
       return;
     }
-    throw error;
+    say($("console-error"), `Could not load: ${error.message}`, "error");
   }
 }
 
