@@ -4,12 +4,16 @@
 import { el, usd } from "./console-dom.js";
 
 const COLORS = { conversations: "#5aaaff", minutes: "#3ecf8e", cost: "#f5b342" };
+const DAY = 86400;
+const DAY_STEPS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY];
+const dayLabel = (ts) => new Date(ts * 1000).toISOString().slice(5, 10); // MM-DD, UTC
 const AXIS = { stroke: "#aab7c5", grid: { stroke: "#2c3b4b", width: 1 }, ticks: { stroke: "#2c3b4b" } };
 
-/** Tick labels with as many decimals as the step between ticks needs (cents, or tenths of). */
+/** Tick labels with as many decimals as the step between ticks needs (at least cents). */
 function dollars(ticks) {
   const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
-  const decimals = step >= 1 ? 0 : step >= 0.01 ? 2 : 3;
+  const places = (String(Number(step.toFixed(6))).split(".")[1] || "").length;
+  const decimals = step >= 1 ? 0 : Math.min(4, Math.max(2, places));
   return ticks.map((t) => `$${t.toFixed(decimals)}`);
 }
 
@@ -89,9 +93,10 @@ export function drawDaily(figure, title, days, series) {
       tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, count: { range: (_u, _min, max) => [0, Math.max(1, max)] }, usd: { range: (_u, _min, max) => [0, Math.max(0.01, max)] } },
+      scales: { x: { time: true }, count: { range: (_u, _min, max) => [0, Math.max(1, max)] }, usd: { range: (_u, _min, max) => [0, Math.max(0.1, max)] } },
       axes: [
-        { ...AXIS },
+        // Whole UTC days only: a tick per day, or per few days when they do not fit.
+        { ...AXIS, incrs: DAY_STEPS, values: (_u, ticks) => ticks.map(dayLabel) },
         { ...AXIS, scale: "count", label: "conversations · minutes", labelSize: 18, size: 46 },
         { ...AXIS, scale: "usd", side: 1, label: "USD", labelSize: 18, size: 56, values: (_u, ticks) => dollars(ticks) },
       ],
