@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Refresh the browser client's vendored provider SDKs from the npm registry.
+# Refresh the browser pages' vendored libraries from the npm registry: the provider SDKs of the
+# conversation page and the chart library of the admin console.
 #
 # For maintainers only: installing or running Visavis never needs Node.js or npm. Needs `npm`
 # (for `npm pack`) and python3. Versions can be overridden:
-#   LIVEKIT_VERSION=2.23.0 AGORA_VERSION=4.24.8 scripts/refresh-web-vendor.sh
+#   LIVEKIT_VERSION=2.23.0 AGORA_VERSION=4.24.8 UPLOT_VERSION=1.6.32 scripts/refresh-web-vendor.sh
 # Writes src/visavis/web/static/vendor/: the minified UMD builds, their licenses and
 # VERSIONS.json (versions, tarball integrity, sha256 of each file). Review the diff, run the
 # browser tests (pytest tests/web), commit.
@@ -11,6 +12,7 @@ set -euo pipefail
 
 LIVEKIT_VERSION="${LIVEKIT_VERSION:-2.23.0}"
 AGORA_VERSION="${AGORA_VERSION:-4.24.8}"
+UPLOT_VERSION="${UPLOT_VERSION:-1.6.32}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 vendor="$root/src/visavis/web/static/vendor"
@@ -20,24 +22,30 @@ trap 'rm -rf "$work"' EXIT
 command -v npm >/dev/null || { echo "npm is needed to refresh the vendored SDKs" >&2; exit 1; }
 
 cd "$work"
-npm pack --silent --json "livekit-client@$LIVEKIT_VERSION" "agora-rtc-sdk-ng@$AGORA_VERSION" > packs.json
-mkdir livekit agora
+npm pack --silent --json "livekit-client@$LIVEKIT_VERSION" "agora-rtc-sdk-ng@$AGORA_VERSION" \
+  "uplot@$UPLOT_VERSION" > packs.json
+mkdir livekit agora uplot
 tar xzf "livekit-client-$LIVEKIT_VERSION.tgz" -C livekit
 tar xzf "agora-rtc-sdk-ng-$AGORA_VERSION.tgz" -C agora
+tar xzf "uplot-$UPLOT_VERSION.tgz" -C uplot
 
 mkdir -p "$vendor"
 # The source maps are not shipped: drop the comment that would make devtools ask for them.
 sed '/^\/\/# sourceMappingURL=/d' livekit/package/dist/livekit-client.umd.js > "$vendor/livekit-client.min.js"
 cp livekit/package/LICENSE "$vendor/livekit-client.LICENSE.txt"
 sed '/^\/\/# sourceMappingURL=/d' agora/package/AgoraRTC_N-production.js > "$vendor/agora-rtc-sdk-ng.min.js"
+cp uplot/package/dist/uPlot.iife.min.js "$vendor/uplot.min.js"
+cp uplot/package/dist/uPlot.min.css "$vendor/uplot.min.css"
+cp uplot/package/LICENSE "$vendor/uplot.LICENSE.txt"
 
-python3 - "$vendor" "$LIVEKIT_VERSION" "$AGORA_VERSION" <<'PY'
+python3 - "$vendor" "$LIVEKIT_VERSION" "$AGORA_VERSION" "$UPLOT_VERSION" <<'PY'
 import hashlib
 import json
 import pathlib
 import sys
 
-vendor, livekit_version, agora_version = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+vendor = pathlib.Path(sys.argv[1])
+livekit_version, agora_version, uplot_version = sys.argv[2:5]
 agora_package = json.loads(pathlib.Path("agora/package/package.json").read_text())
 declared = agora_package.get("license", "UNKNOWN")
 if declared != "MIT":
@@ -71,7 +79,12 @@ def sha256(name: str) -> str:
     return hashlib.sha256((vendor / name).read_bytes()).hexdigest()
 
 
-versions = {
+uplot_license = json.loads(pathlib.Path("uplot/package/package.json").read_text())["license"]
+if uplot_license != "MIT":
+    sys.exit(f"uplot {uplot_version} declares license {uplot_license!r}: review it first")
+# Entries of packages this script does not refresh (daily-js) are kept as they are.
+versions = json.loads((vendor / "VERSIONS.json").read_text())
+versions |= {
     "livekit-client": {
         "version": livekit_version,
         "license": "Apache-2.0",
@@ -85,6 +98,13 @@ versions = {
         "from": "AgoraRTC_N-production.js",
         "integrity": packs["agora-rtc-sdk-ng"]["integrity"],
         "files": {n: sha256(n) for n in ("agora-rtc-sdk-ng.min.js", "agora-rtc-sdk-ng.LICENSE.txt")},
+    },
+    "uplot": {
+        "version": uplot_version,
+        "license": uplot_license,
+        "from": "dist/uPlot.iife.min.js, dist/uPlot.min.css",
+        "integrity": packs["uplot"]["integrity"],
+        "files": {n: sha256(n) for n in ("uplot.min.js", "uplot.min.css", "uplot.LICENSE.txt")},
     },
 }
 (vendor / "VERSIONS.json").write_text(json.dumps(versions, indent=2) + "\n")

@@ -15,6 +15,7 @@ from visavis.api import db_outage, problems, ws
 from visavis.api.limits import RequestLimitsMiddleware
 from visavis.api.routes import admin, conversations, flags, health, local, plans, tenant, usage, web
 from visavis.api.routes import avatars as avatar_routes
+from visavis.api.routes import console as console_routes
 from visavis.api.routes import events as events_route
 from visavis.api.routes import lipsync as lipsync_routes
 from visavis.api.routes import metrics as metrics_route
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (usage.router, flags.router, admin.router, plans.router, web.router):
         app.include_router(router)
     app.include_router(avatar_routes.router)
+    app.include_router(console_routes.router)
     app.include_router(lipsync_routes.router)
     for router in (twin_routes.router, mind_routes.router, voice_routes.router):
         app.include_router(router)

@@ -15,6 +15,8 @@ from tests.fakes.liveavatar import LiveAvatarServer, serve_liveavatar
 from visavis.app import create_app
 from visavis.config import Settings
 
+ADMIN_KEY = "admin-key-for-avatar-tests-0123456789abcdef"
+
 
 @pytest.fixture(scope="module")
 def liveavatar() -> Iterator[LiveAvatarServer]:
@@ -39,6 +41,7 @@ def settings(settings: Settings, liveavatar: LiveAvatarServer, akool: AkoolServe
             "akool_base_url": akool.base_url,
             "akool_api_key": SecretStr("test-akool-key"),
             "sweeper_interval_s": 3600,
+            "admin_api_key": SecretStr(ADMIN_KEY),
         }
     )
 
@@ -94,3 +97,21 @@ async def test_unknown_providers_and_missing_keys_are_refused(
     assert unknown.status_code == 404
     assert "providers with one: liveavatar, akool" in unknown.json()["detail"]
     assert (await client.get("/v1/avatars")).status_code == 401
+
+
+async def test_the_admin_console_lists_the_same_catalogue(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    tenant_view = (await client.get("/v1/avatars", headers=acme.headers)).json()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    answer = await client.get("/v1/admin/avatars", headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == tenant_view
+    assert {a["provider"] for a in answer.json()["avatars"]} == {"liveavatar", "akool"}
+    one = await client.get("/v1/admin/avatars?provider=akool", headers=admin)
+    assert {a["provider"] for a in one.json()["avatars"]} == {"akool"}
+    unknown = await client.get("/v1/admin/avatars?provider=nobody", headers=admin)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/v1/admin/avatars", headers=acme.headers)).status_code == 401

@@ -29,6 +29,7 @@ from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
 from visavis.ops.events import record_event
 from visavis.speech.encode import wav_bytes
+from visavis.tenancy.keys import key_prefix
 
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghijklmnop"
 # Public documents of the app itself: no tenant data can be in them.
@@ -92,6 +93,9 @@ def settings(database_url: str) -> Settings:
         env="development",
         secret_key=TEST_SECRET,
         admin_api_key=ADMIN_KEY,
+        # Every admin route refuses B's key with a 401: that is the point here, not an attack
+        # to slow down (tests/api/test_auth_backoff.py covers the backoff).
+        auth_failures_per_window=0,
     )
 
 
@@ -150,6 +154,7 @@ class Owner:
             **self.twin,
             "endpoint_id": self.webhook_id,
             "delivery_id": self.delivery_id,
+            "prefix": key_prefix(self.tenant.key),  # an API key: admin routes only
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
         if name not in values:

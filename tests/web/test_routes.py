@@ -143,7 +143,7 @@ async def test_every_module_the_page_imports_is_served(client: httpx.AsyncClient
 
 async def test_vendored_sdks_match_their_recorded_versions(client: httpx.AsyncClient) -> None:
     versions = json.loads((WEB / "static" / "vendor" / "VERSIONS.json").read_text())
-    assert set(versions) == {"livekit-client", "agora-rtc-sdk-ng", "@daily-co/daily-js"}
+    assert set(versions) == {"livekit-client", "agora-rtc-sdk-ng", "@daily-co/daily-js", "uplot"}
     for package in versions.values():
         for name, digest in package["files"].items():
             answer = await client.get(f"/static/vendor/{name}")
@@ -163,3 +163,64 @@ def test_every_hook_and_debug_call_is_documented() -> None:
     assert len(calls) >= 8
     for call in calls:
         assert f"`{call}()`" in docs, f"window.visavis.{call}() is not in docs/browser.md"
+
+
+async def test_the_admin_console_needs_the_admin_key_configured(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.get("/admin")
+    assert answer.status_code == 404
+    assert "VISAVIS_ADMIN_API_KEY" in answer.json()["detail"]
+    page = await client.get("/admin", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "VISAVIS_ADMIN_API_KEY" in page.text
+
+
+async def test_the_console_pages_are_served_with_a_strict_policy(
+    tmp_path: Path, sqlite_template: SqliteTemplate
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=sqlite_template.copy_to(tmp_path),
+        env="production",
+        secret_key=TEST_SECRET,
+        admin_api_key="an-admin-key-long-enough-for-production-0123456789",
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://visavis.test") as http,
+    ):
+        pages = {path: await http.get(path) for path in ("/admin", "/usage")}
+        seen: set[str] = set()
+        pending = ["admin-main.js", "usage-main.js"]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            script = await http.get(f"/static/{name}")
+            assert script.status_code == 200, name
+            pending += re.findall(r'from "\./([\w-]+\.js)"', script.text)
+    assert {"console-api.js", "usage-chart.js", "admin-flags.js"} <= seen
+    for path, page in pages.items():
+        assert page.status_code == 200, path
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["x-frame-options"] == "DENY"
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "connect-src 'self'" in policy, path
+        assert "frame-ancestors 'none'" in policy and "img-src 'self' data: https:" in policy
+        assert '/static/vendor/uplot.min.js"' in page.text
+
+
+def test_every_hook_of_the_console_pages_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "admin.md").read_text()
+    hooks: set[str] = set()
+    for name in ("admin.html", "usage.html"):
+        hooks |= set(re.findall(r'data-testid="([\w-]+)"', (WEB / name).read_text()))
+    for script in (WEB / "static").glob("*.js"):
+        if script.name.startswith(("admin-", "usage-", "console-")):
+            hooks |= set(re.findall(r'(?:"data-testid"|testid): "([\w-]+)"', script.read_text()))
+    assert len(hooks) >= 20
+    for hook in sorted(hooks):
+        assert f"`{hook}`" in docs, f"data-testid {hook!r} is not in docs/admin.md"

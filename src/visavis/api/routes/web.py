@@ -2,8 +2,9 @@
 
 ``/`` is the built-in interview (development only: it opens conversations through the local
 door); ``/c/{conversation_id}?token=…`` is a conversation a tenant's backend created, opened
-with its client token; ``/static/…`` are the page's ES modules, stylesheet and vendored
-provider SDKs (docs/browser.md). The pages hold no tenant data: the token is checked here so
+with its client token; ``/admin`` is the operator's console and ``/usage`` a tenant's usage
+page (docs/admin.md); ``/static/…`` are the pages' ES modules, stylesheets and vendored
+libraries (docs/browser.md). The pages hold no tenant data: the token is checked here so
 a bad link fails clearly, and again by the WebSocket.
 """
 
@@ -86,6 +87,36 @@ def _page(*, embeddable: bool) -> Response:
     )
 
 
+def console_security_policy() -> str:
+    """The console pages' CSP: our own scripts, calls to this server only; avatar previews
+    may come from a provider's image host."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",  # the chart library sizes its parts inline
+            "img-src 'self' data: https:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def _console_page(name: str) -> Response:
+    headers = {
+        **_COMMON_HEADERS,
+        "Content-Security-Policy": console_security_policy(),
+        "Permissions-Policy": "camera=(), geolocation=(), microphone=()",
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    return FileResponse(WEB_ROOT / name, media_type="text/html; charset=utf-8", headers=headers)
+
+
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -144,6 +175,25 @@ async def conversation_page(
         except client_tokens.RevokedClientToken:
             return _not_found(request, invalid, code="invalid_link")
     return _page(embeddable=True)
+
+
+@router.get("/admin")
+async def admin_console(request: Request, ctx: ContextDep) -> Response:
+    """The operator's console; it signs in with the admin key (``VISAVIS_ADMIN_API_KEY``)."""
+    if ctx.settings.admin_api_key is None:
+        return _not_found(
+            request,
+            "the admin console needs VISAVIS_ADMIN_API_KEY to be set on the server "
+            "(see docs/admin.md)",
+            code="admin_disabled",
+        )
+    return _console_page("admin.html")
+
+
+@router.get("/usage")
+async def tenant_usage_page() -> Response:
+    """A tenant's usage this month against its limits; it signs in with the tenant's API key."""
+    return _console_page("usage.html")
 
 
 @functools.cache
