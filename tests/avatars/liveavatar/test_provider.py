@@ -90,7 +90,12 @@ async def test_audio_at_another_rate_is_resampled_to_24_khz(
     one_second_16k = b"\x10\x00" * 16000
     await lite.push_audio(session, one_second_16k, 16000)
     assert await lite.end_utterance(session) == pytest.approx(1.0, abs=0.001)
-    await until(lambda: bool(liveavatar.fake.session(session.session_id)["utterances"]))
+
+    def ended() -> bool:
+        utterances = liveavatar.fake.session(session.session_id)["utterances"]
+        return bool(utterances) and bool(utterances[0]["ended"])
+
+    await until(ended)
     (utterance,) = liveavatar.fake.session(session.session_id)["utterances"]
     assert sum(utterance["chunk_bytes"]) == pytest.approx(48000, abs=4)
 
