@@ -128,3 +128,59 @@ def liveavatar() -> Any:
 
     with serve_liveavatar() as fake:
         yield fake
+
+
+def test_the_real_daily_sdk_fetches_its_call_machine_from_daily_and_the_page_falls_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: SqliteTemplate,
+    browser: Any,
+) -> None:
+    """The vendored daily.js as shipped (no stand-in): joining loads Daily's call-machine bundle
+    from c.daily.co, which no npm package carries. Where that host cannot be reached (here every
+    request to it is refused), the join fails and the conversation goes on in the local voice."""
+    from tests.fakes.tavus import DEFAULT_FACES, serve_tavus
+
+    with serve_tavus() as tavus:
+        directory = tmp_path_factory.mktemp("web-daily-real")
+        running = start_server(
+            directory,
+            sqlite_template,
+            tavus_base_url=tavus.base_url,
+            tavus_api_key="test-tavus-key",
+            tavus_pal_id="p-echo-fake",
+            sweeper_interval_s=3600,
+        )
+        try:
+            key = tenant_key(directory)
+            conversation_id, token = api_conversation(
+                running.base_url, key, {"provider": "tavus", "avatar_id": DEFAULT_FACES[0][0]}
+            )
+            context = browser.new_context()
+            asked: list[str] = []
+
+            def refuse(route: Any) -> None:
+                asked.append(route.request.url)
+                route.abort()
+
+            # Nothing may leave the machine; the latest route registered is asked first.
+            context.route("https://**/*", lambda route: route.abort())
+            context.route("https://c.daily.co/**", refuse)
+            page = context.new_page()
+            errors: list[str] = []
+            frames: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("websocket", lambda ws: ws.on("framesent", lambda p: frames.append(p)))
+            page.goto(f"{running.base_url}/c/{conversation_id}?token={token}")
+            page.wait_for_function(
+                "() => window.visavis && window.visavis.state().degradedReason !== null",
+                timeout=30000,
+            )
+            page.wait_for_function("() => window.visavis.audio().busy", timeout=30000)
+            assert page.locator("[data-testid=audio-only]").is_visible()
+            assert any("/call-machine/" in url and url.endswith(".js") for url in asked), asked
+            (failed,) = [m for m in sent_of(frames, "avatar_status") if m["status"] == "failed"]
+            assert failed["reason"] in ("connection_failed", "timeout")
+            assert tavus.fake.open_sessions() == []  # the provider session was stopped
+            context.close()
+        finally:
+            running.stop()

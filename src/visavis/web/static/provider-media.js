@@ -226,7 +226,12 @@ class DailySession {
 
   async join() {
     await loadScript(SCRIPTS.daily);
-    const call = window.Daily.createCallObject({ subscribeToTracksAutomatically: true });
+    // Daily's call machine comes from its CDN (docs/providers.md): as a script element, which
+    // the page's CSP allows from that host, rather than fetched and eval'd.
+    const call = window.Daily.createCallObject({
+      subscribeToTracksAutomatically: true,
+      dailyConfig: { avoidEval: true },
+    });
     this.call = call;
     const playing = new Promise((resolve) => {
       call.on("track-started", (event) => {
