@@ -37,11 +37,17 @@ def full_settings(fake: Any) -> dict[str, Any]:
 
 
 def page_relay(
-    fake: Any, send: Callable[[dict[str, Any]], Awaitable[float]] | None, tasks: set[Any]
+    fake: Any,
+    send: Callable[[dict[str, Any]], Awaitable[float]] | None,
+    tasks: set[Any],
+    *,
+    lose_first_end: bool = False,
 ) -> Callable[[str], Awaitable[None]]:
     """The page: publish each packet on ``agent-control``; relay the avatar's answers from
     ``agent-response`` as they come (``speak_ended`` once the fake has spoken for as long as
-    it says), unless ``send`` is None (a page that relays nothing back)."""
+    it says), unless ``send`` is None (a page that relays nothing back). ``lose_first_end``:
+    the first ``speak_ended`` never arrives."""
+    lost: list[dict[str, Any]] = []
 
     async def publish(data: str) -> None:
         open_now = fake.fake.open_sessions()
@@ -56,6 +62,9 @@ def page_relay(
         if send is None:
             return
         for event in answer["events"]:
+            if lose_first_end and event["event_type"] == "avatar.speak_ended" and not lost:
+                lost.append(event)
+                continue
             delay_s = event.get("duration_ms", 0) / 1000
             tasks.add(asyncio.create_task(later(delay_s, event)))
 
@@ -71,15 +80,21 @@ async def agent_entries(client: Any) -> list[dict[str, Any]]:
     return [m["entry"] for m in client.messages("transcript") if m["entry"]["role"] == "agent"]
 
 
-@pytest.mark.parametrize("relays", [True, False], ids=["events", "estimate"])
+@pytest.mark.parametrize(
+    ("relays", "lose_first_end"),
+    [(True, False), (True, True), (False, False)],
+    ids=["events", "one-end-lost", "estimate"],
+)
 async def test_full_mode_speech_is_timed_by_the_avatars_own_events(
-    live_server: ServerFactory, relays: bool
+    live_server: ServerFactory, relays: bool, lose_first_end: bool
 ) -> None:
     with serve_liveavatar(playback_rate=0.0, ms_per_char=FAKE_MS_PER_CHAR) as fake:
         server = live_server(**full_settings(fake))
         client, _ = await open_conversation(server, "liveavatar", playback="none")
         tasks: set[Any] = set()
-        client.on_provider_message = page_relay(fake, client.send if relays else None, tasks)
+        client.on_provider_message = page_relay(
+            fake, client.send if relays else None, tasks, lose_first_end=lose_first_end
+        )
         await client.connect()
         await client.wait_for("ready")
         await client.wait_for("turn_end", turn_id=1, timeout=60)
@@ -87,10 +102,16 @@ async def test_full_mode_speech_is_timed_by_the_avatars_own_events(
         sentences = [m["text"] for m in client.messages("sentence")]
         chars = sum(len(s) for s in sentences)
         assert len(sentences) >= 2 and " ".join(sentences) == greeting["text"]
-        if relays:
+        spoken_ms = chars * FAKE_MS_PER_CHAR
+        if lose_first_end:
+            # The first sentence is waited for by its estimate; the next one's end also ends
+            # it, and the rest is timed by the events again.
+            first_estimate = len(sentences[0]) * ESTIMATE_MS_PER_CHAR
+            assert spoken_ms * 0.9 <= greeting["duration_ms"] <= first_estimate + spoken_ms
+            assert greeting["duration_ms"] < chars * ESTIMATE_MS_PER_CHAR
+        elif relays:
             # From the first speak_started to the last speak_ended: the fake's time, give or
             # take the loopback hops, and a third of what the estimate would have said.
-            spoken_ms = chars * FAKE_MS_PER_CHAR
             assert spoken_ms * 0.9 <= greeting["duration_ms"] <= spoken_ms + 600
         else:
             assert greeting["duration_ms"] >= chars * ESTIMATE_MS_PER_CHAR * 0.95

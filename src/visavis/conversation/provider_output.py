@@ -168,7 +168,10 @@ class ProviderOutput(PipelinedOutput[TextPiece]):
             return
         if event.kind != "speak_ended":
             return
-        del self._by_event[event.utterance_id or ""]
+        # The avatar speaks in order: an earlier utterance whose end was lost is over too.
+        for event_id, earlier in list(self._by_event.items()):
+            if earlier.utterance_id <= scheduled.utterance_id:
+                del self._by_event[event_id]
         scheduled.duration_ms = max(0, now - scheduled.start_ms)
         scheduled.frames_sent = max(1, -(-scheduled.duration_ms // FRAME_MS))
         scheduled.ended_at_ms = now
