@@ -373,6 +373,8 @@ async def lite_socket(websocket: WebSocket) -> None:
     if session is None or not valid:
         await websocket.close(code=4401)
         return
+    with fake.lock:
+        session.socket_extensions = websocket.headers.get("sec-websocket-extensions")
     await websocket.accept()
     send_lock = asyncio.Lock()
 

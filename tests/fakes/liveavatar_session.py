@@ -63,6 +63,8 @@ class FakeLiveSession:
     end_reason: str | None = None
     minutes_charged: int = 0
     socket_connected: bool = False
+    #: What the client's handshake offered in ``Sec-WebSocket-Extensions`` (None: nothing).
+    socket_extensions: str | None = None
     dropped_before_connected: int = 0
     keep_alives: int = 0
     utterances: dict[str, Utterance] = dataclasses.field(default_factory=dict)
@@ -104,6 +106,7 @@ class FakeLiveSession:
             "request": self.request,
             "started": self.started_at is not None,
             "socket_connected": self.socket_connected,
+            "socket_extensions": self.socket_extensions,
             "dropped_before_connected": self.dropped_before_connected,
             "keep_alives": self.keep_alives,
             "utterances": [u.to_json() for u in self.utterances.values()],

@@ -159,7 +159,8 @@ LIVEKIT_STANDIN = """
   window.LivekitClient = {
     Room, setLogLevel() {},
     RoomEvent: { TrackSubscribed: "trackSubscribed", Disconnected: "disconnected",
-                 DataReceived: "dataReceived" },
+                 DataReceived: "dataReceived",
+                 ConnectionQualityChanged: "connectionQualityChanged" },
     VideoQuality: { HIGH: 2, MEDIUM: 1, LOW: 0 },
   };
 })();

@@ -63,6 +63,9 @@ class SpeakResult:
     """How long the avatar will speak the text, when the provider says."""
 
     duration_ms: float | None = None
+    #: The provider's id of the utterance, when its speak events (relayed by the browser)
+    #: will name it: they then time the utterance instead of ``duration_ms`` or an estimate.
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,11 @@ class AvatarProvider(abc.ABC):
     @abc.abstractmethod
     async def list_active(self) -> list[ActiveSession]:
         """Sessions the provider holds open for our account (reconciliation)."""
+
+    def relayed_event(self, data: str) -> FaceEvent | None:
+        """A packet the browser forwarded from the provider's room, as a face event (None when
+        it is not one this provider follows)."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - providers without clients hold nothing
         """Release the HTTP client; idempotent."""

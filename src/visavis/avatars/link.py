@@ -112,6 +112,17 @@ class AvatarLink:
         except ProviderError as error:
             await self._fail(error)
 
+    def relayed(self, data: str) -> FaceEvent | None:
+        """A packet the browser forwarded from the provider's room, as the face's event (a
+        ``closed`` one fails the session, as an audio-driven face's own report would)."""
+        session = self.session
+        if session is None or self.failed:
+            return None
+        event = self.provider.relayed_event(data)
+        if event is not None and event.kind == "closed":
+            self._face_event(session.session_id, event)
+        return event
+
     def _watch(self, session: ProviderSession | None) -> None:
         """Hear from an audio-driven face when the provider closes it (idle, no credit, …), so
         the conversation falls back at once rather than at its next sentence."""

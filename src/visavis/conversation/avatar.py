@@ -21,6 +21,7 @@ from visavis.conversation.face_output import FaceOutput
 from visavis.conversation.fallback_output import FaceSpeech, FallbackOutput
 from visavis.conversation.journal import ConversationJournal
 from visavis.conversation.local_output import LocalVoiceOutput
+from visavis.conversation.media_quality import QualityEvents
 from visavis.conversation.provider_output import Handover, ProviderOutput
 from visavis.conversation.speech_output import SpeechOutput
 from visavis.db.models import Conversation
@@ -65,6 +66,9 @@ class ConversationAvatar:
         self.output: SpeechOutput = local
         self._tasks = TaskSet("avatar")
         self._joining: asyncio.Task[None] | None = None
+        self.quality_events = QualityEvents(
+            self._quality_changed, now=lambda: asyncio.get_running_loop().time()
+        )
 
     @property
     def provider(self) -> str | None:
@@ -244,6 +248,25 @@ class ConversationAvatar:
             )
             self._spawn(link.stop(reason=reason, settle=False))
 
+    def provider_event(self, data: str) -> None:
+        """A packet the browser relayed from the provider's room (``provider_event``): the
+        provider's own timing of the sentences it speaks (LiveAvatar FULL)."""
+        link = self.link
+        if link is None or not self.enabled or not self.remote:
+            return
+        event = link.relayed(data)
+        output = self.fallback.provider if self.fallback is not None else None
+        if event is not None and isinstance(output, ProviderOutput):
+            output.face_event(event)
+
+    def media_quality(self, quality: str, reason: str) -> None:
+        """The browser's word on the provider media's quality (``avatar_quality``)."""
+        if self.enabled and self.remote:
+            self.quality_events.report(quality, reason, provider=self.provider or "local")
+
+    def _quality_changed(self, event: dict[str, Any]) -> None:
+        self.journal.analytics("avatar_quality_changed", event | {"at_ms": self.journal.clock.ms()})
+
     async def client_media(self, status: str, reason: str | None) -> None:
         """The browser's word on the provider's media (``connected`` or ``failed``)."""
         if status == "failed" and self.enabled and self.remote:
@@ -329,6 +352,7 @@ class ConversationAvatar:
 
     async def aclose(self) -> None:
         """The client left (it may come back): stop keeping the session alive; idempotent."""
+        self.quality_events.close()
         await self._stop_joining()
         await self._drain()
         if self.fallback is not None:

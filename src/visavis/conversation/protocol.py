@@ -20,6 +20,9 @@ import numpy.typing as npt
 PROTOCOL = 1
 SAMPLE_RATES = (16000, 22050, 24000, 48000)
 QUALITIES = ("auto", "high", "medium", "low")
+#: The provider media's quality as the browser sees it (LiveKit's ConnectionQuality names).
+MEDIA_QUALITIES = ("excellent", "good", "poor", "lost")
+MAX_PROVIDER_EVENT = 4096
 MAX_USER_TEXT = 4000
 MAX_DEPTH = 16
 
@@ -123,6 +126,21 @@ class AvatarStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A packet the browser relays unchanged from the provider's room (``agent-response``)."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarQuality:
+    """The provider media's quality changed, as the browser sees it, and what it went by."""
+
+    quality: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class End:
     """End the conversation."""
 
@@ -156,6 +174,8 @@ ClientMessage = (
     | Playback
     | AvatarToggle
     | AvatarStatus
+    | ProviderEvent
+    | AvatarQuality
     | End
     | Ping
     | AudioInEnd
@@ -324,6 +344,22 @@ def _avatar_status(body: Mapping[str, Any]) -> AvatarStatus:
     return AvatarStatus(status=str(status), reason=reason)
 
 
+def _provider_event(body: Mapping[str, Any]) -> ProviderEvent:
+    data = _text(body.get("data"), field="data", kind="provider_event")
+    if not data or len(data) > MAX_PROVIDER_EVENT:
+        raise _invalid(f"provider_event 'data' is 1–{MAX_PROVIDER_EVENT} characters")
+    return ProviderEvent(data)
+
+
+def _avatar_quality(body: Mapping[str, Any]) -> AvatarQuality:
+    quality, reason = body.get("quality"), body.get("reason")
+    if quality not in MEDIA_QUALITIES:
+        raise _invalid(f"avatar_quality needs 'quality', one of {MEDIA_QUALITIES}")
+    if not isinstance(reason, str) or not reason.isascii() or not reason.isidentifier():
+        raise _invalid("avatar_quality needs a 'reason' word (ASCII letters, digits, _)")
+    return AvatarQuality(quality=str(quality), reason=reason[:40])
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "hello": _hello,
     "user_text": _user_text,
@@ -331,6 +367,8 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "playback": _playback,
     "avatar_toggle": _avatar_toggle,
     "avatar_status": _avatar_status,
+    "provider_event": _provider_event,
+    "avatar_quality": _avatar_quality,
     "end": lambda _: End(),
     "ping": lambda _: Ping(),
     "audio_in_end": lambda _: AudioInEnd(),

@@ -239,6 +239,10 @@ class ConversationSession:
                 await self._avatar_toggle(enabled)
             case protocol.AvatarStatus(status=status, reason=reason):
                 await self.avatar.client_media(status, reason)
+            case protocol.ProviderEvent(data=data):
+                self.avatar.provider_event(data)
+            case protocol.AvatarQuality(quality=quality, reason=reason):
+                self.avatar.media_quality(quality, reason)
             case protocol.End():
                 await self.end(reason="ended_by_client")
             case protocol.Ping():

@@ -35,8 +35,13 @@ _STATIC_TYPES = {
     ".json": "application/json",
 }
 # Where provider SDKs fetch from besides their WebSockets (LiveKit Cloud region settings;
-# Agora's gateways, configuration and statistics).
-_PROVIDER_ORIGINS = "https://*.livekit.cloud https://*.agora.io https://*.sd-rtn.com"
+# Agora's gateways, configuration and statistics; Daily's room API).
+_PROVIDER_ORIGINS = (
+    "https://*.livekit.cloud https://*.agora.io https://*.sd-rtn.com https://*.daily.co"
+)
+# Daily's call object runs its call machine from Daily's CDN (no npm package carries it, so it
+# cannot be vendored); loaded as a script element (``avoidEval``), never through eval.
+_DAILY_CALL_MACHINE = "https://c.daily.co"
 _COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -48,7 +53,7 @@ def content_security_policy(*, frame_ancestors: str) -> str:
     return "; ".join(
         (
             "default-src 'self'",
-            "script-src 'self'",
+            f"script-src 'self' {_DAILY_CALL_MACHINE}",
             # Provider SDKs size their video elements with inline styles.
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data: blob:",

@@ -10,6 +10,7 @@ LiveKit room with ``livekit_client_token``; the avatar's identity there is ``hey
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from visavis.avatars.base import (
     AvatarCatalogue,
     AvatarInfo,
     DataSink,
+    FaceEvent,
     ProviderLimits,
     ProviderSession,
     SessionRequest,
@@ -188,9 +190,14 @@ class LiveAvatarProvider(AudioStreamingProvider, AvatarCatalogue):
     async def speak(self, session: ProviderSession, text: str, *, sink: DataSink) -> SpeakResult:
         """FULL: one ``avatar.speak_text`` packet via the browser; LITE: our voice's audio."""
         if self.options.mode == "FULL":
-            await sink(control.speak_text(text))
-            return SpeakResult(duration_ms=None)
+            event_id = str(uuid.uuid4())
+            await sink(control.speak_text(text, event_id=event_id))
+            return SpeakResult(duration_ms=None, event_id=event_id)
         return await super().speak(session, text, sink=sink)
+
+    def relayed_event(self, data: str) -> FaceEvent | None:
+        """FULL: ``avatar.speak_started/ended`` and ``session.stopped`` from ``agent-response``."""
+        return control.parse_response(data) if self.options.mode == "FULL" else None
 
     async def interrupt(self, session: ProviderSession, *, sink: DataSink | None = None) -> None:
         if self.options.mode == "FULL":

@@ -62,12 +62,15 @@ class LiteSocket(AudioChannel):
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 # A few seconds of audio may queue before a send waits for the socket to drain
-                # (a stalled socket still fails by the send timeout).
+                # (a stalled socket still fails by the send timeout). No per-message deflate:
+                # base64 audio hardly compresses, and deflating each second of it cost more
+                # CPU than everything else on the audio path together.
                 self._ws = await connect(
                     self.url,
                     max_size=4 * MAX_MESSAGE_BYTES,
                     close_timeout=2,
                     write_limit=WRITE_BUFFER_BYTES,
+                    compression=None,
                 )
                 self._reader = asyncio.create_task(self._read(), name="liveavatar-socket")
                 await self._connected.wait()
@@ -92,8 +95,12 @@ class LiteSocket(AudioChannel):
         self._listener = listener
 
     async def send_audio(self, utterance_id: str, pcm: bytes) -> None:
+        # Built by hand: json.dumps would scan the whole base64 text for characters to escape.
         audio = base64.b64encode(pcm).decode("ascii")
-        await self._send({"type": "agent.speak", "event_id": utterance_id, "audio": audio})
+        event_id = json.dumps(utterance_id)
+        await self._send_text(
+            f'{{"type":"agent.speak","event_id":{event_id},"audio":"{audio}"}}', "agent.speak"
+        )
 
     async def end_utterance(self, utterance_id: str) -> None:
         await self._send({"type": "agent.speak_end", "event_id": utterance_id})
@@ -105,6 +112,9 @@ class LiteSocket(AudioChannel):
         await self._send({"type": "session.keep_alive", "event_id": str(uuid.uuid4())})
 
     async def _send(self, message: dict[str, Any]) -> None:
+        await self._send_text(json.dumps(message, separators=(",", ":")), str(message["type"]))
+
+    async def _send_text(self, data: str, kind: str) -> None:
         ws = self._ws
         if ws is None or self.state != "connected":
             raise ProviderSessionStateError(
@@ -112,10 +122,9 @@ class LiteSocket(AudioChannel):
                 + (f" ({self.end_reason})" if self.end_reason else ""),
                 provider=PROVIDER,
             )
-        data = json.dumps(message, separators=(",", ":"))
         if len(data) > MAX_MESSAGE_BYTES:
             raise ProviderProtocolError(
-                f"{message['type']} is {len(data)} bytes, over LiveAvatar's 1 MB", provider=PROVIDER
+                f"{kind} is {len(data)} bytes, over LiveAvatar's 1 MB", provider=PROVIDER
             )
         try:
             async with asyncio.timeout(self.send_timeout_s):

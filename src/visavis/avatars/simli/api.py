@@ -178,7 +178,8 @@ class SimliSocket(AudioChannel):
         """Open the socket and read the browser's LiveKit credentials."""
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                self._ws = await connect(self.url, close_timeout=2)
+                # Raw PCM barely compresses: per-message deflate would only cost CPU.
+                self._ws = await connect(self.url, close_timeout=2, compression=None)
                 first = json.loads(await self._ws.recv())
         except TimeoutError as exc:
             await self.close()

@@ -68,6 +68,10 @@ function boot() {
     box: page.providerBox,
     onStatus: (state, reason, detail) => conversation.mediaChanged(state, reason, detail),
     onWarning: (text) => console.warn(`avatar media: ${text}`),
+    // The provider room's own timing of its speech, relayed to the server unchanged.
+    onProviderEvent: (data) => conversation.connection && conversation.connection.send({ type: "provider_event", data }),
+    onQuality: (quality, reason) =>
+      conversation.connection && conversation.connection.send({ type: "avatar_quality", quality, reason }),
   });
   conversation = new Conversation({ ui: page, player, driver, transcript, status, media });
   const speech = new SpeechInput({

@@ -5,7 +5,9 @@
 // FULL on the LiveKit topic ``media.control_topic``, Akool on Agora's data stream, Tavus as a
 // Daily app message.
 // The browser's view of the media goes back to the server as ``avatar_status``; a failure
-// makes the server carry on with the local voice (docs/protocol.md).
+// makes the server carry on with the local voice (docs/protocol.md). Packets on LiveAvatar
+// FULL's ``media.response_topic`` go back as ``provider_event`` (the avatar's own timing of its
+// speech), and changes of the media's quality as ``avatar_quality``.
 
 const VENDOR = "/static/vendor/";
 const SCRIPTS = {
@@ -58,6 +60,7 @@ class LiveKitSession {
     this.left = false;
     this.connected = false;
     this.queue = [];
+    this.qualities = new Map();
   }
 
   async join() {
@@ -83,6 +86,13 @@ class LiveKitSession {
     room.on(lk.RoomEvent.DataReceived, (payload, participant, kind, topic) => {
       // LiveAvatar FULL's speak_started/ended: the avatar's own timing of our sentences.
       if (topic && topic === this.media.response_topic) this.events.providerEvent(new TextDecoder().decode(payload));
+    });
+    room.on(lk.RoomEvent.ConnectionQualityChanged, (quality, participant) => {
+      // Ours (what we receive) and the avatar's (what it sends) both shape the video.
+      if (participant && (participant.isLocal || participant.identity === this.media.avatar_identity)) {
+        this.qualities.set(participant.isLocal ? "local" : "avatar", quality);
+        this.events.quality(worstQuality([...this.qualities.values()]), "connection_quality");
+      }
     });
     room.on(lk.RoomEvent.Disconnected, () => {
       // Before the video plays, a disconnection is the failed join itself (reported by join).
@@ -163,6 +173,12 @@ class AgoraSession {
         }
       });
     });
+    client.on("network-quality", (stats) => {
+      // Agora grades 1 (excellent) … 6 (down); 0 is unknown.
+      const grade = stats && stats.downlinkNetworkQuality;
+      const quality = [null, "excellent", "good", "poor", "poor", "lost", "lost"][grade] || null;
+      if (quality) this.events.quality(quality, "network_quality");
+    });
     client.on("connection-state-change", (state) => {
       if (state === "DISCONNECTED" && this.playing && !this.left) this.events.lost("media_lost");
     });
@@ -210,7 +226,12 @@ class DailySession {
 
   async join() {
     await loadScript(SCRIPTS.daily);
-    const call = window.Daily.createCallObject({ subscribeToTracksAutomatically: true });
+    // Daily's call machine comes from its CDN (docs/providers.md): as a script element, which
+    // the page's CSP allows from that host, rather than fetched and eval'd.
+    const call = window.Daily.createCallObject({
+      subscribeToTracksAutomatically: true,
+      dailyConfig: { avoidEval: true },
+    });
     this.call = call;
     const playing = new Promise((resolve) => {
       call.on("track-started", (event) => {
@@ -226,6 +247,10 @@ class DailySession {
         this.box.appendChild(element);
         this.events.applyMuted(element);
       });
+    });
+    call.on("network-quality-change", (event) => {
+      const quality = { good: "good", low: "poor", "very-low": "lost" }[event && event.threshold];
+      if (quality) this.events.quality(quality, "network_quality");
     });
     call.on("left-meeting", () => {
       if (this.playing && !this.left) this.events.lost("media_lost");
@@ -267,16 +292,27 @@ class DailySession {
 }
 
 const SESSIONS = { livekit: LiveKitSession, agora: AgoraSession, daily: DailySession };
+const QUALITY_ORDER = ["lost", "poor", "good", "excellent"];
+
+/** The worst of LiveKit connection qualities (``unknown`` ones are left out), or null. */
+function worstQuality(qualities) {
+  const known = qualities.filter((q) => QUALITY_ORDER.includes(q));
+  if (!known.length) return null;
+  return known.reduce((a, b) => (QUALITY_ORDER.indexOf(a) <= QUALITY_ORDER.indexOf(b) ? a : b));
+}
 
 export class ProviderMedia {
   /** ``onStatus(status, reason)``: ``connecting`` | ``connected`` | ``failed``. */
-  constructor({ box, onStatus, onWarning, onProviderEvent }) {
+  constructor({ box, onStatus, onWarning, onProviderEvent, onQuality }) {
     this.box = box;
     this.onStatus = onStatus;
     this.onWarning = onWarning || (() => {});
     // What the provider's room says back (LiveAvatar FULL's ``agent-response`` packets).
     this.onProviderEvent = onProviderEvent || (() => {});
     this.providerEvents = [];
+    // ``onQuality(quality, reason)`` on each change of the media's quality (``avatar_quality``).
+    this.onQuality = onQuality || (() => {});
+    this.qualityChanges = [];
     this.session = null;
     this.muted = false;
     this.quality = "auto";
@@ -300,6 +336,12 @@ export class ProviderMedia {
       },
       applyMuted: (target) => this._applyMuted(target),
       warn: (text) => this.onWarning(text),
+      quality: (quality, reason) => {
+        if (this.session !== session || !quality || quality === session.mediaQuality) return;
+        session.mediaQuality = quality;
+        if (this.qualityChanges.length < RELAY_QUEUE_LIMIT) this.qualityChanges.push({ quality, reason });
+        this.onQuality(quality, reason);
+      },
       providerEvent: (data) => {
         if (this.session !== session) return;
         if (this.providerEvents.length < RELAY_QUEUE_LIMIT) this.providerEvents.push(data);
