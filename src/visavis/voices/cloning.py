@@ -16,6 +16,7 @@ import numpy.typing as npt
 import soundfile
 
 from visavis.errors import VisavisError
+from visavis.speech.tts.base import TTSEngine
 
 #: ``progress(fraction 0..1, what is happening)``.
 CloneProgress = Callable[[float, str], None]
@@ -79,6 +80,10 @@ class CloningBackend(abc.ABC):
         self, request: CloneRequest, *, progress: CloneProgress | None = None
     ) -> ClonedVoice:
         """Create the voice; raises ``CloningRejected`` or ``CloningUnavailable``."""
+
+    @abc.abstractmethod
+    def speaker(self, voice_id: str) -> TTSEngine:
+        """A streaming ``TTSEngine`` speaking with the cloned voice ``voice_id``."""
 
     @abc.abstractmethod
     async def delete(self, voice_id: str) -> None:
