@@ -6,7 +6,7 @@
 (``{text, model_id}``) → JSON lines of base64 PCM with the characters' ``alignment``.
 Errors as ElevenLabs sends them: ``{"detail": {"status", "message"}}``; knobs for failures
 and rate limits (429 with ``Retry-After``), and for speech that is slow to start
-(``speech_delay_s``), fails (``speech_fail_status``) or breaks off (``speech_break_after``).
+(``speech_delay_s``; cloning: ``add_delay_s``), fails (``speech_fail_status``) or breaks off (``speech_break_after``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class FakeElevenLabs:
         self.fail_status: int | None = None
         self.retry_after_s: int | None = None
         self.speech_delay_s = 0.0
+        self.add_delay_s = 0.0
         self.speech_fail_status: int | None = None
         self.speech_break_after: int | None = None
         self.spoken: list[str] = []
@@ -83,6 +84,7 @@ class FakeElevenLabs:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        await asyncio.sleep(self.add_delay_s)
         async with request.form() as form:
             name = form.get("name")
             files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]

@@ -51,6 +51,7 @@ class CloningJobs:
         self.switch_role = switch_role
         self.min_samples = min_samples
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._watchers: dict[uuid.UUID, set[asyncio.Queue[None]]] = {}
 
     async def start(
         self, session: AsyncSession, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str
@@ -73,6 +74,7 @@ class CloningJobs:
         if not await repo.claim_for_cloning(profile_id, backend):
             raise ConflictError("a cloning job for this voice is already queued or running")
         await session.commit()
+        self.changed(profile_id)
         task = asyncio.create_task(self._run(tenant_id, profile_id, backend))
         self._tasks[profile_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(profile_id, None))
@@ -83,11 +85,30 @@ class CloningJobs:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 
+    def watch(self, profile_id: uuid.UUID) -> asyncio.Queue[None]:
+        """A queue that gets an item each time this instance changes the job's state."""
+        queue: asyncio.Queue[None] = asyncio.Queue()
+        self._watchers.setdefault(profile_id, set()).add(queue)
+        return queue
+
+    def unwatch(self, profile_id: uuid.UUID, queue: asyncio.Queue[None]) -> None:
+        watchers = self._watchers.get(profile_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[profile_id]
+
+    def changed(self, profile_id: uuid.UUID) -> None:
+        """Wake whoever watches the profile's job (its state was just committed)."""
+        for queue in self._watchers.get(profile_id, ()):
+            queue.put_nowait(None)
+
     async def _state(self, tenant_id: uuid.UUID, profile_id: uuid.UUID, **values: object) -> None:
         async with self.sessions() as session:
             await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
             await VoiceRepository(session, tenant_id).set_job_state(profile_id, **values)
             await session.commit()
+        self.changed(profile_id)
 
     async def _request(self, tenant_id: uuid.UUID, profile_id: uuid.UUID) -> CloneRequest:
         async with self.sessions() as session:
