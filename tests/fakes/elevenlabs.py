@@ -5,8 +5,9 @@
 ``POST /v1/text-to-speech/{voice_id}/stream/with-timestamps?output_format=pcm_24000``
 (``{text, model_id}``) → JSON lines of base64 PCM with the characters' ``alignment``.
 Errors as ElevenLabs sends them: ``{"detail": {"status", "message"}}``; knobs for failures
-and rate limits (429 with ``Retry-After``), and for speech that is slow to start
-(``speech_delay_s``; cloning: ``add_delay_s``), fails (``speech_fail_status``) or breaks off (``speech_break_after``).
+and rate limits (429 with ``Retry-After``), for slow cloning (``add_delay_s``), and for
+speech that is slow to start (``speech_delay_s``), fails (``speech_fail_status``) or breaks
+off (``speech_break_after``).
 """
 
 from __future__ import annotations
