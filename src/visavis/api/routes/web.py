@@ -2,8 +2,9 @@
 
 ``/`` is the built-in interview (development only: it opens conversations through the local
 door); ``/c/{conversation_id}?token=…`` is a conversation a tenant's backend created, opened
-with its client token; ``/static/…`` are the page's ES modules, stylesheet and vendored
-provider SDKs (docs/browser.md). The pages hold no tenant data: the token is checked here so
+with its client token; ``/twins/setup`` sets up a twin with the tenant's API key;
+``/static/…`` are the page's ES modules, stylesheet and vendored provider SDKs
+(docs/browser.md). The pages hold no tenant data: the token is checked here so
 a bad link fails clearly, and again by the WebSocket.
 """
 
@@ -144,6 +145,16 @@ async def conversation_page(
         except client_tokens.RevokedClientToken:
             return _not_found(request, invalid, code="invalid_link")
     return _page(embeddable=True)
+
+
+@router.get("/twins/setup")
+async def twin_setup_page() -> Response:
+    """The twin setup page: it holds no data and asks for the tenant's API key (docs/twins.md)."""
+    return FileResponse(
+        WEB_ROOT / "setup.html",
+        media_type="text/html; charset=utf-8",
+        headers=_page_headers(embeddable=False),
+    )
 
 
 @functools.cache
