@@ -152,6 +152,7 @@ class Owner:
             "delivery_id": self.delivery_id,
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
+        values["job"] = "latest"  # a voice's cloning job (the voice is A's)
         if name not in values:
             pytest.fail(
                 f"unknown path parameter {{{name}}}: teach the isolation matrix which of "
