@@ -126,3 +126,36 @@ async def test_a_twin_speaks_with_its_cloned_voice_and_falls_back_when_it_is_slo
     assert "black" in answer
     assert len(fake.spoken) == tried  # a slow service is left alone for a while
     await client.close()
+
+
+async def test_with_the_cloning_service_down_the_twin_speaks_with_the_bundled_voice(
+    live_server: ServerFactory, settings: Settings, elevenlabs: tuple[FakeElevenLabs, str]
+) -> None:
+    fake, _ = elevenlabs
+    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    fake.speech_fail_status = 503
+    server = live_server()
+    tenant = await server.tenant("acme")
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        profile = (await http.post("/v1/voices", json={"name": "Maya"})).json()["id"]
+        twin = (await http.post("/v1/twins", json={"name": "Maya", "voice": profile})).json()
+        await http.post(
+            f"/v1/twins/{twin['id']}/memory/import",
+            content=FACTS.encode(),
+            headers={"content-type": "application/x-ndjson"},
+        )
+    await ready_voice(settings.database_url, tenant.tenant_id, profile, "maya-clone")
+    conversation_id, token = await start_conversation(
+        server.base_url, tenant.key, {"agent": "twin", "twin": twin["id"]}
+    )
+    client = LiveClient(server.base_url, conversation_id, token)
+    await client.connect()
+    await client.wait_for("state", state="listening")
+    before, answer = await ask(client, "What is your cat called?")
+    assert "Pastel" in answer
+    switch = await client.wait_for("speech_voice", after=before)
+    assert switch["voice"] == "bundled" and switch["reason"] == "voice_unavailable"
+    assert "503" in switch["message"]
+    degraded = await client.wait_for("state", after=before, degraded=True)
+    assert degraded["reason"] == "voice_unavailable"
+    await client.close()
