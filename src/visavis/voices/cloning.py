@@ -74,6 +74,8 @@ class CloningBackend(abc.ABC):
     """Makes a cloned voice from samples, and removes it."""
 
     name: str
+    #: Whether cloning needs ``CloneRequest.reference`` (3-10 s of continuous speech).
+    needs_reference: bool = True
 
     @abc.abstractmethod
     async def clone(

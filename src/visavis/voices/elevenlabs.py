@@ -18,6 +18,7 @@ class ElevenLabsCloning(CloningBackend):
     """Instant voice clones at ElevenLabs (``/v1/voices/add``)."""
 
     name = "elevenlabs"
+    needs_reference = False  # it clones from every sample
 
     def __init__(self, api: ElevenLabsAPI) -> None:
         self.api = api

@@ -207,9 +207,11 @@ async def clone(
         raise HTTPProblem(503, "voice cloning is not enabled here", code="cloning_disabled")
     repo = VoiceRepository(session, principal.tenant_id)
     await repo.get(voice_id)
-    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend)
+    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend, launch=False)
     session.expire_all()
-    return await _public(repo, await repo.get(voice_id))
+    queued = await _public(repo, await repo.get(voice_id))  # as claimed, before the job runs
+    ctx.cloning.launch(principal.tenant_id, voice_id, body.backend)
+    return queued
 
 
 NDJSON = "application/x-ndjson"
