@@ -199,13 +199,11 @@ class ConversationSession:
 
     def _voice_switched(self, switch: VoiceSwitch) -> None:
         """The cloned voice failed (the bundled one says the sentence) or came back."""
-        fallback = switch.speaking == "fallback"
+        fallback, at_ms = switch.speaking == "fallback", self.clock.ms()
+        voice = "bundled" if fallback else "cloned"
         self.journal.send(
             protocol.speech_voice(
-                voice="bundled" if fallback else "cloned",
-                reason=switch.reason,
-                message=switch.message,
-                at_ms=self.clock.ms(),
+                voice=voice, reason=switch.reason, message=switch.message, at_ms=at_ms
             )
         )
         if fallback or not self.avatar.degraded:
