@@ -20,6 +20,9 @@ import httpx
 class ServedVisavis:
     base_url: str
     pid: int
+    #: The server's working directory (its SQLite database) and environment, for CLI calls.
+    workdir: str = ""
+    env: Mapping[str, str] | None = None
 
 
 def free_port() -> int:
@@ -59,7 +62,7 @@ def served_visavis(
                 if time.monotonic() > deadline:
                     raise SystemExit("the server did not become ready")
                 time.sleep(0.1)
-            yield ServedVisavis(base_url, server.pid)
+            yield ServedVisavis(base_url, server.pid, workdir, env)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)

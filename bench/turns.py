@@ -10,6 +10,7 @@ apart, then talk at the same time.
 
     python bench/turns.py --clients 1 --turns 6
     python bench/turns.py --clients 10 --turns 4
+    python bench/turns.py --twin --turns 20   # the offline demo twin, bundled voice
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 import httpx
 import websockets
 
-from served import served_visavis
+from served import ServedVisavis, served_visavis
 
 HEADER_BYTES = 12
 JITTER_BUFFER_S = 0.12
@@ -44,6 +47,19 @@ ANSWERS = [
     "chose the one with the safer rollback.",
     "I am looking for a team that owns its services end to end, and I would like to know how "
     "on-call is shared.",
+]
+
+
+#: Questions the demo twin (Maya Okafor) answers from its memory.
+TWIN_QUESTIONS = [
+    "Where were you born?",
+    "Where did you grow up?",
+    "What did you study at university?",
+    "Where do you live?",
+    "What do you do for a living?",
+    "What is your favourite food?",
+    "Which languages do you speak?",
+    "Do you play an instrument?",
 ]
 
 
@@ -95,24 +111,30 @@ class ClientStats:
     frames: int = 0
 
 
-async def run_client(base_url: str, turns: int, index: int) -> ClientStats:
-    """Answer ``turns`` questions, over as many interviews as that takes."""
+async def run_client(base_url: str, turns: int, index: int, twin: str | None = None) -> ClientStats:
+    """Answer ``turns`` questions (or ask the twin), over as many conversations as it takes."""
     # People arrive over a couple of seconds, not in the same millisecond.
     await asyncio.sleep(ARRIVAL_SPREAD_S * index)
     stats = ClientStats()
     while len(stats.latencies_s) < turns:
-        await converse(base_url, turns - len(stats.latencies_s), index, stats)
+        await converse(base_url, turns - len(stats.latencies_s), index, stats, twin)
     return stats
 
 
-async def converse(base_url: str, turns: int, index: int, stats: ClientStats) -> None:
-    """One interview: listen to the greeting, then answer until ``turns`` or its close."""
+async def converse(
+    base_url: str, turns: int, index: int, stats: ClientStats, twin: str | None = None
+) -> None:
+    """One interview: listen to the greeting, then answer until ``turns`` or its close (with
+    ``twin``: ask the twin questions)."""
+    body: dict[str, Any] = {"avatar": True}
+    if twin is not None:
+        body |= {"agent": "twin", "twin": twin}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        created = (await http.post("/v1/local/conversations", json={"avatar": True})).json()
+        created = (await http.post("/v1/local/conversations", json=body)).json()
     conversation_id, token = created["conversation"]["id"], created["token"]
     url = base_url.replace("http://", "ws://") + f"/v1/conversations/{conversation_id}/ws"
     player = Player(sample_rate=24000)
-    answers = iter(ANSWERS * 3)
+    answers = iter((TWIN_QUESTIONS if twin else ANSWERS) * 10)
     asked = 0
     sent_at: float | None = None
     first_frame_seen = False
@@ -178,14 +200,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def bench(clients: int, turns: int, base_url: str, pid: int) -> dict[str, Any]:
+async def bench(
+    clients: int, turns: int, base_url: str, pid: int, twin: str | None = None
+) -> dict[str, Any]:
     cpu_before = cpu_seconds(pid)
     started = time.monotonic()
-    results = await asyncio.gather(*(run_client(base_url, turns, i) for i in range(clients)))
+    results = await asyncio.gather(*(run_client(base_url, turns, i, twin) for i in range(clients)))
     wall = time.monotonic() - started
     cpu = cpu_seconds(pid) - cpu_before
     latencies = [x * 1000 for r in results for x in r.latencies_s]
     return {
+        "agent": "twin (offline, demo)" if twin else "interviewer",
         "clients": clients,
         "turns_per_client": turns,
         "turns_measured": len(latencies),
@@ -206,6 +231,19 @@ async def bench(clients: int, turns: int, base_url: str, pid: int) -> dict[str, 
     }
 
 
+def demo_twin(server: ServedVisavis) -> str:
+    """The id of the demo twin the development server seeded (``visavis twins demo``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "visavis", "twins", "demo"],
+        cwd=server.workdir,
+        env=dict(server.env or {}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -213,12 +251,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--warmup-turns", type=int, default=1)
+    parser.add_argument(
+        "--twin", action="store_true", help="ask the offline demo twin (bundled voice)"
+    )
     args = parser.parse_args()
     tts_env = {k: v for k, v in os.environ.items() if k.startswith("VISAVIS_TTS_")}
     with served_visavis(tts_env) as server:
+        twin = demo_twin(server) if args.twin else None
         # Warm the voice and the code paths once, then measure.
-        asyncio.run(bench(1, args.warmup_turns, server.base_url, server.pid))
-        result = asyncio.run(bench(args.clients, args.turns, server.base_url, server.pid))
+        asyncio.run(bench(1, args.warmup_turns, server.base_url, server.pid, twin))
+        result = asyncio.run(bench(args.clients, args.turns, server.base_url, server.pid, twin))
     print(json.dumps(result, indent=2))
 
 

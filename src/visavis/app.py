@@ -58,6 +58,7 @@ from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.log_redaction import install_log_redaction, secrets_of
 from visavis.tenancy.ratelimit import build_rate_limiter
 from visavis.voices.jobs import CloningJobs
+from visavis.voices.speaking import ProfileVoices
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         ctx.stt = build_stt(settings)
+        if ctx.cloning is not None and ctx.cloning.backends:
+            ctx.twin_voices = ProfileVoices(
+                sessions,
+                ctx.cloning.backends,
+                switch_role=settings.database_rls,
+                cache_max_bytes=settings.tts_cache_max_bytes,
+                cache_ttl_s=settings.tts_cache_ttl_s,
+            )
         app.state.ctx = ctx
         metrics.watch_conversations(lambda: len(ctx.live))
         metrics_server = (

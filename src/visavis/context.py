@@ -28,6 +28,7 @@ from visavis.tenancy.crypto import SecretBox
 from visavis.tenancy.flags import FlagCache
 from visavis.tenancy.ratelimit import RateLimiter
 from visavis.voices.jobs import CloningJobs
+from visavis.voices.speaking import ProfileVoices
 
 ConversationEndHook = Callable[[uuid.UUID], Awaitable[None]]
 
@@ -57,6 +58,8 @@ class AppContext:
     secret_box: SecretBox | None = None
     #: Voice cloning jobs of this instance.
     cloning: CloningJobs | None = None
+    #: Twins' cloned voices in their conversations.
+    twin_voices: ProfileVoices | None = None
     stt: STTEngine | None = None
     metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
     events: EventRecorder | None = None
@@ -77,6 +80,7 @@ class AppContext:
             metrics=self.metrics,
             events=self.events,
             stt=self.stt,
+            twin_voice=self.twin_voices.for_twin if self.twin_voices is not None else None,
         )
 
     async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:

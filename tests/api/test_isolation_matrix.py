@@ -157,6 +157,7 @@ class Owner:
             "prefix": key_prefix(self.tenant.key),  # an API key: admin routes only
         }
         values["name"] = "avatar"  # a feature flag: admin routes only
+        values["job"] = "latest"  # a voice's cloning job (the voice is A's)
         if name not in values:
             pytest.fail(
                 f"unknown path parameter {{{name}}}: teach the isolation matrix which of "

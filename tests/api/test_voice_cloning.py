@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -84,3 +85,52 @@ async def test_a_voice_is_cloned_after_consent_and_a_failed_job_is_retried(
     assert ready["status"] == "ready" and ready["progress"] == 1.0 and ready["attempts"] == 2
     assert ready["error"] is None and ready["provider_voice_id"] in fake.voices
     assert fake.voices[ready["provider_voice_id"]]["files"] == 5
+
+
+def events(response: httpx.Response) -> list[dict[str, object]]:
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def test_a_job_is_followed_as_ndjson_from_queued_to_ready_or_failed(
+    client: httpx.AsyncClient,
+    make_tenant: TenantFactory,
+    ctx: AppContext,
+    elevenlabs: tuple[FakeElevenLabs, str],
+) -> None:
+    fake, _ = elevenlabs
+    acme = await make_tenant("acme")
+    voice = (await client.post("/v1/voices", json={"name": "Maya"}, headers=acme.headers)).json()
+    url = f"/v1/voices/{voice['id']}"
+    none_yet = await client.get(f"{url}/jobs/latest/events", headers=acme.headers)
+    assert none_yet.status_code == 404
+    assert none_yet.headers["content-type"] == "application/problem+json"
+    assert "no cloning job" in none_yet.json()["detail"]
+    await client.put(
+        f"{url}/consent", json={"person_name": "Maya", "text": CONSENT}, headers=acme.headers
+    )
+    sample = webm_opus(room(reading()))
+    for _ in range(5):
+        await client.post(f"{url}/samples", content=sample, headers=acme.headers)
+
+    fake.fail_status, fake.add_delay_s = None, 0.3
+    await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
+    first = events(await client.get(f"{url}/jobs/latest/events", headers=acme.headers))
+    assert [e["event"] for e in first][-1] == "result" and first[-1]["status"] == "ready"
+    assert {e["status"] for e in first[:-1]} <= {"queued", "running"} and len(first) >= 3
+    progress = [float(str(e["progress"])) for e in first]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert first[-1]["provider_voice_id"] in fake.voices and first[-1]["job"] == 1
+
+    fake.fail_status = 503
+    await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
+    second = events(await client.get(f"{url}/jobs/2/events", headers=acme.headers))
+    assert second[-1]["event"] == "error" and second[-1]["retry"] is True
+    assert "503" in str(second[-1]["error"]) and second[-1]["job"] == 2
+    old = await client.get(f"{url}/jobs/1/events", headers=acme.headers)
+    assert old.status_code == 404 and "only the latest" in old.json()["detail"]
+    bad = await client.get(f"{url}/jobs/first/events", headers=acme.headers)
+    assert bad.status_code == 422
+    fake.fail_status, fake.add_delay_s = None, 0.0
+    assert ctx.cloning is not None
+    await ctx.cloning.wait(uuid.UUID(voice["id"]))

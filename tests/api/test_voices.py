@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import uuid
+
 import httpx
 import numpy as np
+import soundfile
 
 from tests.conftest import TenantFactory
 from tests.voices.audio import RATE, reading, room, wav, webm_opus
@@ -103,3 +107,48 @@ async def test_five_samples_at_most_and_consent_is_recorded_with_who_and_when(
         await client.delete(f"/v1/voices/{voice['id']}", headers=acme.headers)
     ).status_code == 204
     assert (await client.get("/v1/voices", headers=acme.headers)).json() == {"items": []}
+
+
+async def test_music_and_a_two_hour_upload_are_refused_and_nothing_changes(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    voice = (await client.post("/v1/voices", json={"name": "Maya"}, headers=acme.headers)).json()
+    seconds = np.arange(30 * RATE) / RATE
+    chords = sum(
+        0.2 * np.sin(2 * np.pi * f * seconds) * (np.sin(2 * np.pi * 2 * seconds) > 0)
+        for f in (262, 330, 392)
+    )
+    music = await client.post(
+        f"/v1/voices/{voice['id']}/samples",
+        content=wav(np.asarray(chords, dtype=np.float32)),
+        headers=acme.headers,
+    )
+    assert music.status_code == 422 and music.headers["content-type"] == PROBLEM
+    assert "music, silence or noise" in music.json()["detail"]
+    assert [p["code"] for p in music.json()["report"]["problems"]] == ["not_speech"]
+
+    two_hours = io.BytesIO()
+    minute = np.zeros(8000 * 60, dtype=np.int16)
+    with soundfile.SoundFile(
+        two_hours, "w", samplerate=8000, channels=1, format="FLAC", subtype="PCM_16"
+    ) as flac:
+        for _ in range(120):
+            flac.write(minute)
+    long = await client.post(
+        f"/v1/voices/{voice['id']}/samples", content=two_hours.getvalue(), headers=acme.headers
+    )
+    assert long.status_code == 422 and long.headers["content-type"] == PROBLEM
+    assert "120 min long" in long.json()["detail"]  # from the declared length, not decoded
+
+    shown = (await client.get(f"/v1/voices/{voice['id']}", headers=acme.headers)).json()
+    assert shown["samples"] == [] and shown["status"] == "collecting"
+    twin = await client.post(
+        "/v1/twins", json={"name": "Maya", "voice": "my-own-voice"}, headers=acme.headers
+    )
+    assert twin.status_code == 422 and twin.headers["content-type"] == PROBLEM
+    unknown = await client.post(
+        "/v1/twins", json={"name": "Maya", "voice": str(uuid.uuid4())}, headers=acme.headers
+    )
+    assert unknown.status_code == 404 and "voice not found" in unknown.json()["detail"]
+    assert (await client.get("/v1/twins", headers=acme.headers)).json()["items"] == []

@@ -1,17 +1,24 @@
 """A fake ElevenLabs voice API on loopback: instant voice cloning as the real one takes it.
 
 ``POST /v1/voices/add`` (multipart: ``name``, ``files`` — each must be readable audio; header
-``xi-api-key``) → ``{voice_id, requires_verification}``; ``DELETE /v1/voices/{voice_id}``.
+``xi-api-key``) → ``{voice_id, requires_verification}``; ``DELETE /v1/voices/{voice_id}``;
+``POST /v1/text-to-speech/{voice_id}/stream/with-timestamps?output_format=pcm_24000``
+(``{text, model_id}``) → JSON lines of base64 PCM with the characters' ``alignment``.
 Errors as ElevenLabs sends them: ``{"detail": {"status", "message"}}``; knobs for failures
-and rate limits (429 with ``Retry-After``).
+and rate limits (429 with ``Retry-After``), for slow cloning (``add_delay_s``), and for
+speech that is slow to start (``speech_delay_s``), fails (``speech_fail_status``) or breaks
+off (``speech_break_after``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
+import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,10 +26,11 @@ import soundfile
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.loopback import serve
+from tests.fakes.speech_audio import character_times, spoken
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -39,16 +47,27 @@ class FakeElevenLabs:
         self.voices: dict[str, dict[str, Any]] = {}
         self.fail_status: int | None = None
         self.retry_after_s: int | None = None
+        self.speech_delay_s = 0.0
+        self.add_delay_s = 0.0
+        self.speech_fail_status: int | None = None
+        self.speech_break_after: int | None = None
+        self.spoken: list[str] = []
         self._lock = threading.Lock()
         self.app = Starlette(
             routes=[
                 Route("/v1/voices/add", self._add, methods=["POST"]),
                 Route("/v1/voices/{voice_id}", self._delete, methods=["DELETE"]),
+                Route(
+                    "/v1/text-to-speech/{voice_id}/stream/with-timestamps",
+                    self._speech,
+                    methods=["POST"],
+                ),
             ]
         )
 
     @contextmanager
     def serve(self) -> Iterator[str]:
+        spoken("Ready.", 16000)  # load the speech library before the first request
         with serve(self.app) as server:
             yield server.base_url
 
@@ -66,6 +85,7 @@ class FakeElevenLabs:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        await asyncio.sleep(self.add_delay_s)
         async with request.form() as form:
             name = form.get("name")
             files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
@@ -94,3 +114,45 @@ class FakeElevenLabs:
         if found is None:
             return _error(404, "voice_not_found", "A voice with this id was not found")
         return JSONResponse({"status": "ok"})
+
+    async def _speech(self, request: Request) -> Response:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if self.speech_fail_status is not None:
+            return _error(self.speech_fail_status, "internal_error", "Something went wrong")
+        if request.path_params["voice_id"] not in self.voices:
+            return _error(404, "voice_not_found", "A voice with this id was not found")
+        if request.query_params.get("output_format", "mp3_44100_128") != "pcm_24000":
+            return _error(422, "invalid_output_format", "this fake speaks pcm_24000 only")
+        body = await request.json()
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return _error(422, "invalid_request", "Field 'text' is required")
+        self.spoken.append(text)
+        return StreamingResponse(self._lines(text), media_type="application/json")
+
+    async def _lines(self, text: str) -> AsyncIterator[bytes]:
+        await asyncio.sleep(self.speech_delay_s)
+        pcm = spoken(text, 24000)
+        starts, ends = character_times(text, len(pcm) / 24000)
+        # Three lines, cut anywhere (mid-word too), as the service does.
+        cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
+        bounds = [0, *(int(ends[c - 1] * 24000) for c in cuts[1:3]), len(pcm)]
+        for line in range(3):
+            if self.speech_break_after is not None and line >= self.speech_break_after:
+                raise ConnectionResetError("the fake breaks the stream off")
+            first, last = cuts[line], cuts[line + 1]
+            audio = pcm[bounds[line] : bounds[line + 1]]
+            alignment = {
+                "characters": list(text[first:last]),
+                "character_start_times_seconds": starts[first:last],
+                "character_end_times_seconds": ends[first:last],
+            }
+            data = {
+                "audio_base64": base64.b64encode(audio.astype("<i2").tobytes()).decode(),
+                "alignment": alignment,
+                "normalized_alignment": alignment,
+            }
+            yield (json.dumps(data) + "\n").encode()
+            await asyncio.sleep(0.01)

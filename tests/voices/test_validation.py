@@ -12,6 +12,7 @@ import soundfile
 from tests.voices.audio import RATE, reading, room, wav, webm_opus
 from visavis.errors import InvalidInputError
 from visavis.voices.decoding import UnreadableAudio, decode
+from visavis.voices.jobs import choose_reference
 from visavis.voices.validation import reference_clip, validate
 
 
@@ -93,3 +94,19 @@ def test_no_reference_clip_without_a_long_enough_stretch_of_speech(
     audio = decode(wav(choppy), max_seconds=120)
     with pytest.raises(InvalidInputError, match="continuous speech"):
         reference_clip(audio, validate(audio))
+
+
+def test_the_reference_clip_comes_from_the_cleanest_sample_that_has_one(
+    speech: npt.NDArray[np.float32],
+) -> None:
+    choppy = np.concatenate(
+        [
+            np.concatenate([speech[i : i + RATE], np.zeros(RATE, dtype=np.float32)])
+            for i in range(0, 12 * RATE, RATE)
+        ]
+    )
+    steady = room(speech, noise=0.003)
+    clip, index = choose_reference([choppy, steady], [60.0, 30.0])
+    assert index == 1 and 3.0 <= len(clip) / RATE <= 10.0
+    with pytest.raises(InvalidInputError, match="continuous speech"):
+        choose_reference([choppy, choppy], [60.0, 50.0])

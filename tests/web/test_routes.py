@@ -224,3 +224,14 @@ def test_every_hook_of_the_console_pages_is_documented() -> None:
     assert len(hooks) >= 20
     for hook in sorted(hooks):
         assert f"`{hook}`" in docs, f"data-testid {hook!r} is not in docs/admin.md"
+
+
+async def test_the_twin_setup_page_and_its_modules_are_served(client: httpx.AsyncClient) -> None:
+    page = await client.get("/twins/setup")
+    assert page.status_code == 200 and 'data-testid="api-key"' in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "microphone=(self)" in page.headers["permissions-policy"]
+    script = await client.get("/static/setup.js")
+    for module in re.findall(r'from "\./([\w-]+\.js)"', script.text):
+        assert (await client.get(f"/static/{module}")).status_code == 200, module
+    assert (await client.get("/static/setup.css")).status_code == 200

@@ -13,8 +13,9 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from visavis.agents.base import Agent, Message
 from visavis.agents.openai_compatible import OpenAICompatibleAgent, OpenAICompatibleOptions
@@ -121,6 +122,7 @@ class TwinAgent(Agent):
         #: Facts stored from the conversation so far (when learning).
         self.learned = 0
         self._learning: set[asyncio.Task[None]] = set()
+        self._recording: set[asyncio.Task[None]] = set()
 
     async def setup(self) -> TwinSetup:
         """The twin's setup, loaded once."""
@@ -132,6 +134,7 @@ class TwinAgent(Agent):
     async def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         """Stream the answer to the latest user message (see the module docstring)."""
         setup = await self.setup()
+        await self.wait_recorded()  # the history keeps the order of the questions
         question = next((m.content for m in reversed(messages) if m.role == "user"), "").strip()
         if not question:
             greeting = small_talk(setup.persona, "hello") or "Hello."
@@ -145,7 +148,9 @@ class TwinAgent(Agent):
             answer = compose(setup.persona, recall, threshold=self.options.threshold)
             for delta in _deltas(answer.text):
                 yield delta
-            await self._finish(setup, recall, answer.used, answer.text, "offline")
+            # Recorded beside the reply: its last sentence is released when the stream ends.
+            self.last_turn = TwinTurn(recall, tuple(answer.used), answer.text, "offline")
+            self._record(self._finish(setup, recall, answer.used, answer.text, "offline"))
             return
         given = sure[: self.options.llm_items]
         options = dataclasses.replace(setup.llm, system_prompt=system_prompt(setup.persona, given))
@@ -178,8 +183,19 @@ class TwinAgent(Agent):
             # Learning is a side path: the conversation goes on, the failure is logged.
             logger.warning("the twin could not learn from a message", exc_info=True)
 
+    def _record(self, finish: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(finish)
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def wait_recorded(self) -> None:
+        """Until the answers given so far are in the query history."""
+        if self._recording:
+            await asyncio.gather(*self._recording)
+
     async def wait_learning(self, timeout_s: float = 15.0) -> None:
         """Let facts being extracted land (bounded), then cancel what is left."""
+        await self.wait_recorded()  # recording the answer is what starts the learning
         pending = set(self._learning)
         if pending:
             _, late = await asyncio.wait(pending, timeout=timeout_s)
@@ -188,7 +204,8 @@ class TwinAgent(Agent):
             await asyncio.gather(*late, return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Finish (or cancel, past a bound) the learning started by earlier turns."""
+        """Record the last answer; finish (or cancel, past a bound) the learning started by
+        earlier turns."""
         await self.wait_learning()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
@@ -39,16 +39,22 @@ class LLMBody(StrictModel):
         return value.rstrip("/")
 
 
-Voice = Literal["bundled"]
+Voice = Annotated[
+    str,
+    Field(
+        pattern=r"^(bundled|[0-9a-fA-F-]{32,36})$",
+        description='"bundled", or the id of one of the tenant\'s voice profiles: the twin '
+        "speaks with it once it is ready (the bundled voice until then, and whenever the "
+        "cloned voice is down or slow)",
+    ),
+]
 
 
 class TwinCreate(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     persona: PersonaBody = Field(default_factory=PersonaBody)
     llm: LLMBody | None = Field(default=None, description="Omit for the offline twin.")
-    voice: Voice = Field(
-        default="bundled", description="The bundled voice (voice profiles are not offered yet)."
-    )
+    voice: Voice = "bundled"
     avatar: AvatarRequest | None = Field(
         default=None, description="The avatar its conversations get when they ask for none."
     )

@@ -470,6 +470,18 @@ def voice(*, event: str, message: str, at_ms: int) -> Message:
     return {"type": "voice", "event": event, "message": message, "at_ms": at_ms}
 
 
+def speech_voice(*, voice: str, reason: str, message: str, at_ms: int) -> Message:
+    """Which voice speaks from now on: ``cloned`` (the twin's own) or ``bundled`` (its cloned
+    voice is down or slow: ``voice_unavailable``, ``voice_slow``; back: ``voice_restored``)."""
+    return {
+        "type": "speech_voice",
+        "voice": voice,
+        "reason": reason,
+        "message": message,
+        "at_ms": at_ms,
+    }
+
+
 def state(*, state: str, previous: str, degraded: bool, reason: str, at_ms: int) -> Message:
     return {
         "type": "state",
@@ -596,4 +608,5 @@ SERVER_TYPES: tuple[str, ...] = (
     "pong",
     "user_partial",
     "voice",
+    "speech_voice",
 )

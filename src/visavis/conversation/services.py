@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +15,7 @@ from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
 from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
+from visavis.speech.tts.fallback import VoiceSwitch
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.speech.vad import SpeechDetector
 from visavis.tenancy.flags import FlagCache
@@ -36,6 +38,17 @@ class LiveServices:
     """The shared recognizer for voice input (``None``: the instance takes no microphone)."""
     speech_detector: Callable[[], SpeechDetector] | None = None
     """Builds each microphone's voice activity detector (default: Silero)."""
+    twin_voice: TwinVoice | None = None
+    """The cloned voice of a twin's conversation (``None``: every conversation speaks with
+    ``tts``)."""
+
+
+#: ``(tenant, twin, fallback, on_switch)`` → the twin's cloned voice with ``fallback``
+#: behind it, or ``None`` when it speaks with the bundled voice.
+TwinVoice = Callable[
+    [uuid.UUID, uuid.UUID, TTSEngine, Callable[[VoiceSwitch], None]],
+    Awaitable[TTSEngine | None],
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
 from visavis.db.repositories.leases import LeaseRepository
 from visavis.errors import VisavisError
+from visavis.speech.tts.fallback import VoiceSwitch
 from visavis.speech.voice import LocalVoice
 from visavis.timing import ConversationClock
 
@@ -103,6 +104,7 @@ class ConversationSession:
         voice = LocalVoice(
             services.tts, sample_rate=hello.sample_rate, scheduler=services.synthesis
         )
+        self._voice = voice
         local = LocalVoiceOutput.build(
             voice,
             outbox,
@@ -129,6 +131,7 @@ class ConversationSession:
         self._last_heard_from = 0.0
         self._closed = asyncio.Event()
         self._heartbeats: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.voice: VoiceInput | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -148,6 +151,7 @@ class ConversationSession:
         machine = self.journal.machine
         self.journal.recorder.start()
         await machine.transition(S.CONNECTING, reason="client_connected")
+        await self._use_twin_voice()
         await self.avatar.connect(timeout_s=self.services.settings.avatar_start_deadline_s)
         if self.journal.closing:
             return
@@ -181,6 +185,31 @@ class ConversationSession:
             self._start_turn(trigger="greeting", user_text=None)
         else:
             await machine.transition(S.LISTENING, reason="ready")
+
+    async def _use_twin_voice(self) -> None:
+        """A twin with a ready cloned voice speaks with it (the bundled voice behind it)."""
+        twin_id = self.conversation.twin_id
+        if self.services.twin_voice is None or twin_id is None:
+            return
+        engine = await self.services.twin_voice(
+            self.tenant_id, twin_id, self.services.tts, self._voice_switched
+        )
+        if engine is not None:
+            self._voice.engine = engine
+
+    def _voice_switched(self, switch: VoiceSwitch) -> None:
+        """The cloned voice failed (the bundled one says the sentence) or came back."""
+        fallback, at_ms = switch.speaking == "fallback", self.clock.ms()
+        voice = "bundled" if fallback else "cloned"
+        self.journal.send(
+            protocol.speech_voice(
+                voice=voice, reason=switch.reason, message=switch.message, at_ms=at_ms
+            )
+        )
+        if fallback or not self.avatar.degraded:
+            task = asyncio.create_task(self.journal.set_degraded(fallback, reason=switch.reason))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _started(self) -> None:
         agent = self.conversation.agent

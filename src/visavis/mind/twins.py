@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from visavis.db.base import utcnow
 from visavis.db.models import Twin
 from visavis.db.repositories.twins import TwinRepository
+from visavis.db.repositories.voices import VoiceRepository
 from visavis.tenancy.crypto import SecretBox
 
 
@@ -32,10 +33,17 @@ def _apply_llm(twin: Twin, llm: Any, box: SecretBox) -> None:
     twin.llm_api_key_encrypted = box.encrypt(key) if key else None
 
 
+async def _check_voice(session: AsyncSession, tenant_id: uuid.UUID, voice: str) -> None:
+    """A voice profile named by a twin must be one of the tenant's (404 otherwise)."""
+    if voice != "bundled":
+        await VoiceRepository(session, tenant_id).get(uuid.UUID(voice))
+
+
 async def create_twin(
     session: AsyncSession, tenant_id: uuid.UUID, body: Any, box: SecretBox
 ) -> Twin:
     """A new twin from a ``TwinCreate`` body; the caller commits."""
+    await _check_voice(session, tenant_id, body.voice)
     twin = Twin(
         name=body.name,
         bio=body.persona.bio,
@@ -63,6 +71,7 @@ async def update_twin(
     if "llm" in given:
         _apply_llm(twin, body.llm, box)
     if "voice" in given and body.voice is not None:
+        await _check_voice(session, tenant_id, body.voice)
         twin.voice = body.voice
     if "avatar" in given:
         twin.avatar = body.avatar.model_dump(exclude_none=True) if body.avatar else None

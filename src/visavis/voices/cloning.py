@@ -16,6 +16,7 @@ import numpy.typing as npt
 import soundfile
 
 from visavis.errors import VisavisError
+from visavis.speech.tts.base import TTSEngine
 
 #: ``progress(fraction 0..1, what is happening)``.
 CloneProgress = Callable[[float, str], None]
@@ -73,12 +74,18 @@ class CloningBackend(abc.ABC):
     """Makes a cloned voice from samples, and removes it."""
 
     name: str
+    #: Whether cloning needs ``CloneRequest.reference`` (3-10 s of continuous speech).
+    needs_reference: bool = True
 
     @abc.abstractmethod
     async def clone(
         self, request: CloneRequest, *, progress: CloneProgress | None = None
     ) -> ClonedVoice:
         """Create the voice; raises ``CloningRejected`` or ``CloningUnavailable``."""
+
+    @abc.abstractmethod
+    def speaker(self, voice_id: str) -> TTSEngine:
+        """A streaming ``TTSEngine`` speaking with the cloned voice ``voice_id``."""
 
     @abc.abstractmethod
     async def delete(self, voice_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visavis.speech.tts.base import TTSEngine
 from visavis.voices.cloning import (
     ClonedVoice,
     CloneProgress,
@@ -10,12 +11,14 @@ from visavis.voices.cloning import (
     wav_bytes,
 )
 from visavis.voices.elevenlabs_api import ElevenLabsAPI
+from visavis.voices.elevenlabs_speech import ElevenLabsVoice
 
 
 class ElevenLabsCloning(CloningBackend):
     """Instant voice clones at ElevenLabs (``/v1/voices/add``)."""
 
     name = "elevenlabs"
+    needs_reference = False  # it clones from every sample
 
     def __init__(self, api: ElevenLabsAPI) -> None:
         self.api = api
@@ -33,6 +36,9 @@ class ElevenLabsCloning(CloningBackend):
         if progress is not None:
             progress(1.0, "ready")
         return ClonedVoice(self.name, voice_id)
+
+    def speaker(self, voice_id: str) -> TTSEngine:
+        return ElevenLabsVoice(self.api, voice_id)
 
     async def delete(self, voice_id: str) -> None:
         await self.api.delete_voice(voice_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -9,6 +11,8 @@ import httpx
 from visavis.voices.cloning import CloningRejected, CloningUnavailable
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
+DEFAULT_MODEL = "eleven_flash_v2_5"
+SPEECH_RATE = 24000
 
 
 def _message(response: httpx.Response) -> str:
@@ -67,6 +71,27 @@ class ElevenLabsAPI:
             raise CloningUnavailable(f"ElevenLabs could not be reached: {exc}") from exc
         if response.status_code != 404:
             self._raise_for(response)
+
+    async def stream_speech(
+        self, voice_id: str, text: str, *, model_id: str = DEFAULT_MODEL
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``/v1/text-to-speech/{voice_id}/stream/with-timestamps`` as PCM 24 kHz: one JSON
+        object per line, ``audio_base64`` and the character ``alignment`` of that audio."""
+        try:
+            async with self._http.stream(
+                "POST",
+                f"/v1/text-to-speech/{voice_id}/stream/with-timestamps",
+                params={"output_format": f"pcm_{SPEECH_RATE}"},
+                json={"text": text, "model_id": model_id},
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    self._raise_for(response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise CloningUnavailable(f"ElevenLabs could not be reached: {exc}") from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()

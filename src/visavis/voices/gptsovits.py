@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from pathlib import Path, PurePosixPath
 
+from visavis.speech.tts.base import TTSEngine
 from visavis.voices.cloning import (
     ClonedVoice,
     CloneProgress,
@@ -21,6 +22,7 @@ from visavis.voices.cloning import (
     wav_bytes,
 )
 from visavis.voices.gptsovits_api import GPTSoVITSAPI
+from visavis.voices.gptsovits_speech import GPTSoVITSVoice
 
 MIN_REFERENCE_S = 3.0
 MAX_REFERENCE_S = 10.0
@@ -73,6 +75,9 @@ class GPTSoVITSCloning(CloningBackend):
         if progress is not None:
             progress(1.0, "ready")
         return ClonedVoice(self.name, server_path)
+
+    def speaker(self, voice_id: str) -> TTSEngine:
+        return GPTSoVITSVoice(self.api, voice_id, lock=self._lock, language=self.language)
 
     async def delete(self, voice_id: str) -> None:
         name = PurePosixPath(voice_id).name

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,21 @@ def _floats(pcm16: bytes) -> npt.NDArray[np.float32]:
     return samples
 
 
+def choose_reference(
+    samples: Sequence[npt.NDArray[np.float32]], snrs: Sequence[float]
+) -> tuple[npt.NDArray[np.float32], int]:
+    """The reference clip (3-10 s of continuous speech) from the cleanest sample that has
+    one, and that sample's index; ``InvalidInputError`` when none has."""
+    first: InvalidInputError | None = None
+    for index in sorted(range(len(samples)), key=lambda i: -snrs[i]):
+        audio = DecodedAudio(samples=samples[index], source_rate=ANALYSIS_RATE, codec="pcm")
+        try:
+            return reference_clip(audio, validate(audio)), index
+        except InvalidInputError as exc:
+            first = first or exc
+    raise first or InvalidInputError("no samples to cut a reference clip from")
+
+
 class CloningJobs:
     """Runs cloning jobs as tasks of this instance; ``aclose`` cancels them."""
 
@@ -51,11 +66,19 @@ class CloningJobs:
         self.switch_role = switch_role
         self.min_samples = min_samples
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._watchers: dict[uuid.UUID, set[asyncio.Queue[None]]] = {}
 
     async def start(
-        self, session: AsyncSession, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        profile_id: uuid.UUID,
+        backend: str,
+        *,
+        launch: bool = True,
     ) -> None:
-        """Check consent and samples, claim the profile and commit; the job runs after."""
+        """Check consent and samples, claim the profile and commit; the job runs after
+        (``launch=False``: when the caller calls ``launch``)."""
         if backend not in self.backends:
             known = ", ".join(sorted(self.backends)) or "none (configure ElevenLabs or GPT-SoVITS)"
             raise InvalidInputError(f"no cloning backend {backend!r} here; available: {known}")
@@ -73,6 +96,12 @@ class CloningJobs:
         if not await repo.claim_for_cloning(profile_id, backend):
             raise ConflictError("a cloning job for this voice is already queued or running")
         await session.commit()
+        self.changed(profile_id)
+        if launch:
+            self.launch(tenant_id, profile_id, backend)
+
+    def launch(self, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str) -> None:
+        """Run the job claimed by ``start(..., launch=False)``."""
         task = asyncio.create_task(self._run(tenant_id, profile_id, backend))
         self._tasks[profile_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(profile_id, None))
@@ -83,22 +112,48 @@ class CloningJobs:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 
+    def watch(self, profile_id: uuid.UUID) -> asyncio.Queue[None]:
+        """A queue that gets an item each time this instance changes the job's state."""
+        queue: asyncio.Queue[None] = asyncio.Queue()
+        self._watchers.setdefault(profile_id, set()).add(queue)
+        return queue
+
+    def unwatch(self, profile_id: uuid.UUID, queue: asyncio.Queue[None]) -> None:
+        watchers = self._watchers.get(profile_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[profile_id]
+
+    def changed(self, profile_id: uuid.UUID) -> None:
+        """Wake whoever watches the profile's job (its state was just committed)."""
+        for queue in self._watchers.get(profile_id, ()):
+            queue.put_nowait(None)
+
     async def _state(self, tenant_id: uuid.UUID, profile_id: uuid.UUID, **values: object) -> None:
         async with self.sessions() as session:
             await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
             await VoiceRepository(session, tenant_id).set_job_state(profile_id, **values)
             await session.commit()
+        self.changed(profile_id)
 
-    async def _request(self, tenant_id: uuid.UUID, profile_id: uuid.UUID) -> CloneRequest:
+    async def _request(
+        self, tenant_id: uuid.UUID, profile_id: uuid.UUID, backend: str
+    ) -> CloneRequest:
         async with self.sessions() as session:
             await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
             repo = VoiceRepository(session, tenant_id)
             profile = await repo.get(profile_id)
             rows = await repo.samples(profile_id)
         samples = [_floats(r.pcm16) for r in rows]
-        best = max(range(len(rows)), key=lambda i: float(rows[i].report.get("snr_db", 0.0)))
-        audio = DecodedAudio(samples=samples[best], source_rate=ANALYSIS_RATE, codec="pcm")
-        clip = await asyncio.to_thread(lambda: reference_clip(audio, validate(audio)))
+        snrs = [float(r.report.get("snr_db", 0.0)) for r in rows]
+        try:
+            clip, best = await asyncio.to_thread(choose_reference, samples, snrs)
+        except InvalidInputError:
+            if self.backends[backend].needs_reference:
+                raise
+            # A service cloning from the whole samples does without one.
+            clip, best = np.zeros(0, dtype=np.float32), 0
         return CloneRequest(
             name=profile.name,
             samples=samples,
@@ -123,7 +178,7 @@ class CloningJobs:
             await self._state(
                 tenant_id, profile_id, status="running", progress=0.05, stage="preparing"
             )
-            request = await self._request(tenant_id, profile_id)
+            request = await self._request(tenant_id, profile_id, backend)
             await self._state(tenant_id, profile_id, progress=0.2, stage="cloning")
             voice = await self.backends[backend].clone(request, progress=progress)
             await asyncio.gather(*pending)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from visavis.api.deps import ContextDep, PrincipalDep, SessionDep
@@ -14,6 +19,7 @@ from visavis.api.problems import HTTPProblem
 from visavis.api.schemas import StrictModel
 from visavis.db.models import VoiceConsent, VoiceProfile, VoiceSample
 from visavis.db.repositories.voices import VoiceRepository
+from visavis.db.tenant_scope import scope_to_tenant
 from visavis.voices.samples import MAX_SAMPLES, add_sample
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
@@ -193,13 +199,103 @@ async def clone(
 ) -> VoicePublic:
     """Start (or retry) cloning; needs the consent and five usable samples.
 
-    Poll ``GET /v1/voices/{id}`` for ``status``, ``progress`` and ``stage``; a failed job
-    says why in ``error`` and can be started again without recording anything.
+    Follow it with ``GET /v1/voices/{id}/jobs/latest/events`` (NDJSON), or poll
+    ``GET /v1/voices/{id}`` for ``status``, ``progress`` and ``stage``; a failed job says why
+    in ``error`` and can be started again without recording anything.
     """
     if ctx.cloning is None:
         raise HTTPProblem(503, "voice cloning is not enabled here", code="cloning_disabled")
     repo = VoiceRepository(session, principal.tenant_id)
     await repo.get(voice_id)
-    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend)
+    await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend, launch=False)
     session.expire_all()
-    return await _public(repo, await repo.get(voice_id))
+    queued = await _public(repo, await repo.get(voice_id))  # as claimed, before the job runs
+    ctx.cloning.launch(principal.tenant_id, voice_id, body.backend)
+    return queued
+
+
+NDJSON = "application/x-ndjson"
+#: A watcher on another instance than the job's sees changes at least this often.
+_RECHECK_S = 1.0
+_MAX_FOLLOW_S = 15 * 60.0
+
+
+def _job_line(profile: VoiceProfile) -> bytes:
+    """One NDJSON line of a job's state (as ``POST /v1/lipsync`` streams its progress)."""
+    state: dict[str, Any] = {
+        "job": profile.attempts,
+        "status": profile.status,
+        "progress": profile.progress,
+        "stage": profile.stage,
+    }
+    if profile.status == "ready":
+        state = {"event": "result"} | state | {"provider_voice_id": profile.provider_voice_id}
+    elif profile.status == "failed":
+        state = {"event": "error"} | state | {"error": profile.error, "retry": True}
+    else:
+        state = {"event": "progress"} | state
+    return (json.dumps(state) + "\n").encode()
+
+
+@router.get(
+    "/{voice_id}/jobs/{job}/events",
+    responses={200: {"description": "NDJSON job events", "content": {NDJSON: {}}}},
+)
+async def job_events(
+    voice_id: uuid.UUID,
+    job: Annotated[str, Path(pattern=r"^(latest|[1-9][0-9]{0,5})$")],
+    principal: PrincipalDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> StreamingResponse:
+    """Follow a cloning job (``latest``, or its number: ``attempts``) as NDJSON lines.
+
+    ``{"event": "progress", "job", "status": "queued"|"running", "progress", "stage"}`` at
+    each change, then one ``{"event": "result", "status": "ready", "provider_voice_id"}`` or
+    ``{"event": "error", "status": "failed", "error", "retry": true}`` (start it again with
+    ``POST /v1/voices/{id}/clone``: the samples are kept), and the stream ends.
+    """
+    repo = VoiceRepository(session, principal.tenant_id)
+    profile = await repo.get(voice_id)
+    number = profile.attempts if job == "latest" else int(job)
+    if profile.attempts == 0:
+        raise HTTPProblem(404, "no cloning job was started for this voice", code="not_found")
+    if number != profile.attempts:
+        raise HTTPProblem(
+            404,
+            f"job {number} is not this voice's latest cloning job ({profile.attempts}): "
+            "only the latest one is kept",
+            code="not_found",
+        )
+    tenant_id = principal.tenant_id
+
+    async def current() -> VoiceProfile:
+        async with ctx.sessions() as db:
+            await scope_to_tenant(db, tenant_id, switch_role=ctx.settings.database_rls)
+            return await VoiceRepository(db, tenant_id).get(voice_id)
+
+    async def lines() -> AsyncIterator[bytes]:
+        queue = ctx.cloning.watch(voice_id) if ctx.cloning is not None else None
+        try:
+            deadline = asyncio.get_running_loop().time() + _MAX_FOLLOW_S
+            last = b""
+            while True:
+                state = await current()
+                line = _job_line(state)
+                if line != last:
+                    yield line
+                    last = line
+                if state.status in ("ready", "failed", "collecting") or state.attempts != number:
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    return
+                if queue is None:
+                    await asyncio.sleep(_RECHECK_S)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.get(), _RECHECK_S)
+        finally:
+            if queue is not None and ctx.cloning is not None:
+                ctx.cloning.unwatch(voice_id, queue)
+
+    return StreamingResponse(lines(), media_type=NDJSON)

@@ -3,7 +3,8 @@
 ``/`` is the built-in interview (development only: it opens conversations through the local
 door); ``/c/{conversation_id}?token=…`` is a conversation a tenant's backend created, opened
 with its client token; ``/admin`` is the operator's console and ``/usage`` a tenant's usage
-page (docs/admin.md); ``/static/…`` are the pages' ES modules, stylesheets and vendored
+page (docs/admin.md); ``/twins/setup`` sets up a twin with the tenant's API key (docs/twins.md);
+``/static/…`` are the pages' ES modules, stylesheets and vendored
 libraries (docs/browser.md). The pages hold no tenant data: the token is checked here so
 a bad link fails clearly, and again by the WebSocket.
 """
@@ -199,6 +200,16 @@ async def admin_console(request: Request, ctx: ContextDep) -> Response:
 async def tenant_usage_page() -> Response:
     """A tenant's usage this month against its limits; it signs in with the tenant's API key."""
     return _console_page("usage.html")
+
+
+@router.get("/twins/setup")
+async def twin_setup_page() -> Response:
+    """The twin setup page: it holds no data and asks for the tenant's API key (docs/twins.md)."""
+    return FileResponse(
+        WEB_ROOT / "setup.html",
+        media_type="text/html; charset=utf-8",
+        headers=_page_headers(embeddable=False),
+    )
 
 
 @functools.cache
