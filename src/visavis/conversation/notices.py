@@ -29,7 +29,8 @@ KINDS = frozenset({"end", "takeover"})
 #: How long one wait for a message lasts before the listener looks around again.
 _POLL_S = 1.0
 #: Subscribing runs in the background (at start-up, the loop may be busy warming the voice):
-#: it gets a deadline of its own, and a failure never opens the breaker of the request path.
+#: it gets a deadline of its own, and its failure never opens the breaker of the request path;
+#: while that breaker is open, the listener does not knock either.
 _SUBSCRIBE_TIMEOUT_S = 5.0
 _RESUBSCRIBE_S = (1.0, 30.0)
 
@@ -82,6 +83,9 @@ class OwnerNotices:
         subscribes again after a failure (1 s, doubling to 30 s between attempts)."""
         delay, longest = _RESUBSCRIBE_S
         while True:
+            if self.breaker.is_open:  # Redis failed for the request path too: not now
+                await asyncio.sleep(_POLL_S)
+                continue
             pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_S):
