@@ -90,6 +90,8 @@ async def test_lines_shown_before_a_sigkill_are_stored(database_url: str, tmp_pa
         stored = [(item["role"], item["text"]) for item in answer.json()["items"]]
     finally:
         restarted.stop()
+    # Neither process logged an unhandled error ("Task exception was never retrieved" included).
+    assert "Traceback" not in restarted.log(), restarted.log()
     missing = [line for line in shown if line not in stored]
     assert not missing, f"shown to the client but not stored: {missing}"
     assert stored[: len(shown)] == shown, "stored in the order shown"
