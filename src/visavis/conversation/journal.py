@@ -500,12 +500,8 @@ class ConversationJournal:
         duration_ms: int | None,
         interrupted: bool = False,
     ) -> None:
-        """A transcript entry: stored, then shown to the client.
-
-        Only a stored line is shown, so a client never holds a line the record lacks, even if
-        this process dies the next instant; while the database is away lines wait (and the
-        client has been told through ``storage``).
-        """
+        """A transcript entry: stored, then shown to the client (never a line the record lacks,
+        even if this process dies the next instant; while the database is away, lines wait)."""
         entry = protocol.transcript_entry(
             role=role,
             text=storable(text),
@@ -529,8 +525,7 @@ class ConversationJournal:
         self.recorder.write(write, then=show)
 
     async def settle(self, *, timeout_s: float = 2.0) -> None:
-        """Give the records queued so far a moment to land (and their lines to be shown) before
-        the client is told the conversation ended; not while the database is away."""
+        """Let the queued records land (and their lines be shown) before ``end``, briefly."""
         await self.recorder.caught_up(timeout_s=timeout_s)
 
     def turn(self, figures: TurnFigures) -> None:
