@@ -8,7 +8,8 @@ processes and real WebSockets.
 - ``transcript_lines_lost_postgres_outage_30s``: 10 live conversations on PostgreSQL through a
   TCP proxy that is cut for 30 s while they talk: lines the clients were shown vs stored.
 - ``end_on_b_closes_ws_on_a_ms``: two instances on one database; ``end`` through instance B,
-  time until the client connected to instance A gets ``end`` (5 rounds).
+  time until the client connected to instance A gets ``end`` (5 rounds), and how A heard it.
+- ``end_on_b_closes_ws_on_a_redis_ms``: the same with Redis (owner notices by pub/sub).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from served import ServedVisavis, served_visavis  # noqa: E402
 
 LiveMeasurement = Callable[[], Awaitable[dict[str, Any]]]
 LIVE_MEASUREMENTS: dict[str, LiveMeasurement] = {}
+REDIS_URL = os.environ.get("VISAVIS_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 PG_ADMIN = os.environ.get("VISAVIS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -196,8 +198,26 @@ async def unauthenticated_hellos() -> dict[str, Any]:
 
 @live("end_on_b_closes_ws_on_a_ms")
 async def end_across_instances() -> dict[str, Any]:
-    with shared_sqlite() as env, served_visavis(env) as a, served_visavis(env) as b:
+    """Without Redis: the holder finds the change in its lease poll."""
+    with shared_sqlite() as env:
+        return await _end_across(env)
+
+
+@live("end_on_b_closes_ws_on_a_redis_ms")
+async def end_across_instances_redis() -> dict[str, Any]:
+    """With Redis: instance B publishes a notice and the holder checks at once."""
+    with shared_sqlite() as env:
+        channel = f"visavis-bench:{secrets.token_hex(4)}"
+        return await _end_across(
+            env | {"VISAVIS_REDIS_URL": REDIS_URL, "VISAVIS_REDIS_NOTICE_CHANNEL": channel}
+        )
+
+
+async def _end_across(env: dict[str, str]) -> dict[str, Any]:
+    env = env | {"VISAVIS_ADMIN_API_KEY": ADMIN_KEY}
+    with served_visavis(env) as a, served_visavis(env) as b:
         key = make_tenant(tempfile.gettempdir(), env)
+        await asyncio.sleep(1)  # both instances have subscribed (with Redis)
         times = []
         for _ in range(5):
             conversation_id, token = await conversation(a.base_url, key)
@@ -212,7 +232,13 @@ async def end_across_instances() -> dict[str, Any]:
                     )
                 await _until(ws, lambda m: m.get("type") == "end")
                 times.append(round((time.monotonic() - asked) * 1000))
-        return {"rounds_ms": times, "max_ms": max(times)}
+        heard = "visavis_owner_changes_heard_total"
+        return {
+            "rounds_ms": times,
+            "max_ms": max(times),
+            "heard_by_pubsub": await scraped(a, heard, kind="end", path="pubsub"),
+            "heard_by_poll": await scraped(a, heard, kind="end", path="poll"),
+        }
 
 
 @live("transcript_lines_lost_postgres_outage_30s")

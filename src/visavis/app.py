@@ -38,7 +38,8 @@ from visavis.components import (
 )
 from visavis.config import Settings
 from visavis.context import AppContext
-from visavis.conversation.live import LiveConversations
+from visavis.conversation.live import LiveConversations, new_instance_id
+from visavis.conversation.notices import OwnerNotices
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
@@ -182,7 +183,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             events=events,
         )
-        ctx.live = LiveConversations(sessions, check_s=settings.lease_check_s)
+        instance_id = new_instance_id()
+        notices = (
+            OwnerNotices(
+                settings.redis_url,
+                channel=settings.redis_notice_channel,
+                instance_id=instance_id,
+                breaker=redis_breaker,
+                timeout_s=settings.redis_timeout_s,
+            )
+            if settings.redis_url
+            else None
+        )
+        ctx.live = LiveConversations(
+            sessions,
+            instance_id=instance_id,
+            check_s=settings.lease_check_s,
+            notices=notices,
+            metrics=metrics,
+        )
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
         ctx.stt = build_stt(settings)
         if ctx.cloning is not None and ctx.cloning.backends:

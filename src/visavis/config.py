@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     auth_failure_window_s: float = Field(default=60.0, gt=0)
     redis_timeout_s: float = Field(default=0.25, gt=0, le=10)
     redis_cooldown_s: float = Field(default=30.0, gt=0)
+    #: The pub/sub channel on which instances tell each other a conversation ended or was taken
+    #: over (deployments sharing one Redis need different channels).
+    redis_notice_channel: str = Field(default="visavis:owner-notices", min_length=1)
     tts_max_sentence_chars: int = Field(default=400, ge=20, le=10_000)
     tts_max_sentence_s: float = Field(default=40.0, gt=0)
     tts_max_reply_chars: int = Field(default=4000, ge=100)

@@ -85,6 +85,7 @@ class AppContext:
 
     async def on_conversation_ended(self, conversation_id: uuid.UUID) -> None:
         """Tell every interested part (live session, avatar) that a conversation ended."""
+        await self.live.tell_holder(conversation_id, "end")
         await self.live.end(conversation_id, reason="ended_by_api")
         if self.launcher is not None:
             await self.launcher.conversation_ended(conversation_id)

@@ -1,4 +1,5 @@
-"""While the database is unreachable REST answers 503 with Retry-After, never 500.
+"""While the database is unreachable REST answers 503 with Retry-After, never 500, and a
+WebSocket ``hello`` gets an ``error`` and close 1013 instead of being dropped without a word.
 
 The outage is a PostgreSQL URL on a port where nothing listens, or an SQLite "file" that is
 a directory (it cannot be opened): nothing shared is stopped.
@@ -6,17 +7,23 @@ a directory (it cannot be opened): nothing shared is stopped.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.api.test_errors_and_auth import assert_problem
 from tests.conftest import TEST_SECRET
-from tests.fakes.loopback import free_port
+from tests.fakes.loopback import LoopbackServer, free_port
 from visavis.app import create_app
+from visavis.cli.serve import uvicorn_options
 from visavis.config import Settings
+from visavis.tenancy import client_tokens
 from visavis.tenancy.keys import generate_key
 
 
@@ -30,18 +37,19 @@ def _unreachable_urls(tmp: Path) -> dict[str, str]:
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
-async def outage_client(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    url = _unreachable_urls(tmp_path)[request.param]
-    settings = Settings(
+def outage_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=url,
+        database_url=_unreachable_urls(tmp_path)[request.param],
         env="production",
         secret_key=TEST_SECRET,
         sweeper_interval_s=3600,
     )
-    application = create_app(settings)
+
+
+@pytest.fixture
+async def outage_client(outage_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    application = create_app(outage_settings)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://visavis.test") as http:
@@ -64,3 +72,31 @@ async def test_rest_answers_503_with_retry_after_while_the_database_is_away(
         assert "retry" in str(problem["detail"])
     ready = await outage_client.get("/readyz")
     assert ready.status_code == 503
+
+
+async def test_a_hello_while_the_database_is_away_gets_an_error_and_close_1013(
+    outage_settings: Settings,
+) -> None:
+    application = create_app(outage_settings)
+    server = LoopbackServer(application, options=uvicorn_options(outage_settings)).start()
+    try:
+        conversation_id = uuid.uuid4()
+        token, _ = client_tokens.mint(
+            secret=TEST_SECRET,
+            conversation_id=conversation_id,
+            tenant_id=uuid.uuid4(),
+            key_id=uuid.uuid4(),
+            ttl_s=300,
+        )
+        url = (
+            server.base_url.replace("http://", "ws://") + f"/v1/conversations/{conversation_id}/ws"
+        )
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": token, "protocol": 1}))
+            said = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert said["type"] == "error" and said["code"] == "storage_unavailable", said
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    finally:
+        server.stop()

@@ -119,6 +119,39 @@ class LiveClient:
             except TimeoutError:
                 pass
 
+    async def wait_line(
+        self, role: str, *, after: int = 0, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The first stored transcript entry of ``role`` at index ≥ ``after`` (it may come
+        after the ``turn_end`` of its turn: a line is sent once it is stored)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.received[after:]:
+                m = record.message
+                if m and m["type"] == "transcript" and m["entry"]["role"] == role:
+                    return dict(m["entry"])
+            await self.wait_for(
+                "transcript",
+                after=len(self.received),
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+
+    async def wait_count(self, kind: str, count: int, *, timeout: float = 30.0) -> None:
+        """Until ``count`` messages of ``kind`` have arrived (transcript lines come once
+        stored, so not in step with the turn's other messages)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages(kind)) < count:
+            if self._reader is not None and self._reader.done():
+                raise AssertionError(f"connection closed ({self.close_code}) before {count} {kind}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{len(self.messages(kind))} {kind} within {timeout} s")
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), remaining)
+            except TimeoutError:
+                pass
+
     async def wait_frame(self, *, after: int = 0, timeout: float = 30.0) -> Received:
         """The first audio frame at index ≥ ``after``."""
         deadline = time.monotonic() + timeout

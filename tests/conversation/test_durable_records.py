@@ -52,6 +52,7 @@ async def test_transcript_lines_survive_a_database_outage(
                 assert stalled["pending"] >= 1
         if proxy is not None:
             await client.wait_for("storage", saved=True, timeout=30)
+        await client.wait_count("transcript", 3, timeout=30)  # held lines follow, once stored
         shown = [(m["entry"]["role"], m["entry"]["text"]) for m in client.messages("transcript")]
         assert [role for role, _ in shown] == ["agent", "user", "agent"]
         await client.close()

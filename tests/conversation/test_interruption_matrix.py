@@ -189,6 +189,9 @@ def test_interruption(case: Case) -> None:
             assert late == [], "speech of the interrupted reply after the interrupt"
             if avatar is not None:
                 assert avatar.spoken == said_before, "the avatar was asked to say more"
+            await client.until(
+                lambda: any(m["entry"]["role"] == "agent" for m in client.messages("transcript"))
+            )
             entry = next(
                 m["entry"] for m in client.messages("transcript") if m["entry"]["role"] == "agent"
             )
@@ -203,10 +206,11 @@ def test_interruption(case: Case) -> None:
                 assert expected != REPLY
 
             mark = len(client.received)
+            lines = len(client.messages("transcript"))
             await client.send({"type": "user_text", "text": "Fine, next question."})
             end = await client.wait_for("turn_end", turn_id=2, after=mark)
             assert end["interrupted"] is False and end["reason"] == "completed"
-            entries = [m["entry"] for m in client.messages("transcript")]
+            entries = await client.wait_lines(lines + 2)  # the user's line and the reply
             assert entries[-1]["role"] == "agent" and entries[-1]["text"] == NEXT
             assert entries[-1]["interrupted"] is False
             assert entries[-1]["actual_start_ms"] >= (entry["actual_start_ms"] or 0)

@@ -372,6 +372,27 @@ async def test_bad_numbers_and_text_are_refused_and_the_socket_stays(
     await client.close()
 
 
+async def test_huge_unauthenticated_hellos_are_refused_before_they_are_read(
+    live_server: ServerFactory,
+) -> None:
+    server = live_server()
+    url = server.base_url.replace("http://", "ws://") + f"/v1/conversations/{uuid.uuid4()}/ws"
+    huge = json.dumps({"type": "hello", "token": "x" * (15 * 1024 * 1024), "protocol": 1})
+
+    async def one() -> int | None:
+        async with websockets.connect(url, max_size=None) as ws:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await ws.send(huge)
+                await asyncio.wait_for(ws.recv(), 30)
+            await asyncio.wait_for(ws.wait_closed(), 30)
+            return ws.close_code
+
+    codes = await asyncio.gather(*(one() for _ in range(20)))
+    assert set(codes) == {1009}, codes  # "message too big", at the frame's header
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+
 async def test_user_text_right_after_hello_is_answered(live_server: ServerFactory) -> None:
     server = live_server()
     tenant = await server.tenant("acme")

@@ -155,8 +155,8 @@ async def test_a_conversation_on_the_face_from_start_to_cost(
     end = await client.wait_for("turn_end", after=mark, timeout=60)
     assert end["interrupted"] is False
     said = [m for m in client.messages("sentence") if m["turn_id"] == end["turn_id"]]
-    heard = client.messages("transcript")[-1]["entry"]
-    assert heard["role"] == "agent" and heard["text"] == " ".join(m["text"] for m in said)
+    heard = await client.wait_line("agent", after=mark)
+    assert heard["text"] == " ".join(m["text"] for m in said)
     assert any(r.frame for r in client.received[mark:]), "the local voice took over"
     await until(lambda: case.fake.fake.open_sessions() == [])
 

@@ -70,7 +70,8 @@ def test_user_turn_is_transcribed_timed_and_measured() -> None:
             mark = len(client.received)
             await client.send({"type": "user_text", "text": "I build data pipelines at scale."})
             await client.wait_for("turn_end", turn_id=2, after=mark)
-            roles = [m["entry"]["role"] for m in client.messages("transcript")]
+            # Each line is shown once stored: the reply's may come just after its turn_end.
+            roles = [entry["role"] for entry in await client.wait_lines(3)]
             assert roles == ["agent", "user", "agent"]
             items = await client.transcript()
             assert [(i.role, i.interrupted) for i in items] == [
@@ -130,7 +131,7 @@ def test_user_text_while_speaking_barges_in() -> None:
             await client.send({"type": "user_text", "text": "Sorry, can you repeat that?"})
             assert (await client.wait_for("turn_end", turn_id=1))["interrupted"] is True
             await client.wait_for("turn_end", turn_id=2, after=mark, interrupted=False)
-            users = [m["entry"] for m in client.messages("transcript")]
+            users = await client.wait_lines(3)
             assert [e["role"] for e in users] == ["agent", "user", "agent"]
             assert users[1]["text"] == "Sorry, can you repeat that?"
             assert users[2]["text"] == REPLY
@@ -261,9 +262,7 @@ def test_a_runaway_reply_is_cut_at_the_reply_limit() -> None:
             await client.wait_for("turn_end", turn_id=1, reason="completed")
             spoken = " ".join(m["text"] for m in client.messages("sentence"))
             assert 100 < len(spoken) <= 200
-            notes = [
-                m["entry"] for m in client.messages("transcript") if m["entry"]["role"] == "note"
-            ]
+            notes = [entry for entry in await client.wait_lines(3) if entry["role"] == "note"]
             assert notes and "reply_too_long" in notes[0]["text"]
 
     run_virtual(scenario())

@@ -43,7 +43,7 @@ def test_spoken_turn_is_transcribed_timed_and_answered() -> None:
             onset_ms = client.session.clock.ms()  # type: ignore[union-attr]
             await client.speak(tone(440, 1.2))
             await client.speak(silence(1.0))
-            entry = (await client.wait_for("transcript", after=mark))["entry"]
+            entry = (await client.wait_lines(2))[1]  # after the greeting's line
             assert entry["role"] == "user" and entry["text"] == SAID
             assert abs(entry["actual_start_ms"] - onset_ms) <= 60
             assert abs(entry["duration_ms"] - 1200) <= 60
@@ -93,7 +93,7 @@ def test_speech_while_the_agent_speaks_interrupts_it() -> None:
             assert barge["at_ms"] > 0
             await speaking
             await client.wait_for("turn_end", turn_id=2, interrupted=False)
-            entries = [m["entry"] for m in client.messages("transcript")]
+            entries = await client.wait_lines(3)
             assert [(e["role"], e["interrupted"]) for e in entries] == [
                 ("agent", True),
                 ("user", False),
@@ -114,6 +114,7 @@ def test_a_cough_while_the_agent_speaks_does_not_interrupt() -> None:
             end = await client.wait_for("turn_end", turn_id=1)
             assert end["interrupted"] is False
             assert client.messages("voice") == []
+            await client.wait_lines(1)
             assert [m["entry"]["role"] for m in client.messages("transcript")] == ["agent"]
 
     run_virtual(scenario())
@@ -136,6 +137,7 @@ def test_quiet_echo_of_the_agent_does_not_interrupt() -> None:
             assert (await client.wait_for("voice", event="ignored_echo"))["message"]
             end = await client.wait_for("turn_end", turn_id=1)
             assert end["interrupted"] is False
+            await client.wait_lines(1)
             assert [m["entry"]["role"] for m in client.messages("transcript")] == ["agent"]
             assert agent.turns == 1
 

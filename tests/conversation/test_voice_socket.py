@@ -113,6 +113,7 @@ async def test_speech_mid_reply_interrupts_the_agent(live_server: ServerFactory)
     assert last_frame - onset < 1.0, "the agent stops soon after the person starts"
     await speaking
     await client.wait_for("turn_end", turn_id=2, timeout=60)
+    await client.wait_count("transcript", 2)  # lines are shown once stored
     entries = [m["entry"] for m in client.messages("transcript")]
     assert entries[0]["role"] == "agent" and entries[0]["interrupted"] is True
     assert entries[1]["role"] == "user"

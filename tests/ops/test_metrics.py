@@ -75,6 +75,7 @@ def test_every_recording_method_moves_its_series() -> None:
     metrics.websocket_closed(code=4408)
     metrics.event_recorded(type="conversation_started")
     metrics.webhook_attempt(outcome="delivered", delay_s=0.2)
+    metrics.owner_change_heard(kind="end", path="pubsub")
     types, s = parse(metrics.scrape().decode())
 
     assert value(s, "visavis_build_info", version="9.9.9", python=_python(s), database="sqlite")
@@ -107,6 +108,7 @@ def test_every_recording_method_moves_its_series() -> None:
     assert value(s, "visavis_events_recorded_total", type="conversation_started") == 1
     assert value(s, "visavis_webhook_deliveries_total", outcome="delivered") == 1
     assert value(s, "visavis_webhook_delivery_delay_seconds_count") == 1
+    assert value(s, "visavis_owner_changes_heard_total", kind="end", path="pubsub") == 1
     for name, kind in types.items():
         assert name.startswith("visavis_"), name
         if kind == "histogram":

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from visavis.conversation import protocol
-from visavis.conversation.outbox import Outbox
+from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.db.base import utcnow
 from visavis.db.models import ConversationTurn
 from visavis.db.outage import is_database_outage
@@ -223,6 +223,8 @@ def _utc_now() -> datetime:
 # --- the record ---------------------------------------------------------------------------
 
 Write = Callable[[AsyncSession], Awaitable[None]]
+#: Run once a write has committed (never for a write that was dropped or refused).
+Committed = Callable[[], None]
 
 
 #: Writes kept while the database is away; beyond it the oldest are dropped (and counted).
@@ -237,6 +239,8 @@ class ConversationRecorder:
     While the database cannot be reached, writes wait in the queue (bounded) and are retried
     with backoff, in order, until it is back; ``on_outage`` hears when recording stalls and when
     it has caught up. A write the database refuses for what it holds is logged and skipped.
+    A write may carry a ``then``, called once it has committed: what depends on the record
+    being durable (showing a transcript line) waits for it.
     """
 
     def __init__(
@@ -255,8 +259,10 @@ class ConversationRecorder:
         self.switch_role = switch_role
         self.on_outage = on_outage
         self.max_pending = max_pending
-        self._queue: deque[Write] = deque()
+        self._queue: deque[tuple[Write, Committed | None]] = deque()
         self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
@@ -272,8 +278,9 @@ class ConversationRecorder:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"recorder-{self.conversation_id}")
 
-    def write(self, write: Write) -> None:
-        """Queue ``write``; it runs after every write queued before it."""
+    def write(self, write: Write, *, then: Committed | None = None) -> None:
+        """Queue ``write``; it runs after every write queued before it, and ``then`` after it
+        committed."""
         if len(self._queue) >= self.max_pending:
             self._queue.popleft()
             self.dropped += 1
@@ -282,12 +289,26 @@ class ConversationRecorder:
                 self.conversation_id,
                 self.dropped,
             )
-        self._queue.append(write)
+        self._queue.append((write, then))
+        self._idle.clear()
         self._arrived.set()
+
+    async def caught_up(self, *, timeout_s: float) -> bool:
+        """Wait (up to ``timeout_s``) until every queued write has been tried; ``False`` at
+        once while the database is away, or if the time ran out."""
+        if self._task is None or self.stalled:
+            return not self._queue
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _run(self) -> None:
         while True:
             if not self._queue:
+                self._idle.set()
                 if self._stopping:
                     return
                 self._arrived.clear()
@@ -298,12 +319,13 @@ class ConversationRecorder:
     async def _write_first(self) -> None:
         """Write the oldest queued record, retrying it for as long as the database is away."""
         delay = _FIRST_RETRY_S
+        write, then = self._queue[0]
         while True:
             try:
                 async with self.sessions() as session:
                     # Row-level security as a second line: this transaction sees one tenant.
                     await scope_to_tenant(session, self.tenant_id, switch_role=self.switch_role)
-                    await self._queue[0](session)
+                    await write(session)
                     await session.commit()
             except Exception as error:  # an outage waits; anything else is logged and skipped
                 if is_database_outage(error):
@@ -313,7 +335,14 @@ class ConversationRecorder:
                     continue
                 self.failures += 1
                 logger.exception("could not record to conversation %s", self.conversation_id)
-            self._queue.popleft()
+            else:
+                if then is not None:
+                    try:
+                        then()
+                    except Exception:  # what follows a record must not stop the recording
+                        logger.exception("after recording to %s", self.conversation_id)
+            if self._queue and self._queue[0][0] is write:
+                self._queue.popleft()
             if self.stalled and not self._queue:
                 self.stalled = False
                 if self.on_outage is not None:
@@ -471,7 +500,8 @@ class ConversationJournal:
         duration_ms: int | None,
         interrupted: bool = False,
     ) -> None:
-        """A transcript entry: shown to the client, then stored."""
+        """A transcript entry: stored, then shown to the client (never a line the record lacks,
+        even if this process dies the next instant; while the database is away, lines wait)."""
         entry = protocol.transcript_entry(
             role=role,
             text=storable(text),
@@ -479,7 +509,6 @@ class ConversationJournal:
             duration_ms=duration_ms,
             interrupted=interrupted,
         )
-        self.send(protocol.transcript(entry))
         tenant_id, conversation_id = self.tenant_id, self.conversation_id
 
         async def write(session: AsyncSession) -> None:
@@ -487,7 +516,17 @@ class ConversationJournal:
                 conversation_id=conversation_id, **entry
             )
 
-        self.recorder.write(write)
+        def show() -> None:
+            try:
+                self.send(protocol.transcript(entry))
+            except OutboxClosed:
+                pass  # the client is gone (or too slow, and being cut off): the line is stored
+
+        self.recorder.write(write, then=show)
+
+    async def settle(self, *, timeout_s: float = 2.0) -> None:
+        """Let the queued records land (and their lines be shown) before ``end``, briefly."""
+        await self.recorder.caught_up(timeout_s=timeout_s)
 
     def turn(self, figures: TurnFigures) -> None:
         """The turn's row. Its number is the one the client saw, unless a connection racing this

@@ -4,7 +4,9 @@ A conversation is live on one connection at a time, wherever it is. Every new co
 the conversation's lease over in the database (its epoch goes up by one); the instance holding
 an older epoch sees it within ``check_s`` and closes that connection (4409), and an instance
 sees within the same time that a conversation was ended elsewhere (REST on another instance)
-and ends it here. Leases are renewed while held; the greeting is claimed once per conversation.
+and ends it here. With Redis, the instance that made the change also publishes a notice
+(``notices``), and the holder checks at once instead of at its next round. Leases are renewed
+while held; the greeting is claimed once per conversation.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from visavis.conversation.notices import OwnerNotices
 from visavis.conversation.services import Holding
 from visavis.conversation.session import ConversationSession
 from visavis.db.outage import is_database_outage
 from visavis.db.repositories.leases import LeaseRepository
+from visavis.ops.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +44,20 @@ class LiveConversations:
         instance_id: str | None = None,
         check_s: float = 1.0,
         lease_ttl_s: float = 30.0,
+        notices: OwnerNotices | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = sessions
         self.instance_id = instance_id or new_instance_id()
         self.check_s = check_s
         self.lease_ttl_s = lease_ttl_s
+        self.notices = notices
+        self.metrics = metrics
         self._sessions: dict[uuid.UUID, ConversationSession] = {}
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._noticed = asyncio.Event()
 
     def get(self, conversation_id: uuid.UUID) -> ConversationSession | None:
         return self._sessions.get(conversation_id)
@@ -64,7 +74,14 @@ class LiveConversations:
                 conversation_id, instance_id=self.instance_id, ttl_s=self.lease_ttl_s
             )
             await db.commit()
+        await self.tell_holder(conversation_id, "takeover")
         return Holding(self.instance_id, epoch)
+
+    async def tell_holder(self, conversation_id: uuid.UUID, kind: str) -> None:
+        """The conversation changed in the database (``end``, ``takeover``): with Redis, its
+        holder on another instance hears it now rather than at its next round."""
+        if self.notices is not None:
+            await self.notices.publish(conversation_id, kind)
 
     async def attach(self, session: ConversationSession) -> bool:
         """Register ``session``, closing the one it replaces here; ``False`` when a newer
@@ -91,23 +108,43 @@ class LiveConversations:
             await session.end(reason=reason, by_server=True)
 
     def start(self) -> None:
-        """Watch the leases of the conversations held here (needs the database)."""
+        """Watch the leases of the conversations held here (needs the database), and hear
+        notices about them (with Redis)."""
         if self._watcher is None and self.db is not None:
             self._watcher = asyncio.create_task(self._watch(), name="conversation-leases")
+            if self.notices is not None:
+                self._listener = asyncio.create_task(
+                    self.notices.listen(self._notice), name="owner-notices"
+                )
+
+    async def _notice(self, conversation_id: uuid.UUID, kind: str) -> None:
+        if conversation_id in self._sessions:
+            logger.debug("notice %s for conversation %s", kind, conversation_id)
+            self._noticed.set()
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(self.check_s)
             try:
-                await self.check()
+                async with asyncio.timeout(self.check_s):
+                    await self._noticed.wait()
+            except TimeoutError:
+                pass
+            heard_by = "pubsub" if self._noticed.is_set() else "poll"
+            self._noticed.clear()
+            try:
+                await self.check(heard_by=heard_by)
             except Exception as error:  # the next round retries; watching must not stop
                 if is_database_outage(error):
                     logger.warning("cannot check conversation leases: %s", error)
                 else:
                     logger.exception("checking conversation leases failed")
 
-    async def check(self) -> None:
-        """One round: renew our leases; close what another connection took over or that ended."""
+    async def check(self, *, heard_by: str = "poll") -> None:
+        """One round: renew our leases; close what another connection took over or that ended.
+
+        ``heard_by`` says what started the round (``poll``: the timer; ``pubsub``: a notice),
+        counted for each conversation closed because of a change made elsewhere.
+        """
         if self.db is None or not self._sessions:
             return
         held = dict(self._sessions)
@@ -118,17 +155,29 @@ class LiveConversations:
             await db.commit()
         for view in views:
             session = held[view.conversation_id]
+            if session.journal.closing:
+                continue
             if view.status == "ended":
+                self._closed_elsewhere("end", heard_by)
                 await session.end(reason=view.end_reason or "ended_elsewhere", by_server=True)
             elif view.instance_id != self.instance_id or view.epoch != _epoch(session):
+                self._closed_elsewhere("takeover", heard_by)
                 await session.aclose(reason="replaced_by_new_connection", code=4409)
+
+    def _closed_elsewhere(self, kind: str, heard_by: str) -> None:
+        logger.info("closing a conversation: %s elsewhere, heard by %s", kind, heard_by)
+        if self.metrics is not None:
+            self.metrics.owner_change_heard(kind=kind, path=heard_by)
 
     async def aclose(self) -> None:
         """Stop watching and close every live session (server shutdown); idempotent."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.wait({watcher})
+        for task in (self._watcher, self._listener):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
+        self._watcher = self._listener = None
+        if self.notices is not None:
+            await self.notices.aclose()
         for session in list(self._sessions.values()):
             await session.aclose(reason="server_shutdown")
         self._sessions.clear()

@@ -135,6 +135,8 @@ class ConversationSession:
         self.voice: VoiceInput | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        #: ``end`` has begun: no new turn starts, nothing interrupts the ending.
+        self._ending = False
 
     @property
     def machine(self) -> ConversationStateMachine:
@@ -304,7 +306,7 @@ class ConversationSession:
 
     async def user_said(self, text: str, actual_start_ms: int, duration_ms: int | None) -> None:
         """The person's turn (typed, or heard by the voice input): the agent answers it."""
-        if self.journal.closing:
+        if self.journal.closing or self._ending:
             return
         await self.interrupt(reason="barge_in")
         self.history.append(Message("user", text))
@@ -447,9 +449,10 @@ class ConversationSession:
         self.journal.send(
             protocol.turn_end(turn_id=record.turn_id, interrupted=interrupted, reason=outcome)
         )
-        await self.journal.machine.transition(S.LISTENING, reason=outcome)
         if outcome == "completed" and self.agent.wants_to_end(self.history):
-            await self.end(reason="agent_closed")
+            await self.end(reason="agent_closed")  # no listening again: the agent closed
+            return
+        await self.journal.machine.transition(S.LISTENING, reason=outcome)
 
     def _measure(self, turn: TurnFigures) -> None:
         """The turn's latencies as metrics, and a ``turn_completed`` analytics event."""
@@ -493,8 +496,8 @@ class ConversationSession:
     async def interrupt(self, *, reason: str) -> bool:
         """Stop the running turn now; returns whether one was running."""
         task = self._turn_task
-        if task is None or task.done() or task is asyncio.current_task():
-            return False
+        if task is None or task.done() or task is asyncio.current_task() or self._ending:
+            return False  # an ending conversation finishes ending, even from within a turn
         task.cancel()
         await asyncio.wait({task})
         self.journal.event("interrupt", reason=reason)
@@ -504,9 +507,10 @@ class ConversationSession:
 
     async def end(self, *, reason: str, by_server: bool = False) -> None:
         """End the conversation: stop the turn, mark it ended, say goodbye to the client."""
-        if self.journal.closing:
+        if self.journal.closing or self._ending:
             return
         await self.interrupt(reason=reason)
+        self._ending = True
         if not by_server:
             self.journal.ended(reason)
         if self.metrics is not None:
@@ -519,6 +523,7 @@ class ConversationSession:
                 "turns": self._turn_seq,
             },
         )
+        await self.journal.settle()  # the last lines reach the client before its `end`
         self.journal.send(protocol.end(reason=reason))
         await self.avatar.end()
         await self.aclose(reason=reason, code=1000)

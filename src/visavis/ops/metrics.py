@@ -72,6 +72,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.owner_changes_heard = Counter(
+            "visavis_owner_changes_heard_total",
+            "Live conversations closed here because of a change made on another instance "
+            "(kind: end, takeover), by how it was heard (path: pubsub notice, poll)",
+            ["kind", "path"],
+            registry=r,
+        )
         self.turn_first_text = Histogram(
             "visavis_turn_first_text_seconds",
             "From the person's turn to the agent's first text",
@@ -218,6 +225,11 @@ class Metrics:
 
     def conversation_ended(self, *, reason: str) -> None:
         self.conversations_ended.labels(label(reason)).inc()
+
+    def owner_change_heard(self, *, kind: str, path: str) -> None:
+        """A conversation held here was ended or taken over elsewhere; ``path`` says whether a
+        Redis notice or the lease poll brought the news."""
+        self.owner_changes_heard.labels(label(kind), label(path)).inc()
 
     def turn_first_text_after(self, seconds: float, *, agent: str) -> None:
         """The agent's first text of a turn came ``seconds`` after the turn began."""

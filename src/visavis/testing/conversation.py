@@ -275,6 +275,12 @@ class ConversationKit:
                 raise AssertionError(f"condition not reached within {timeout_s} s")
             await asyncio.sleep(0.01)
 
+    async def wait_lines(self, count: int, *, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+        """The first ``count`` transcript entries shown (a line is shown once it is stored, so
+        it may come after its turn's ``turn_end``)."""
+        await self.until(lambda: len(self.messages("transcript")) >= count, timeout_s=timeout_s)
+        return [m["entry"] for m in self.messages("transcript")][:count]
+
     def messages(self, kind: str) -> list[dict[str, Any]]:
         return [r.message for r in self.received if r.message and r.message["type"] == kind]
 

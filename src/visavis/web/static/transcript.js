@@ -87,11 +87,12 @@ export class Transcript {
       this._entry("user", entry.text);
       return;
     }
+    // Stored lines come in order, possibly after the next turn has begun: the oldest is theirs.
     const pending = [...this.agentEntries.entries()];
     let item = null;
     if (pending.length) {
-      const [turnId, last] = pending[pending.length - 1];
-      item = last;
+      const [turnId, oldest] = pending[0];
+      item = oldest;
       this.agentEntries.delete(turnId);
     }
     if (!entry.text && !entry.interrupted && !item) return;
