@@ -77,6 +77,8 @@ def page_relay(
 
 
 async def agent_entries(client: Any) -> list[dict[str, Any]]:
+    """The agent's stored lines so far, once the first one came (it may follow ``turn_end``)."""
+    await client.wait_line("agent")
     return [m["entry"] for m in client.messages("transcript") if m["entry"]["role"] == "agent"]
 
 
