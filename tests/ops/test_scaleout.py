@@ -111,7 +111,7 @@ async def _keep_pinging(clients: list[LiveClient]) -> None:
     """What a browser does while a conversation is open: a ping every couple of seconds."""
     while True:
         await asyncio.sleep(2)
-        for client in clients:
+        for client in list(clients):
             if client.ws is not None and client.close_code is None:
                 with contextlib.suppress(Exception):
                     await client.send({"type": "ping"})
@@ -124,7 +124,7 @@ async def _turn(client: LiveClient, answer: str) -> int:
     return at
 
 
-async def _open_sessions(liveavatar: LiveAvatarServer) -> set[str]:
+def _open_sessions(liveavatar: LiveAvatarServer) -> set[str]:
     return {s["session_id"] for s in liveavatar.fake.open_sessions()}
 
 
@@ -224,20 +224,20 @@ async def test_two_instances_behind_nginx_survive_the_loss_of_one(
             upstreams=[s.port for s in servers],
             log=True,
         )
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(lambda server: server.start(), servers))
-        pinging: asyncio.Task[None] | None = None
+        present: list[LiveClient] = []  # the browsers still open, pinging
+        pinging = asyncio.create_task(_keep_pinging(present))
         try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda server: server.start(), servers))
             front.start()
             await _check_quota_and_rate_limit(front, limited, burst)
-            pinging = await _scale_out(front, servers, key, liveavatar, shared_postgres)
+            await _scale_out(front, servers, key, liveavatar, shared_postgres, present)
         except BaseException:
             for server in servers:
                 print(f"--- instance on port {server.port}:\n{server.log()[-3000:]}")
             raise
         finally:
-            if pinging is not None:
-                pinging.cancel()
+            pinging.cancel()
             front.stop()
             for server in servers:
                 server.stop()
@@ -251,7 +251,8 @@ async def _scale_out(
     key: str,
     liveavatar: LiveAvatarServer,
     database_url: str,
-) -> asyncio.Task[None]:
+    present: list[LiveClient],
+) -> None:
     base = front.base_url
     local = {"avatar": {"provider": "local"}}
     face = {"avatar": {"provider": "liveavatar", "avatar_id": DEFAULT_AVATARS[0][0]}}
@@ -265,10 +266,10 @@ async def _scale_out(
     ]
     everyone = talkers + faces
     await asyncio.gather(*(c.connect() for c in everyone))
-    pinging = asyncio.create_task(_keep_pinging(everyone))
+    present.extend(everyone)
     await asyncio.gather(*(c.wait_for("turn_end", turn_id=1, timeout=60) for c in talkers))
     await asyncio.gather(*(c.wait_for("sentence", timeout=60) for c in faces))
-    assert len(await _open_sessions(liveavatar)) == FACES
+    assert len(_open_sessions(liveavatar)) == FACES
 
     for answer in ANSWERS[:1]:
         marks = [await _turn(c, answer) for c in talkers]
@@ -328,8 +329,7 @@ async def _scale_out(
     assert all(code is not None and code != 1000 for code in codes), codes
     back = [LiveClient(base, c.conversation_id, c.token) for c in moved]
     await asyncio.gather(*(c.connect() for c in back))
-    pinging.cancel()
-    pinging = asyncio.create_task(_keep_pinging(stayed + back + faces))
+    present[:] = stayed + back + [c for c in faces if c not in gone_faces]
     readies = await asyncio.gather(*(c.wait_for("ready", timeout=30) for c in back))
     assert all(r["resumed"] for r in readies)
     back_after_s = time.monotonic() - killed_at
@@ -360,15 +360,14 @@ async def _scale_out(
             assert not problems, (client.conversation_id, problems, lines.json()["items"])
 
     # The faces of the people who left are stopped by the survivor's sweeper, once each.
-    while orphans & await _open_sessions(liveavatar):
+    while orphans & _open_sessions(liveavatar):
         assert time.monotonic() - killed_at < 60, "provider sessions still open 60 s after"
         await asyncio.sleep(0.2)
     swept_after_s = time.monotonic() - killed_at
-    assert kept_faces <= await _open_sessions(liveavatar), "a live face was stopped"
+    assert kept_faces <= _open_sessions(liveavatar), "a live face was stopped"
     stops = liveavatar.fake.requests("/v1/sessions/stop")
     assert len(stops) == len(orphans), stops
     print(
         f"{len(moved)} conversations back {back_after_s:.1f} s after the kill; "
         f"{len(orphans)} provider sessions stopped {swept_after_s:.1f} s after"
     )
-    return pinging
