@@ -11,52 +11,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.nginx_process import NGINX_CONF, find_nginx, loopback_nginx_conf
 from visavis.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-NGINX_CONF = DEPLOY / "nginx" / "visavis.conf"
 
 
 def nginx() -> str:
-    path = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    path = find_nginx()
     if path is None:
         message = "nginx is missing: install the Debian package 'nginx'"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-def loopback_nginx_conf(directory: Path, *, listen: int, upstreams: list[int]) -> Path:
-    """The shipped configuration, with the instances on loopback ports, in a runnable main file."""
-    site = NGINX_CONF.read_text()
-    for number, port in enumerate(upstreams, start=1):
-        site = site.replace(f"visavis-{number}:8000", f"127.0.0.1:{port}")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
-    (directory / "visavis.conf").write_text(site)
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (directory / temp).mkdir(exist_ok=True)
-    main = directory / "nginx.conf"
-    main.write_text(
-        f"""daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    include {directory}/visavis.conf;
-}}
-"""
-    )
-    return main
 
 
 def test_nginx_accepts_the_shipped_configuration(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer, free_port
-from tests.ops.test_deploy_files import loopback_nginx_conf, nginx
+from tests.nginx_process import loopback_nginx_conf
+from tests.ops.test_deploy_files import nginx
 
 
 def _instance(name: str) -> Starlette:
