@@ -48,7 +48,7 @@ from visavis.timing import ConversationClock
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_WRITE_S = 10.0
+HEARTBEAT_WRITE_S = 10.0  # at most; a third of the client timeout when that is shorter
 #: A pause this long in the agent's stream releases the pending words as a sentence.
 AGENT_PAUSE_S = 0.5
 
@@ -574,15 +574,20 @@ class ConversationSession:
         """
         timeout_s = self.services.settings.client_heartbeat_timeout_s
         while True:
-            await asyncio.sleep(HEARTBEAT_WRITE_S)
+            await asyncio.sleep(self._heartbeat_every_s)
             if self.clock.seconds() - self._last_heard_from < timeout_s:
                 self._last_heartbeat = self.clock.seconds()
                 self.journal.client_seen()
 
+    @property
+    def _heartbeat_every_s(self) -> float:
+        # The sweeper counts a client gone after the timeout: several heartbeats must fit in it.
+        return min(HEARTBEAT_WRITE_S, self.services.settings.client_heartbeat_timeout_s / 3)
+
     def _heard_from_client(self) -> None:
         now = self.clock.seconds()
         self._last_heard_from = now
-        if now - self._last_heartbeat >= HEARTBEAT_WRITE_S or self._last_heartbeat == 0.0:
+        if now - self._last_heartbeat >= self._heartbeat_every_s or self._last_heartbeat == 0.0:
             self._last_heartbeat = now
             self.journal.client_seen()
 
