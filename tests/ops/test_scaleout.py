@@ -196,10 +196,8 @@ async def test_two_instances_behind_nginx_survive_the_loss_of_one(
             "VISAVIS_SECRET_KEY": TEST_SECRET,
             "VISAVIS_LIVEAVATAR_BASE_URL": liveavatar.base_url,
             "VISAVIS_LIVEAVATAR_API_KEY": "test-liveavatar-key",
-            # FULL mode: the face's session lives at the provider, not in the instance that
-            # created it (LITE's audio socket stays in that instance: see docs/operations.md).
-            "VISAVIS_LIVEAVATAR_MODE": "FULL",
-            "VISAVIS_LIVEAVATAR_CONTEXT_ID": "ctx-interviewer",
+            # LITE (the default): our audio drives the face over a socket that the instance
+            # holding the conversation opens, whichever instance created the conversation.
             "VISAVIS_CLIENT_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
             "VISAVIS_SWEEPER_INTERVAL_S": "2",
             "VISAVIS_RATE_LIMIT_TENANT_PER_S": "0",
@@ -295,6 +293,11 @@ async def _scale_out(
         "WHERE provider = 'liveavatar'",
     )
     session_of = {str(cid): sid for cid, sid in rows}
+    for c in faces:
+        assert not [m for m in c.messages("avatar") if not m["enabled"]], "a face fell back"
+        with liveavatar.fake.lock:
+            spoken = liveavatar.fake.sessions[session_of[c.conversation_id]].utterances
+        assert spoken, "no audio of ours reached the face"
     orphans = {session_of[c.conversation_id] for c in gone_faces}
     kept_faces = {session_of[c.conversation_id] for c in faces if c not in gone_faces}
 

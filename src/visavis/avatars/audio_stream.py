@@ -156,6 +156,10 @@ class AudioStreamingProvider(AudioDrivenProvider):
         await state.channel.close()
         return True
 
+    def has_channel(self, session_id: str) -> bool:
+        """Whether this process holds the session's open channel."""
+        return session_id in self._audio
+
     def channel_of(self, session: ProviderSession) -> AudioChannel:
         """The session's open channel, or a state error (not started here, or stopped)."""
         return self._state(session).channel

@@ -54,6 +54,10 @@ class ProviderSession:
     #: When the provider will end the session by itself, and that maximum length.
     expires_at: datetime | None = None
     max_duration_s: float | None = None
+    #: Where the server's own control channel to the session connects (LiveAvatar LITE's
+    #: ``ws_url``): any instance that takes the conversation over opens it there. Stored
+    #: encrypted with the browser credentials, never sent to the browser.
+    channel_url: str | None = field(default=None, repr=False)
     #: Seconds asked of (and pre-charged by) the provider, where that applies.
     requested_duration_s: float | None = None
 

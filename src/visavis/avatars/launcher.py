@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from visavis.avatars.audio_stream import AudioStreamingProvider
 from visavis.avatars.base import (
     AvatarProvider,
     ProviderSession,
@@ -225,11 +226,30 @@ class AvatarLauncher:
                     session_id=row.provider_session_id,
                     media=self.store.media_of(row),
                     expires_at=row.expires_at,
+                    channel_url=self.store.channel_url_of(row),
                 )
-                return Launch(row_id=row.id, session=session)
+                return await self._take_over(row.id, session)
             if time.monotonic() > deadline:
                 return Launch(row.id, None, "timeout", "the avatar was not ready in time", True)
             await asyncio.sleep(0.1)
+
+    async def _take_over(self, row_id: uuid.UUID, session: ProviderSession) -> Launch:
+        """A session another instance started (or this one before a reconnect): the control
+        channel our audio drives it through is opened in this process if it is not here."""
+        provider = self.providers.get(session.provider)
+        if (
+            session.channel_url is None
+            or not isinstance(provider, AudioStreamingProvider)
+            or provider.has_channel(session.session_id)
+        ):
+            return Launch(row_id=row_id, session=session)
+        try:
+            await provider.start(session)
+        except ProviderError as error:
+            reason, detail = failure_reason(error)
+            logger.warning("avatar channel could not be opened here (%s)", reason)
+            return Launch(row_id, None, reason, detail)
+        return Launch(row_id=row_id, session=session)
 
     async def conversation_ended(self, conversation_id: uuid.UUID) -> None:
         """Stop every open session of an ended conversation and settle its quota."""

@@ -28,6 +28,9 @@ from visavis.tenancy.crypto import SecretBox
 
 logger = logging.getLogger(__name__)
 
+# The key under which a session's server-side channel address is kept with its credentials.
+CHANNEL_KEY = "_server_channel_url"
+
 #: Why an avatar stopped or fell back (the reasons the records and the API use).
 REASONS = (
     "connection_failed",
@@ -100,7 +103,10 @@ class AvatarStore:
         self, conversation: Conversation, row_id: uuid.UUID, session: ProviderSession
     ) -> None:
         """The session is up: keep its browser credentials (encrypted) and when it expires."""
-        token = self.box.encrypt(json.dumps(dict(session.media))) if session.media else None
+        secret = dict(session.media or {})
+        if session.channel_url is not None:
+            secret[CHANNEL_KEY] = session.channel_url
+        token = self.box.encrypt(json.dumps(secret)) if secret else None
         async with self.sessions() as db:
             repo = AvatarSessionRepository(db)
             await repo.mark_ready(
@@ -122,7 +128,15 @@ class AvatarStore:
         if row.browser_token_encrypted is None:
             return None
         media: dict[str, Any] = json.loads(self.box.decrypt(row.browser_token_encrypted))
-        return media
+        media.pop(CHANNEL_KEY, None)
+        return media or None
+
+    def channel_url_of(self, row: AvatarSession) -> str | None:
+        """Where the server's control channel of a ready session connects, if it has one."""
+        if row.browser_token_encrypted is None:
+            return None
+        url = json.loads(self.box.decrypt(row.browser_token_encrypted)).get(CHANNEL_KEY)
+        return url if isinstance(url, str) else None
 
     async def event(
         self,

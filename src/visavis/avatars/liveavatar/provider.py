@@ -172,13 +172,14 @@ class LiveAvatarProvider(AudioStreamingProvider, AvatarCatalogue):
             media=media,
             expires_at=datetime.now(UTC) + timedelta(seconds=limit) if limit else None,
             max_duration_s=limit,
+            channel_url=started.ws_url,
         )
 
     async def start(self, session: ProviderSession) -> None:
         """LITE: open the socket and wait for ``connected``; FULL: the browser does the rest."""
         if self.options.mode == "FULL":
             return
-        url = self._ws_urls.get(session.session_id)
+        url = self._ws_urls.get(session.session_id) or session.channel_url
         if url is None:
             raise ProviderProtocolError(
                 "a LITE session was started without ws_url", provider=PROVIDER
