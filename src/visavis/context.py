@@ -58,6 +58,8 @@ class AppContext:
     #: Voice cloning jobs of this instance.
     cloning: CloningJobs | None = None
     stt: STTEngine | None = None
+    #: Transcribes whole files (the audio API); ``stt`` itself unless another model is set.
+    stt_files: STTEngine | None = None
     metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
     events: EventRecorder | None = None
 
