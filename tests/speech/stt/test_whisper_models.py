@@ -16,6 +16,7 @@ from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt import STTModelError
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions
 from visavis.speech.stt.whisper_models import WHISPER_MODELS, PackagedFile, PackagedWhisperModel
+from visavis.speech.stt.whisper_short import loops
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +123,11 @@ def test_files_get_their_own_model_and_live_turns_keep_theirs() -> None:
 def test_an_unknown_model_name_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown Whisper model 'large'"):
         WhisperOptions(model="large")  # type: ignore[arg-type]
+
+
+def test_a_stretch_said_twice_in_a_row_is_a_loop_and_a_short_echo_is_not() -> None:
+    sentence = [11, 12, 13, 14, 15, 16, 17]
+    assert loops([1, 2, *sentence, *sentence, 3])
+    assert loops([1, *[21, 22, 23] * 4])  # a phrase over and over
+    assert not loops([1, 2, 3, 1, 2, 3, 4])  # "I'm sorry, I'm sorry"
+    assert not loops([*sentence, 9, *sentence])  # said again later, not straight after
