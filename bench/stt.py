@@ -13,8 +13,18 @@ Latency (``--latency N``): N utterances streamed in real time as 20 ms microphon
 ``partial_ms`` is from the push that completed a partial's audio to the partial, ``final_ms``
 from the end of the utterance (``finish``) to the final transcript.
 
-Usage: ``python bench/stt.py [--engines faster-whisper,moonshine] [--split train|test]
-[--voices a,b] [--limit N] [--human] [--latency N] [--padded]``. Prints JSON.
+Scoring: ``wer`` uses Whisper's English normalizer (the ``whisper-normalizer`` package, a copy
+of openai-whisper's ``EnglishTextNormalizer``: case, punctuation, numbers as digits, British
+spellings, contractions, fillers), as the Whisper paper scores; ``wer_basic`` keeps this
+bench's earlier normalizer (case, punctuation, numbers as words, four contractions) so older
+figures stay comparable. Neither was adjusted to this set.
+
+Engines: ``faster-whisper`` (tiny.en), ``faster-whisper:base`` (any packaged model name after
+the colon), ``moonshine``; ``--beam`` sets Whisper's beam size.
+
+Usage: ``python bench/stt.py [--engines faster-whisper,faster-whisper:base,moonshine]
+[--split train|test] [--voices a,b] [--limit N] [--human] [--latency N] [--padded]
+[--beam N]``. Prints JSON.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
 from visavis.speech.stt.local import LocalSTTEngine  # noqa: E402
 from visavis.speech.stt.moonshine import MoonshineEngine  # noqa: E402
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
+from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES  # noqa: E402
 
 TWO_CITIES = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was "
@@ -91,6 +102,13 @@ def _number(value: int) -> str:
     return str(value)
 
 
+def whisper_normalize(text: str) -> list[str]:
+    """Words after Whisper's English normalizer (needs ``pip install 'visavis[bench]'``)."""
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return str(EnglishTextNormalizer()(text)).split()
+
+
 def normalize(text: str) -> list[str]:
     """Lower case, no punctuation, numbers as words, common contractions expanded."""
     text = text.lower().replace("-", " ").replace("—", " ")
@@ -112,11 +130,23 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-def build(name: str, padded: bool, partial_interval_s: float | None) -> LocalSTTEngine:
+def build(
+    name: str, padded: bool, partial_interval_s: float | None, beam_size: int = 1
+) -> LocalSTTEngine:
     scheduler = DeadlineScheduler(1)
     if name == "moonshine":
         return MoonshineEngine(scheduler=scheduler, partial_interval_s=partial_interval_s)
-    options = WhisperOptions(threads=1, short_context=not padded)
+    engine, _, model = name.partition(":")
+    if engine != "faster-whisper" or (model and model not in WHISPER_MODEL_NAMES):
+        raise SystemExit(
+            f"unknown engine {name!r}: faster-whisper[:{'|'.join(WHISPER_MODEL_NAMES)}]"
+        )
+    options = WhisperOptions(
+        model=model or "tiny.en",  # type: ignore[arg-type]
+        threads=1,
+        short_context=not padded,
+        beam_size=beam_size,
+    )
     return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
 
 
@@ -126,14 +156,18 @@ async def accuracy(
     """WER overall and per voice, and speed (audio s / decode s)."""
     errors: dict[str, int] = {}
     words: dict[str, int] = {}
+    basic_errors = basic_words = 0
     audio_s = decode_s = cpu_s = 0.0
     worst: list[tuple[float, str, str]] = []
     for voice, text, pcm in items:
         cpu = time.process_time()
         transcript = await engine.transcribe(pcm)
         cpu_s += time.process_time() - cpu
-        ref, hyp = normalize(text), normalize(transcript.text)
+        ref, hyp = whisper_normalize(text), whisper_normalize(transcript.text)
         wrong = edit_distance(ref, hyp)
+        basic_ref = normalize(text)
+        basic_errors += edit_distance(basic_ref, normalize(transcript.text))
+        basic_words += len(basic_ref)
         errors[voice] = errors.get(voice, 0) + wrong
         words[voice] = words.get(voice, 0) + len(ref)
         audio_s += len(pcm) / 16000
@@ -147,13 +181,28 @@ async def accuracy(
             sum(errors[v] for v in synthetic) / max(sum(words[v] for v in synthetic), 1), 4
         ),
         "wer_by_voice": {v: round(errors[v] / words[v], 4) for v in sorted(words)},
+        "wer_by_group": _by_group(errors, words),
+        "wer_basic": round(basic_errors / max(basic_words, 1), 4),
         "words": sum(words.values()),
+        "words_by_voice": dict(sorted(words.items())),
         "utterances": len(items),
         "audio_s": round(audio_s, 1),
         # CPU time is what one core spends; wall time also counts other processes' turns.
         "x_real_time_one_core_cpu": round(audio_s / cpu_s, 2),
         "x_real_time_wall": round(audio_s / decode_s, 2),
         "worst": [{"wer": round(w, 3), "ref": r, "hyp": h} for w, r, h in worst[:3]],
+    }
+
+
+def _by_group(errors: dict[str, int], words: dict[str, int]) -> dict[str, float]:
+    """WER per kind of voice: piper, espeak, festival (diphone / HTS), flite, human."""
+    groups: dict[str, list[str]] = {}
+    for voice in words:
+        group = "festival-hts" if voice.endswith("-hts") else voice.split("-")[0]
+        groups.setdefault(group, []).append(voice)
+    return {
+        group: round(sum(errors[v] for v in voices) / sum(words[v] for v in voices), 4)
+        for group, voices in sorted(groups.items())
     }
 
 
@@ -233,6 +282,7 @@ async def main() -> None:
         "--padded", action="store_true", help="Whisper: pad every utterance to 30 s"
     )
     parser.add_argument("--cores", type=int, default=1)
+    parser.add_argument("--beam", type=int, default=1, help="Whisper's beam size")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
@@ -241,10 +291,11 @@ async def main() -> None:
         "split": args.split,
         "cores": args.cores,
         "whisper_padded_to_30s": args.padded,
+        "whisper_beam_size": args.beam,
         "engines": {},
     }
     for name in args.engines.split(","):
-        engine = build(name, args.padded, 0.5)
+        engine = build(name, args.padded, 0.5, args.beam)
         started = time.perf_counter()
         await engine.load()
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}

@@ -203,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
-        ctx.stt = build_stt(settings)
+        ctx.stt, ctx.stt_files = build_stt(settings)
         if ctx.cloning is not None and ctx.cloning.backends:
             ctx.twin_voices = ProfileVoices(
                 sessions,
@@ -243,6 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await provider.aclose()
             await warm_up
             await ctx.tts.aclose()
+            if ctx.stt_files is not None and ctx.stt_files is not ctx.stt:
+                await ctx.stt_files.aclose()
             if ctx.stt is not None:
                 await ctx.stt.aclose()
             if ctx.rate_limiter is not None:

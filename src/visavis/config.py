@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     cloning_timeout_s: float = Field(default=120.0, gt=0)
     # --- speech input (STT, voice activity, audio API) -------------------------------
     stt_engine: Literal["faster-whisper", "moonshine", "openai"] = "faster-whisper"
+    # The packaged Whisper model for live turns, and the one for whole files (the audio API,
+    # ``visavis transcribe``); ``stt_whisper_model_path`` overrides both.
+    stt_whisper_model: Literal["tiny.en", "base"] = "tiny.en"
+    stt_file_whisper_model: Literal["tiny.en", "base"] = "base"
     stt_whisper_model_path: Path | None = None
     stt_threads: int = Field(default=1, ge=0, le=64)
     stt_concurrency: int = Field(default=0, ge=0, le=64)

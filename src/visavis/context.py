@@ -61,6 +61,8 @@ class AppContext:
     #: Twins' cloned voices in their conversations.
     twin_voices: ProfileVoices | None = None
     stt: STTEngine | None = None
+    #: Transcribes whole files (the audio API); ``stt`` itself unless another model is set.
+    stt_files: STTEngine | None = None
     metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
     events: EventRecorder | None = None
 

@@ -59,6 +59,7 @@ def transcribe(
     settings = load_settings()
     options = STTEngineOptions(
         engine=engine.value if engine is not None else settings.stt_engine,
+        whisper_model=settings.stt_file_whisper_model,
         whisper_model_dir=settings.stt_whisper_model_path,
         threads=settings.stt_threads,
         partial_interval_s=None,

@@ -34,7 +34,7 @@ BATCH_SLACK_S = 1.0
 
 
 def _stt(ctx: AppContext) -> STTEngine:
-    engine = getattr(ctx, "stt", None)
+    engine = getattr(ctx, "stt_files", None) or getattr(ctx, "stt", None)
     if engine is None:
         raise HTTPProblem(503, "speech recognition is not available on this instance")
     stt: STTEngine = engine

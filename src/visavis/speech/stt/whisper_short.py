@@ -27,6 +27,12 @@ LOW_LOGPROB = -1.0
 # ended early).
 UNHEARD_S = 1.0
 SOUND_RMS = 0.01  # about -40 dBFS over 30 ms
+# The other way it goes wrong: the decoder loops, saying a stretch again, or a phrase over and
+# over, into the silence after the speech (Whisper base on about one utterance in twenty of
+# the dev half). A span of this many tokens said twice in a row is taken as a loop, and the
+# utterance decoded the usual way (people rarely repeat five words or more verbatim; if they
+# did, the padded decode keeps it).
+LOOP_TOKENS = 6
 
 
 def fits(samples: int) -> bool:
@@ -40,7 +46,10 @@ def decode_short(
     """Segments for ``audio`` (float32, 16 kHz, short enough to ``fit``), word-timed if
     ``words``; None when the decoder seems to have stopped early (decode it padded instead).
     ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer."""
-    segment = _decode_once(model, tokenizer, audio, words=words, beam_size=beam_size)
+    try:
+        segment = _decode_once(model, tokenizer, audio, words=words, beam_size=beam_size)
+    except _Looped:
+        return None
     if segment is None:
         return []
     if segment.words:
@@ -48,6 +57,19 @@ def decode_short(
         if len(rest) >= UNHEARD_S * SAMPLE_RATE and _has_sound(rest):
             return None
     return [segment]
+
+
+class _Looped(Exception):
+    """The short decode repeated itself."""
+
+
+def loops(tokens: list[int], span: int = LOOP_TOKENS) -> bool:
+    """Whether some run of at least ``span`` tokens is immediately followed by itself."""
+    for size in range(span, len(tokens) // 2 + 1):
+        for start in range(len(tokens) - 2 * size + 1):
+            if tokens[start : start + size] == tokens[start + size : start + 2 * size]:
+                return True
+    return False
 
 
 def _has_sound(audio: np.ndarray) -> bool:
@@ -79,6 +101,8 @@ def _decode_once(
     if result.no_speech_prob > NO_SPEECH and result.scores[0] < LOW_LOGPROB:
         return None
     tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    if loops(tokens):
+        raise _Looped
     text = tokenizer.decode(tokens).strip()
     if not text:
         return None
