@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     stt_min_speech_ms: int = Field(default=200, ge=0, le=2000)
     # Silence after which the words so far are decoded and the answer prepared (0: off).
     stt_pause_ms: int = Field(default=200, ge=0, le=5000)
+    # Silence that ends a turn whose words at the pause sound finished (0: always the above).
+    stt_finished_end_silence_ms: int = Field(default=0, ge=0, le=5000)
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

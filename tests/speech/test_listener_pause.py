@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from visavis.speech.listener import (
     FinalText,
@@ -90,3 +91,23 @@ def test_speech_after_the_pause_voids_its_words() -> None:
         assert kinds.index(SpeechResumed) > kinds.index(TentativeText)
 
     run_virtual(scenario())
+
+
+def _end_wait(phrase: str) -> float:
+    """How long after the speech the turn ends, with words ``phrase``, when finished-sounding
+    words may end it after 300 ms instead of 600."""
+
+    async def scenario() -> float:
+        stt = FakeSTT({440: phrase}, decode_s=0.05)
+        listener = VoiceListener(stt, OPTIONS, detector=EnergyDetector(), finished_end_ms=300)
+        events = await _hear(listener, np.concatenate([silence(0.3), tone(440, 1.0), silence(1)]))
+        final = events[-1]
+        assert isinstance(final, FinalText) and final.transcript.text == phrase
+        return final.utterance.ended_at - final.utterance.speech_end
+
+    return run_virtual(scenario())
+
+
+def test_words_that_sound_finished_end_the_turn_sooner() -> None:
+    assert _end_wait("I build data pipelines.") == pytest.approx(0.3, abs=0.04)
+    assert _end_wait("I would like to") == pytest.approx(0.6, abs=0.04)

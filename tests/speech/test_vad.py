@@ -140,6 +140,36 @@ def test_speech_after_a_pause_voids_it_and_the_turn_goes_on(
     assert events[-2].speech_end == utterance.speech_end
 
 
+def test_a_pause_can_end_the_turn_sooner(sentence: np.ndarray, second: np.ndarray) -> None:
+    """``end_pause_after`` shortens the silence that ends the turn at this pause only."""
+    audio = np.concatenate([_silence(0.5), sentence, _silence(1.0)])
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=600, pause_ms=200))
+    events: list[object] = []
+    for start in range(0, len(audio), 320):
+        for event in endpointer.push(audio[start : start + 320]):
+            events.append(event)
+            if isinstance(event, PauseHeard):
+                endpointer.end_pause_after(300)
+    assert [type(e) for e in events] == [SpeechStarted, PauseHeard, Utterance]
+    utterance = events[-1]
+    assert isinstance(utterance, Utterance)
+    assert utterance.ended_at - utterance.speech_end == pytest.approx(0.3, abs=0.04)
+    # Speech after the pause voids it: the last pause waits the usual end silence again.
+    audio = np.concatenate([_silence(0.5), sentence, _silence(0.25), second, _silence(1.5)])
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=600, pause_ms=200))
+    shortened = False
+    utterances = []
+    for start in range(0, len(audio), 320):
+        for event in endpointer.push(audio[start : start + 320]):
+            if isinstance(event, PauseHeard) and not shortened:
+                endpointer.end_pause_after(1000)
+                shortened = True
+            if isinstance(event, Utterance):
+                utterances.append(event)
+    assert len(utterances) == 1
+    assert utterances[0].ended_at - utterances[0].speech_end == pytest.approx(0.6, abs=0.04)
+
+
 def test_no_turn_ends_while_no_audio_arrives(sentence: np.ndarray) -> None:
     """Only silence heard ends a turn: a microphone that stops sending ends nothing."""
     endpointer = Endpointer()

@@ -93,7 +93,13 @@ class VoiceInput:
             max_utterance_s=settings.stt_max_utterance_s,
             pause_ms=pause_ms if prepare and 0 < pause_ms < settings.stt_end_silence_ms else None,
         )
-        self.listener = VoiceListener(engine, options, detector=detector)
+        finished_ms = settings.stt_finished_end_silence_ms
+        self.listener = VoiceListener(
+            engine,
+            options,
+            detector=detector,
+            finished_end_ms=finished_ms if options.pause_ms and finished_ms else None,
+        )
         self.min_barge_in_ms = settings.voice_barge_in_min_speech_ms
         self.min_barge_in_s = self.min_barge_in_ms / 1000
         self.min_barge_in_level = 10 ** (settings.voice_barge_in_min_level_dbfs / 20)

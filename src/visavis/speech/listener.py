@@ -27,6 +27,7 @@ from typing import Any
 from visavis.errors import VisavisError
 from visavis.speech.stt.base import Pcm16, STTEngine, STTStream, Transcript
 from visavis.speech.stt.streaming import shifted
+from visavis.speech.turn_end import sounds_finished
 from visavis.speech.vad import (
     Endpointer,
     EndpointOptions,
@@ -86,9 +87,13 @@ class VoiceListener:
         *,
         language: str | None = None,
         detector: SpeechDetector | None = None,
+        finished_end_ms: int | None = None,
     ) -> None:
         self.engine = engine
         self.language = language
+        #: At a pause whose words sound finished (``turn_end.sounds_finished``, English), the
+        #: turn ends after this much silence instead of ``end_silence_ms``; ``None``: never.
+        self.finished_end_ms = finished_end_ms
         self.endpointer = Endpointer(options, detector=detector)
         self._queue: asyncio.Queue[ListenerEvent | None] = asyncio.Queue()
         self._stream: STTStream | None = None
@@ -114,9 +119,9 @@ class VoiceListener:
                     self._queue.put_nowait(event)
                 case Utterance():
                     self._end_utterance(event)
-        # While paused the partials wait: the silence adds no words, and the pause's own decode
-        # (most urgent) should not queue behind one.
-        if self._stream is not None and self.endpointer.speaking and self._guess is None:
+        # In silence the partials wait (the audio goes with the next words): silence adds no
+        # words, and the pause's own decode (most urgent) should not share the CPU with one.
+        if self._stream is not None and self.endpointer.speaking and not self.endpointer.in_silence:
             audio = self.endpointer.utterance_audio(self._forwarded)
             self._forwarded += len(audio)
             self._stream.push_audio(audio)
@@ -172,6 +177,9 @@ class VoiceListener:
             return  # resumed, or failed: the final decodes (and reports) for itself
         if self._guess is not None and self._guess[1] is decode:
             self._queue.put_nowait(TentativeText(shifted(transcript, pause.start), pause))
+            english = self.language in (None, "en")
+            if self.finished_end_ms and english and sounds_finished(transcript.text):
+                self.endpointer.end_pause_after(self.finished_end_ms)
 
     def _end_utterance(self, utterance: Utterance) -> None:
         stream, self._stream = self._stream, None

@@ -8,7 +8,9 @@ than ``max_utterance_s`` is cut there (``Utterance.cut``) and the next one begin
 
 With ``pause_ms`` set, a shorter silence after speech is announced first (``PauseHeard``, with
 the audio so far) so a caller can transcribe and prepare the answer while the end silence runs
-out; speech heard again before the end is ``SpeechResumed``. Neither ends the turn.
+out; speech heard again before the end is ``SpeechResumed``. Neither ends the turn. A caller
+that knows more — the words so far make a whole sentence — may shorten the silence that ends
+the turn at this pause (``end_pause_after``); it still ends only on silence heard after speech.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class Endpointer:
         self._last_voiced_end = 0.0
         self._speaking = False
         self._paused = False
+        self._pause_end_ms: float | None = None  # this pause's own end silence, if shortened
         self.last_probability = 0.0
 
     @property
@@ -178,6 +181,17 @@ class Endpointer:
             raise ValueError(f"skip must be a multiple of {self._window} samples")
         frames = self._frames[skip // self._window :]
         return np.concatenate(frames) if frames else np.zeros(0, np.int16)
+
+    @property
+    def in_silence(self) -> bool:
+        """Whether the last window scored was silent (inside an utterance or not)."""
+        return self._onset is None or self._silence_ms > 0
+
+    def end_pause_after(self, silence_ms: float) -> None:
+        """End the turn at the current pause once ``silence_ms`` of it were heard (at the next
+        window scored, if already), instead of ``end_silence_ms``; void if speech resumes."""
+        if self._paused:
+            self._pause_end_ms = silence_ms
 
     @property
     def candidate(self) -> tuple[float, float] | None:
@@ -246,7 +260,7 @@ class Endpointer:
             self._silence_ms = 0.0
             self._last_voiced_end = self.time
             if self._paused:
-                self._paused = False
+                self._paused, self._pause_end_ms = False, None
                 events.append(SpeechResumed(at=self.time))
         else:
             self._silence_ms += frame_ms
@@ -259,7 +273,8 @@ class Endpointer:
                 return events
         if not self._speaking:
             return events
-        if self._silence_ms >= options.end_silence_ms:
+        end_silence_ms = self._pause_end_ms or options.end_silence_ms
+        if self._silence_ms >= end_silence_ms:
             events.append(self._finish(ended_at=self.time, cut=False))
         elif (
             options.pause_ms is not None
@@ -309,7 +324,7 @@ class Endpointer:
         return pcm[: max(keep, 0)]
 
     def _drop_candidate(self) -> None:
-        self._paused = False
+        self._paused, self._pause_end_ms = False, None
         self._frames = []
         self._onset = None
         self._voiced_ms = 0.0
