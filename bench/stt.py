@@ -112,11 +112,13 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-def build(name: str, padded: bool, partial_interval_s: float | None) -> LocalSTTEngine:
+def build(
+    name: str, padded: bool, partial_interval_s: float | None, beam_size: int = 1
+) -> LocalSTTEngine:
     scheduler = DeadlineScheduler(1)
     if name == "moonshine":
         return MoonshineEngine(scheduler=scheduler, partial_interval_s=partial_interval_s)
-    options = WhisperOptions(threads=1, short_context=not padded)
+    options = WhisperOptions(threads=1, short_context=not padded, beam_size=beam_size)
     return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
 
 
@@ -233,6 +235,7 @@ async def main() -> None:
         "--padded", action="store_true", help="Whisper: pad every utterance to 30 s"
     )
     parser.add_argument("--cores", type=int, default=1)
+    parser.add_argument("--beam-size", type=int, default=1, help="Whisper's beam (1: greedy)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
@@ -241,10 +244,11 @@ async def main() -> None:
         "split": args.split,
         "cores": args.cores,
         "whisper_padded_to_30s": args.padded,
+        "whisper_beam_size": args.beam_size,
         "engines": {},
     }
     for name in args.engines.split(","):
-        engine = build(name, args.padded, 0.5)
+        engine = build(name, args.padded, 0.5, args.beam_size)
         started = time.perf_counter()
         await engine.load()
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}

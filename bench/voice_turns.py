@@ -92,6 +92,7 @@ class Stats:
     false_barge_ins: int = 0
     false_turns: int = 0
     underruns: int = 0
+    prepared: int = 0
     misheard: list[str] = field(default_factory=list)
 
 
@@ -210,7 +211,7 @@ class VoiceClient:
 
 
 async def open_conversation(base_url: str) -> tuple[Any, Any]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
         created = (await http.post("/v1/local/conversations", json={"avatar": True})).json()
     url = (
         base_url.replace("http://", "ws://")
@@ -344,6 +345,8 @@ def _add_split(client: VoiceClient, stats: Stats, mark: int, turn_id: int) -> No
     }
     if metrics and metrics[1]["first_delta_ms"] is not None:
         parts["agent_first_delta_ms"] = metrics[1]["first_delta_ms"]
+        # 0: the answer was prepared at the pause and under way before the end of turn.
+        stats.prepared += metrics[1]["first_delta_ms"] == 0
         parts["first_audio_after_delta_ms"] = (
             metrics[1]["first_audio_ms"] - metrics[1]["first_delta_ms"]
         )
@@ -399,6 +402,7 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
         "clients": args.clients,
         "voice_turn_ms": summary(latencies),
         "split": split,
+        "turns_prepared_at_the_pause": sum(r.prepared for r in results),
         "underruns": sum(r.underruns for r in results),
         "misheard": [m for r in results for m in r.misheard],
         "barge_in_ms": summary([x for r in results for x in r.barge_ms]),
@@ -453,6 +457,7 @@ def fake_model(stack: ExitStack) -> dict[str, str]:
         "VISAVIS_DEFAULT_AGENT": "openai",
         "VISAVIS_OPENAI_BASE_URL": base_url,
         "VISAVIS_OPENAI_API_KEY": "bench",
+        "VISAVIS_OPENAI_MODEL": "fake-model",
     }
 
 
