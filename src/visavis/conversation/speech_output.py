@@ -375,9 +375,10 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
             await self._open.wait()
             figures = reply.figures
             if figures.first_audio_ms is None:
+                figures.first_audio_ms = self.clock.ms()
                 if figures.on_first_audio is not None:
                     await figures.on_first_audio()  # a prepared turn waits here to be confirmed
-                figures.first_audio_ms = self.clock.ms()
+                    figures.first_audio_ms = self.clock.ms()
             reused = reply.reuse_ids.pop(index, None)
             scheduled = self._schedule(
                 piece,
