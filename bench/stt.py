@@ -282,7 +282,14 @@ async def main() -> None:
         "--padded", action="store_true", help="Whisper: pad every utterance to 30 s"
     )
     parser.add_argument("--cores", type=int, default=1)
-    parser.add_argument("--beam", type=int, default=1, help="Whisper's beam size")
+    parser.add_argument(
+        "--beam-size",
+        "--beam",
+        dest="beam_size",
+        type=int,
+        default=1,
+        help="Whisper's beam (1: greedy)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
@@ -291,11 +298,11 @@ async def main() -> None:
         "split": args.split,
         "cores": args.cores,
         "whisper_padded_to_30s": args.padded,
-        "whisper_beam_size": args.beam,
+        "whisper_beam_size": args.beam_size,
         "engines": {},
     }
     for name in args.engines.split(","):
-        engine = build(name, args.padded, 0.5, args.beam)
+        engine = build(name, args.padded, 0.5, args.beam_size)
         started = time.perf_counter()
         await engine.load()
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}

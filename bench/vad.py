@@ -8,7 +8,13 @@ bundled Piper voice and two eSpeak NG variants; a faint noise floor (−50 dBFS)
 A turn "cut mid-sentence" is one the endpointer split into two utterances or more; "latency"
 is from the end of the last voiced sample to the moment the turn was declared over.
 
-Usage: ``python bench/vad.py [--split train|test] [--limit N] [--silences 300,400,500,600]``
+With ``--finished-ends``, each setting is also run the way a live conversation hears: at
+each pause (200 ms) Whisper tiny.en transcribes the words so far, and when they sound finished
+(``visavis.speech.turn_end``) the turn ends after that shorter silence; the transcript is taken
+as ready ``--decode-s`` after the pause.
+
+Usage: ``python bench/vad.py [--split train|test] [--limit N] [--silences 300,400,500,600]
+[--finished-ends 300,350,400 --decode-s 0.15]``
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speech_evalset as ev  # noqa: E402
 from visavis.speech.tts.espeak import EspeakEngine  # noqa: E402
 from visavis.speech.tts.piper import PiperEngine  # noqa: E402
-from visavis.speech.vad import Endpointer, EndpointOptions, Utterance  # noqa: E402
+from visavis.speech.turn_end import sounds_finished  # noqa: E402
+from visavis.speech.vad import (  # noqa: E402
+    Endpointer,
+    EndpointOptions,
+    PauseHeard,
+    SpeechResumed,
+    Utterance,
+)
 
 RATE = 16000
 
@@ -69,15 +82,66 @@ def turn(voice: str, sentence: str, rng: random.Random) -> tuple[np.ndarray, flo
     return np.clip(pcm, -32768, 32767).astype(np.int16), speech_end, len(fragments) - 1
 
 
-def run(turns: list[tuple[np.ndarray, float, int]], silence_ms: int) -> dict[str, object]:
+class Words:
+    """Whisper tiny.en on the audio of each pause, remembered (the same pause recurs across
+    settings); ``finished`` counts the pauses inside sentences whose words sounded finished."""
+
+    def __init__(self) -> None:
+        from visavis.speech.scheduling import DeadlineScheduler
+        from visavis.speech.stt.whisper import FasterWhisperEngine
+
+        self.engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1))
+        self.engine._load()  # blocking, once: this benchmark decodes synchronously
+        self.texts: dict[tuple[int, float, float], str] = {}
+
+    def sound_finished(self, turn: int, pause: PauseHeard) -> bool:
+        key = (turn, pause.start, pause.speech_end)
+        if key not in self.texts:
+            audio = pause.pcm.astype(np.float32) / 32768
+            segments = self.engine._decode(audio, final=True)
+            self.texts[key] = " ".join(s.text for s in segments)
+        return sounds_finished(self.texts[key])
+
+
+def hear(
+    pcm: np.ndarray, turn: int, silence_ms: int, finished: tuple[int, float, Words] | None
+) -> list[Utterance]:
+    """The turns the endpointer hears in ``pcm`` (and, with ``finished`` = (end silence for
+    finished words, decode seconds, words), the shorter end where the words sound finished)."""
+    if finished is None:
+        endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms))
+        return [e for e in endpointer.push(pcm) if isinstance(e, Utterance)]
+    finished_ms, decode_s, words = finished
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms, pause_ms=200))
+    utterances: list[Utterance] = []
+    due: tuple[float, bool] | None = None  # when the pause's words are known, and their verdict
+    for start in range(0, len(pcm), 512):
+        for event in endpointer.push(pcm[start : start + 512]):
+            if isinstance(event, PauseHeard):
+                due = (event.at + decode_s, words.sound_finished(turn, event))
+            elif isinstance(event, SpeechResumed | Utterance):
+                due = None
+                if isinstance(event, Utterance):
+                    utterances.append(event)
+        if due is not None and endpointer.time >= due[0]:
+            if due[1]:
+                endpointer.end_pause_after(finished_ms)
+            due = None
+    return utterances
+
+
+def run(
+    turns: list[tuple[np.ndarray, float, int]],
+    silence_ms: int,
+    finished: tuple[int, float, Words] | None = None,
+) -> dict[str, object]:
     latencies: list[float] = []
     cut = missed = 0
     cpu = 0.0
     audio = 0.0
-    for pcm, speech_end, _pauses in turns:
-        endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms))
+    for index, (pcm, speech_end, _pauses) in enumerate(turns):
         started = time.process_time()
-        events = [e for e in endpointer.push(pcm) if isinstance(e, Utterance)]
+        events = hear(pcm, index, silence_ms, finished)
         cpu += time.process_time() - started
         audio += len(pcm) / RATE
         if not events:
@@ -88,6 +152,7 @@ def run(turns: list[tuple[np.ndarray, float, int]], silence_ms: int) -> dict[str
     ordered = sorted(latencies)
     return {
         "end_silence_ms": silence_ms,
+        "finished_end_ms": finished[0] if finished else None,
         "turns": len(turns),
         "cut_mid_sentence": cut,
         "cut_rate": round(cut / len(turns), 3),
@@ -103,6 +168,8 @@ def main() -> None:
     parser.add_argument("--split", default="train", choices=["train", "test"])
     parser.add_argument("--limit", type=int, default=16, help="sentences per voice")
     parser.add_argument("--silences", default="300,400,500,600,700")
+    parser.add_argument("--finished-ends", default="", help="e.g. 300,350,400")
+    parser.add_argument("--decode-s", type=float, default=0.15)
     args = parser.parse_args()
     rng = random.Random(f"vad-{args.split}")
     sentences = ev.sentences(args.split)[: args.limit]
@@ -113,6 +180,12 @@ def main() -> None:
     ]
     pauses = sum(p for *_, p in turns)
     results = [run(turns, int(ms)) for ms in args.silences.split(",")]
+    if args.finished_ends:
+        words = Words()
+        for ms in args.silences.split(","):
+            for quick in args.finished_ends.split(","):
+                if int(quick) < int(ms):
+                    results.append(run(turns, int(ms), (int(quick), args.decode_s, words)))
     print(
         json.dumps(
             {"split": args.split, "pauses_inside_sentences": pauses, "results": results}, indent=2

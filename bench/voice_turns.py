@@ -16,8 +16,14 @@ played by a simulated player (as bench/turns.py, reporting playback like the bro
   first 6 s of each reply while the client stays silent (then it interrupts, to keep the run
   short); a ``barge_in`` in that time is a false barge-in, a user turn started by it a false turn.
 
+``--llm fake`` answers with the OpenAI-compatible agent against the repository's fake model
+server (first token at once, then one every 5 ms; a different reply every turn, so the synthesis
+cache does not answer for the voice); ``--env KEY=VALUE`` sets server settings (e.g.
+``VISAVIS_STT_PAUSE_MS=0`` for turns not prepared at the pause).
+
     python bench/voice_turns.py --clients 1 --turns 8 --barge-ins 8 --echo-turns 20
     python bench/voice_turns.py --clients 10 --turns 3 --barge-ins 0 --echo-turns 0
+    python bench/voice_turns.py --llm fake --turns 8 --barge-ins 0 --echo-turns 0
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import struct
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,6 +92,7 @@ class Stats:
     false_barge_ins: int = 0
     false_turns: int = 0
     underruns: int = 0
+    prepared: int = 0
     misheard: list[str] = field(default_factory=list)
 
 
@@ -202,7 +211,7 @@ class VoiceClient:
 
 
 async def open_conversation(base_url: str) -> tuple[Any, Any]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
         created = (await http.post("/v1/local/conversations", json={"avatar": True})).json()
     url = (
         base_url.replace("http://", "ws://")
@@ -232,7 +241,9 @@ async def session(
     ]
     answers = iter(ANSWERS * 10)
     try:
-        await client.wait(lambda: client.message("turn_end", turn_id=1), 90)
+        # The interviewer greets first; other agents wait for the person.
+        greeted = lambda: client.message("turn_end", turn_id=1)  # noqa: E731
+        await client.wait(lambda: greeted() or client.message("state", state="listening"), 90)
         while plan:
             step = plan[0]
             await run_step(client, step, stats, speech, answers)
@@ -259,7 +270,7 @@ async def run_step(
 ) -> None:
     """One step of the plan: a measured turn, a barge-in, or a reply with echo."""
     mark = len(client.messages)
-    turn = max(m["turn_id"] for _, m in client.messages if m["type"] == "turn_end")
+    turn = max((m["turn_id"] for _, m in client.messages if m["type"] == "turn_end"), default=0)
     if step == "latency":
         text = next(answers)
         pcm = speech[text]
@@ -334,6 +345,8 @@ def _add_split(client: VoiceClient, stats: Stats, mark: int, turn_id: int) -> No
     }
     if metrics and metrics[1]["first_delta_ms"] is not None:
         parts["agent_first_delta_ms"] = metrics[1]["first_delta_ms"]
+        # 0: the answer was prepared at the pause and under way before the end of turn.
+        stats.prepared += metrics[1]["first_delta_ms"] == 0
         parts["first_audio_after_delta_ms"] = (
             metrics[1]["first_audio_ms"] - metrics[1]["first_delta_ms"]
         )
@@ -389,6 +402,7 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
         "clients": args.clients,
         "voice_turn_ms": summary(latencies),
         "split": split,
+        "turns_prepared_at_the_pause": sum(r.prepared for r in results),
         "underruns": sum(r.underruns for r in results),
         "misheard": [m for r in results for m in r.misheard],
         "barge_in_ms": summary([x for r in results for x in r.barge_ms]),
@@ -416,10 +430,35 @@ def main() -> None:
         default=-30.0,
         help="echo level relative to the agent's audio (after echo cancellation)",
     )
+    parser.add_argument("--llm", choices=["builtin", "fake"], default="builtin")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    with served_visavis() as served:
+    env = dict(item.split("=", 1) for item in args.env)
+    with ExitStack() as stack:
+        if args.llm == "fake":
+            env |= fake_model(stack)
+        served = stack.enter_context(served_visavis(env))
         result = asyncio.run(bench(args, served.base_url, served.pid))
-    print(json.dumps(result, indent=2))
+    print(json.dumps({"llm": args.llm, "env": env, **result}, indent=2))
+
+
+def fake_model(stack: ExitStack) -> dict[str, str]:
+    """The repository's fake OpenAI-compatible server, as the conversations' agent."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.fakes.openai_compatible import FakeOpenAI
+
+    replies = [
+        f"Thank you, that helps with point {n}. What was the hardest part of it for you?"
+        for n in range(1, 400)
+    ]
+    fake = FakeOpenAI(replies=replies, token_delay_s=0.005, first_token_delay_s=0.0)
+    base_url = stack.enter_context(fake.serve())
+    return {
+        "VISAVIS_DEFAULT_AGENT": "openai",
+        "VISAVIS_OPENAI_BASE_URL": base_url,
+        "VISAVIS_OPENAI_API_KEY": "bench",
+        "VISAVIS_OPENAI_MODEL": "fake-model",
+    }
 
 
 if __name__ == "__main__":

@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     stt_vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     stt_end_silence_ms: int = Field(default=600, ge=100, le=5000)
     stt_min_speech_ms: int = Field(default=200, ge=0, le=2000)
+    # Silence after which the words so far are decoded and the answer prepared (0: off).
+    stt_pause_ms: int = Field(default=200, ge=0, le=5000)
+    # Silence that ends a turn whose words at the pause sound finished (0: always the above).
+    stt_finished_end_silence_ms: int = Field(default=0, ge=0, le=5000)
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
@@ -188,7 +192,7 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_delivery: bool = True
     voice_input_enabled: bool = True
-    voice_barge_in_min_speech_ms: int = Field(default=200, ge=0, le=2000)
+    voice_barge_in_min_speech_ms: int = Field(default=120, ge=0, le=2000)
     voice_barge_in_min_level_dbfs: float = Field(default=-40.0, ge=-90.0, le=0.0)
 
     @model_validator(mode="after")

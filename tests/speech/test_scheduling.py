@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from visavis.speech.scheduling import DeadlineScheduler
+from visavis.testing import run_virtual
 
 
 async def test_waiting_jobs_run_earliest_deadline_first() -> None:
@@ -101,3 +102,33 @@ async def test_a_slot_granted_while_cancelled_is_passed_on() -> None:
 def test_at_least_one_slot() -> None:
     with pytest.raises(ValueError, match="at least one slot"):
         DeadlineScheduler(slots=0)
+
+
+def test_work_that_can_wait_leaves_a_slot_for_urgent_work() -> None:
+    """Partials ask for a spare slot: a final arriving while they decode starts at once."""
+
+    async def scenario() -> None:
+        scheduler = DeadlineScheduler(slots=2)
+        now = asyncio.get_running_loop().time()
+        started: dict[str, float] = {}
+
+        async def job(name: str, deadline: float, seconds: float, spare: int) -> None:
+            async with scheduler.slot(deadline, spare=spare):
+                started[name] = asyncio.get_running_loop().time() - now
+                await asyncio.sleep(seconds)
+
+        partials = [asyncio.create_task(job(f"p{i}", now + 0.5, 0.3, 1)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert scheduler.busy == 1 and scheduler.waiting == 2  # one partial at a time
+        final = asyncio.create_task(job("final", now, 0.1, 0))
+        await asyncio.gather(final, *partials)
+        assert started["final"] == pytest.approx(0.05)  # it waited for no partial
+        assert [started[f"p{i}"] for i in range(3)] == pytest.approx([0.0, 0.3, 0.6])
+
+    run_virtual(scenario())
+
+
+async def test_spare_slots_never_exceed_what_exists() -> None:
+    scheduler = DeadlineScheduler(slots=1)
+    async with scheduler.slot(asyncio.get_running_loop().time(), spare=3):
+        assert scheduler.busy == 1

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from tests.speech.stt.conftest import piper_speech
-from visavis.speech.vad import Endpointer, EndpointOptions, SpeechStarted, Utterance
+from visavis.speech.vad import (
+    Endpointer,
+    EndpointOptions,
+    PauseHeard,
+    SpeechResumed,
+    SpeechStarted,
+    Utterance,
+)
 
 RATE = 16000
 
@@ -95,6 +102,74 @@ def test_a_pause_shorter_than_the_end_silence_keeps_the_turn(
     assert [type(e) for e in _run(long, options)] == [SpeechStarted, Utterance] * 2
 
 
+def test_a_pause_is_announced_with_the_audio_the_turn_ends_with(sentence: np.ndarray) -> None:
+    audio = np.concatenate([_silence(0.5), sentence, _silence(1.0)])
+    events = _run(audio, EndpointOptions(end_silence_ms=600, pause_ms=200))
+    assert [type(e) for e in events] == [SpeechStarted, PauseHeard, Utterance]
+    _, pause, utterance = events
+    assert pause.at - pause.speech_end == pytest.approx(0.2, abs=0.04)
+    assert utterance.ended_at - pause.at == pytest.approx(0.4, abs=0.04)
+    # What a recognizer decodes at the pause is exactly what the turn hands on.
+    assert (pause.start, pause.onset, pause.speech_end) == (
+        utterance.start,
+        utterance.onset,
+        utterance.speech_end,
+    )
+    assert np.array_equal(pause.pcm, utterance.pcm)
+    assert [type(e) for e in _run(audio, EndpointOptions(end_silence_ms=600))] == [
+        SpeechStarted,
+        Utterance,
+    ]
+
+
+def test_speech_after_a_pause_voids_it_and_the_turn_goes_on(
+    sentence: np.ndarray, second: np.ndarray
+) -> None:
+    audio = np.concatenate([_silence(0.5), sentence, _silence(0.4), second, _silence(1.0)])
+    events = _run(audio, EndpointOptions(end_silence_ms=600, pause_ms=200))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is SpeechStarted and kinds[-1] is Utterance
+    assert kinds.count(Utterance) == 1  # one turn: the pause did not end it
+    resumed = kinds.index(SpeechResumed)
+    assert kinds[resumed - 1] is PauseHeard
+    first_pause = events[kinds.index(PauseHeard)]
+    utterance = events[-1]
+    assert first_pause.speech_end < utterance.speech_end
+    assert len(first_pause.pcm) < len(utterance.pcm)
+    assert isinstance(events[-2], PauseHeard)  # the last pause is the one the turn ended at
+    assert events[-2].speech_end == utterance.speech_end
+
+
+def test_a_pause_can_end_the_turn_sooner(sentence: np.ndarray, second: np.ndarray) -> None:
+    """``end_pause_after`` shortens the silence that ends the turn at this pause only."""
+    audio = np.concatenate([_silence(0.5), sentence, _silence(1.0)])
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=600, pause_ms=200))
+    events: list[object] = []
+    for start in range(0, len(audio), 320):
+        for event in endpointer.push(audio[start : start + 320]):
+            events.append(event)
+            if isinstance(event, PauseHeard):
+                endpointer.end_pause_after(300)
+    assert [type(e) for e in events] == [SpeechStarted, PauseHeard, Utterance]
+    utterance = events[-1]
+    assert isinstance(utterance, Utterance)
+    assert utterance.ended_at - utterance.speech_end == pytest.approx(0.3, abs=0.04)
+    # Speech after the pause voids it: the last pause waits the usual end silence again.
+    audio = np.concatenate([_silence(0.5), sentence, _silence(0.25), second, _silence(1.5)])
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=600, pause_ms=200))
+    shortened = False
+    utterances = []
+    for start in range(0, len(audio), 320):
+        for event in endpointer.push(audio[start : start + 320]):
+            if isinstance(event, PauseHeard) and not shortened:
+                endpointer.end_pause_after(1000)
+                shortened = True
+            if isinstance(event, Utterance):
+                utterances.append(event)
+    assert len(utterances) == 1
+    assert utterances[0].ended_at - utterances[0].speech_end == pytest.approx(0.6, abs=0.04)
+
+
 def test_no_turn_ends_while_no_audio_arrives(sentence: np.ndarray) -> None:
     """Only silence heard ends a turn: a microphone that stops sending ends nothing."""
     endpointer = Endpointer()
@@ -140,5 +215,9 @@ def test_options_are_validated() -> None:
         EndpointOptions(threshold=0.3, release_threshold=0.5)
     with pytest.raises(ValueError, match="end_silence_ms"):
         EndpointOptions(end_silence_ms=50)
+    with pytest.raises(ValueError, match="pause_ms"):
+        EndpointOptions(end_silence_ms=600, pause_ms=600)
+    with pytest.raises(ValueError, match="pause_ms"):
+        EndpointOptions(pause_ms=100)  # shorter than the tail the turn keeps
     with pytest.raises(TypeError, match="int16"):
         Endpointer().push(np.zeros(10, np.float32))  # type: ignore[arg-type]

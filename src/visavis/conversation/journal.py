@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.db.base import utcnow
-from visavis.db.models import ConversationTurn
+from visavis.db.models import ConversationTurn, TranscriptEntry
 from visavis.db.outage import is_database_outage
 from visavis.db.repositories.conversation_events import ConversationEventRepository
 from visavis.db.repositories.conversations import ConversationRepository
@@ -595,3 +595,14 @@ class ConversationJournal:
             await ConversationRepository(session, tenant_id).end(conversation_id, reason=reason)
 
         self.recorder.write(write)
+
+
+def entry_message(entry: TranscriptEntry) -> protocol.Message:
+    """A stored transcript entry as the client sees it (``ready`` lists them on resume)."""
+    return protocol.transcript_entry(
+        role=entry.role,
+        text=entry.text,
+        actual_start_ms=entry.actual_start_ms,
+        duration_ms=entry.duration_ms,
+        interrupted=entry.interrupted,
+    )

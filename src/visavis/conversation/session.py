@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from visavis.agents.base import INTERRUPTED_MARK, Message
@@ -24,10 +24,12 @@ from visavis.conversation.journal import (
     ConversationRecorder,
     ConversationStateMachine,
     TurnFigures,
+    entry_message,
 )
 from visavis.conversation.journal import ConversationState as S
 from visavis.conversation.local_output import LocalVoiceOutput
 from visavis.conversation.outbox import Outbox, OutboxClosed
+from visavis.conversation.prepared import PreparedTurn
 from visavis.conversation.segmenter import (
     DeltaReceived,
     SentenceReady,
@@ -62,6 +64,7 @@ class TurnRecord:
     started_ms: int
     reply: str = ""
     first_delta_ms: int | None = None
+    prepared: PreparedTurn | None = None  # started on the person's words at a pause
 
 
 class ConversationSession:
@@ -127,6 +130,7 @@ class ConversationSession:
         self._transcript = list(transcript)
         self._turn_seq = turns_so_far
         self._turn_task: asyncio.Task[None] | None = None
+        self._prepared: PreparedTurn | None = None
         self._last_heartbeat = 0.0
         self._last_heard_from = 0.0
         self._closed = asyncio.Event()
@@ -170,7 +174,7 @@ class ConversationSession:
                 sample_rate=self.hello.sample_rate,
                 avatar=self.avatar.state(),
                 state=machine.state.value,
-                transcript=[_entry(e) for e in self._transcript],
+                transcript=[entry_message(e) for e in self._transcript],
                 resumed=resumed,
                 audio_in=audio_in,
             )
@@ -237,6 +241,7 @@ class ConversationSession:
             user_said=self.user_said,
             agent_busy=lambda: self._turn_task is not None and not self._turn_task.done(),
             barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
+            prepare=self.prepare,
             detector=build() if build is not None else None,
         )
         self.voice.start()
@@ -309,11 +314,34 @@ class ConversationSession:
         if self.journal.closing or self._ending:
             return
         await self.interrupt(reason="barge_in")
+        if self._prepared is not None and not self._prepared.matches(text, len(self.history)):
+            await self._discard()
+        prepared, self._prepared = self._prepared, None
         self.history.append(Message("user", text))
         self.journal.transcript(
             "user", text, actual_start_ms=actual_start_ms, duration_ms=duration_ms
         )
-        self._start_turn(trigger="user", user_text=text)
+        if prepared is None:
+            self._start_turn(trigger="user", user_text=text)
+        else:
+            self._turn_task = await prepared.confirm(self.journal, self.clock.ms())
+
+    async def prepare(self, text: str, actual_start_ms: int, duration_ms: int | None) -> None:
+        """The person paused after ``text``: answer it, unheard until ``user_said`` confirms."""
+        same = self._prepared is not None and self._prepared.matches(text, len(self.history))
+        if self.journal.closing or same or (self._turn_task and not self._turn_task.done()):
+            return
+        await self._discard()
+        self._turn_seq += 1
+        record = TurnRecord(turn_id=self._turn_seq, trigger="user", started_ms=self.clock.ms())
+        record.prepared = PreparedTurn(text, len(self.history), record)
+        turn = self._run_turn(record, [*self.history, Message("user", text)], text)
+        self._prepared = record.prepared.start(turn, name=f"prepared-{record.turn_id}")
+
+    async def _discard(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and await prepared.discard() == self._turn_seq:
+            self._turn_seq -= 1  # its number goes to the next turn: nobody saw it
 
     async def _avatar_toggle(self, enabled: bool) -> None:
         refusal = await self.avatar.toggle(enabled)
@@ -335,10 +363,14 @@ class ConversationSession:
     async def _run_turn(
         self, record: TurnRecord, messages: list[Message], user_text: str | None
     ) -> None:
-        machine = self.journal.machine
-        await machine.transition(S.THINKING, reason=record.trigger)
+        machine, prepared = self.journal.machine, record.prepared
+        speaking: Callable[[], Awaitable[object]]
+        if prepared is None:
+            await machine.transition(S.THINKING, reason=record.trigger)
+            speaking = functools.partial(machine.transition, S.SPEAKING, reason="first_audio")
+        else:  # it thinks, then speaks, once confirmed
+            speaking = functools.partial(prepared.speaking, self.journal)
         output = self.avatar.output
-        speaking = functools.partial(machine.transition, S.SPEAKING, reason="first_audio")
         figures = output.start(
             record.turn_id, ReplyFigures(record.turn_id, on_first_audio=speaking)
         )
@@ -356,6 +388,8 @@ class ConversationSession:
             failure = exc
         if heard is None:
             heard = await output.interrupt()
+        if prepared is not None and await prepared.discarded():
+            return  # nothing of it was heard
         await self._finish_turn(
             record, figures, heard, user_text, interrupted=interrupted, failure=failure
         )
@@ -378,7 +412,9 @@ class ConversationSession:
                 if record.first_delta_ms is None:
                     record.first_delta_ms = self.clock.ms() - record.started_ms
                 record.reply += event.text
-                self.journal.send(protocol.agent_delta(turn_id=record.turn_id, text=event.text))
+                delta = protocol.agent_delta(turn_id=record.turn_id, text=event.text)
+                if record.prepared is None or not record.prepared.hold(delta):
+                    self.journal.send(delta)
             elif isinstance(event, SentenceReady):
                 spoken_chars += len(event.text)
                 too_long = (
@@ -544,6 +580,7 @@ class ConversationSession:
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
             await asyncio.wait({task})
+        await self._discard()
         machine = self.journal.machine
         if machine.can(S.DISCONNECTED):
             await machine.transition(S.DISCONNECTED, reason=reason)
@@ -601,13 +638,3 @@ def _message(entry: TranscriptEntry) -> Message:
     if entry.role == "user":
         return Message("user", entry.text)
     return _assistant(entry.text, interrupted=entry.interrupted)
-
-
-def _entry(entry: TranscriptEntry) -> protocol.Message:
-    return protocol.transcript_entry(
-        role=entry.role,
-        text=entry.text,
-        actual_start_ms=entry.actual_start_ms,
-        duration_ms=entry.duration_ms,
-        interrupted=entry.interrupted,
-    )

@@ -42,7 +42,8 @@ class ReplyFigures:
     synthesis_s: float = 0.0
     #: On the conversation clock: when the first piece of speech was delivered.
     first_audio_ms: int | None = None
-    #: Awaited once, before the first piece is announced (the state becomes "speaking").
+    #: Awaited once, before the first piece is announced (the state becomes "speaking"); until
+    #: it returns, pieces are prepared but none is delivered.
     on_first_audio: Callable[[], Awaitable[object]] | None = None
     #: Sentences left unsaid, and why (a voice that cannot speak their script, …).
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -376,7 +377,8 @@ class PipelinedOutput(SpeechOutput, Generic[PieceT]):
             if figures.first_audio_ms is None:
                 figures.first_audio_ms = self.clock.ms()
                 if figures.on_first_audio is not None:
-                    await figures.on_first_audio()
+                    await figures.on_first_audio()  # a prepared turn waits here to be confirmed
+                    figures.first_audio_ms = self.clock.ms()
             reused = reply.reuse_ids.pop(index, None)
             scheduled = self._schedule(
                 piece,

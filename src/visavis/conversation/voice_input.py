@@ -7,7 +7,11 @@ frames, feeds a ``VoiceListener`` over the instance's shared recognizer, and tel
 - a final transcript starts a turn exactly like ``user_text`` (timed on the conversation clock:
   ``actual_start_ms`` at the speech onset, ``duration_ms`` to the end of the last voiced window);
 - speech while the agent's turn runs interrupts it (barge-in) once ``voice_barge_in_min_speech_ms``
-  of continuous speech were heard, so a cough or a click does not;
+  of speech were heard, so a click does not — counted on the detector's candidate, before the
+  turn's own (longer) minimum confirms it;
+- when the person pauses (``stt_pause_ms`` of silence) the words so far go to ``prepare``: the
+  session starts the answer on them, silently, and speaks it only if the turn ends at that pause
+  with the same words (the end silence still decides; nothing is heard before it);
 - an utterance over the length limit is cut, processed, and the client told so.
 
 Echo (the avatar's voice leaking from the speakers into the microphone) is first the browser's
@@ -31,9 +35,15 @@ import numpy as np
 from visavis.config import Settings
 from visavis.conversation import protocol
 from visavis.conversation.services import LiveServices
-from visavis.speech.listener import FinalText, PartialText, TranscriptionFailed, VoiceListener
+from visavis.speech.listener import (
+    FinalText,
+    PartialText,
+    TentativeText,
+    TranscriptionFailed,
+    VoiceListener,
+)
 from visavis.speech.stt.base import STTEngine
-from visavis.speech.vad import EndpointOptions, SpeechDetector, SpeechStarted
+from visavis.speech.vad import EndpointOptions, SpeechDetector, SpeechStarted, Utterance
 from visavis.timing import ConversationClock
 
 logger = logging.getLogger(__name__)
@@ -71,31 +81,41 @@ class VoiceInput:
         user_said: UserSaid,
         agent_busy: Callable[[], bool],
         barge_in: Callable[[], Awaitable[bool]],
+        prepare: UserSaid | None = None,
         detector: SpeechDetector | None = None,
     ) -> None:
+        pause_ms = settings.stt_pause_ms
         options = EndpointOptions(
             threshold=settings.stt_vad_threshold,
             release_threshold=min(0.35, settings.stt_vad_threshold),
             end_silence_ms=settings.stt_end_silence_ms,
             min_speech_ms=settings.stt_min_speech_ms,
             max_utterance_s=settings.stt_max_utterance_s,
+            pause_ms=pause_ms if prepare and 0 < pause_ms < settings.stt_end_silence_ms else None,
         )
-        self.listener = VoiceListener(engine, options, detector=detector)
-        self.min_barge_in_s = settings.voice_barge_in_min_speech_ms / 1000
+        finished_ms = settings.stt_finished_end_silence_ms
+        self.listener = VoiceListener(
+            engine,
+            options,
+            detector=detector,
+            finished_end_ms=finished_ms if options.pause_ms and finished_ms else None,
+        )
+        self.min_barge_in_ms = settings.voice_barge_in_min_speech_ms
+        self.min_barge_in_s = self.min_barge_in_ms / 1000
         self.min_barge_in_level = 10 ** (settings.voice_barge_in_min_level_dbfs / 20)
         self.clock = clock
         self._send = send
         self._user_said = user_said
         self._agent_busy = agent_busy
         self._barge_in = barge_in
+        self._prepare = prepare
         self.gate = protocol.MicRateGate()
         self._samples = 0
         # (samples pushed so far, conversation ms when they arrived), oldest first
         self._anchors: deque[tuple[int, int]] = deque()
         # (samples pushed so far, sum of squares of that frame) over the last second
         self._energy: deque[tuple[int, float]] = deque()
-        self._pending_onset: float | None = None  # speech heard while the agent spoke
-        self._barged = False  # this utterance interrupted the agent
+        self._barged_onset: float | None = None  # the onset of the speech that interrupted
         self._during_agent = False  # this utterance began while the agent's turn ran
         self._task: asyncio.Task[None] | None = None
         self._interrupts: set[asyncio.Task[None]] = set()
@@ -152,21 +172,20 @@ class VoiceInput:
         return math.sqrt(total / count) if count else 0.0
 
     def _check_barge_in(self) -> None:
-        onset = self._pending_onset
-        if onset is None or not self.listener.endpointer.speaking:
+        candidate = self.listener.endpointer.candidate
+        if candidate is None or candidate[0] == self._barged_onset:
             return
-        if self._samples / SAMPLE_RATE - onset < self.min_barge_in_s:
+        onset, voiced_ms = candidate
+        if voiced_ms < self.min_barge_in_ms or not self._agent_busy():
             return
         # Quiet speech while the agent talks is most likely its own voice from the speakers:
         # keep listening, it interrupts once it is loud enough.
-        if self.level(max(self.min_barge_in_s, 0.2)) < self.min_barge_in_level:
+        if self.level(max(self.min_barge_in_s, 0.1)) < self.min_barge_in_level:
             return
-        self._pending_onset = None
-        if self._agent_busy():
-            self._barged = True
-            task = asyncio.get_running_loop().create_task(self._interrupt())
-            self._interrupts.add(task)
-            task.add_done_callback(self._interrupts.discard)
+        self._barged_onset = onset
+        task = asyncio.get_running_loop().create_task(self._interrupt())
+        self._interrupts.add(task)
+        task.add_done_callback(self._interrupts.discard)
 
     async def _interrupt(self) -> None:
         if await self._barge_in():
@@ -186,10 +205,7 @@ class VoiceInput:
     async def _on(self, event: object) -> None:
         match event:
             case SpeechStarted(onset=onset):
-                self._barged = False
-                self._during_agent = self._agent_busy()
-                self._pending_onset = onset if self._during_agent else None
-                self._check_barge_in()
+                self._during_agent = self._agent_busy() or onset == self._barged_onset
                 self._send(
                     protocol.voice(
                         event="speech_started",
@@ -204,6 +220,12 @@ class VoiceInput:
                             text=transcript.text.strip(), start_ms=self.conversation_ms(start)
                         )
                     )
+            case TentativeText(transcript=transcript, pause=pause):
+                text = transcript.text.strip()
+                if self._prepare is not None and text and not self._echo(pause.onset):
+                    start_ms = self.conversation_ms(pause.onset)
+                    duration_ms = max(0, self.conversation_ms(pause.speech_end) - start_ms)
+                    await self._prepare(text[: protocol.MAX_USER_TEXT], start_ms, duration_ms)
             case FinalText(transcript=transcript, utterance=utterance):
                 self._send(
                     protocol.voice(
@@ -212,14 +234,8 @@ class VoiceInput:
                         at_ms=self.conversation_ms(utterance.ended_at),
                     )
                 )
-                await self._final(
-                    transcript.text.strip(),
-                    utterance.onset,
-                    utterance.speech_end,
-                    cut=utterance.cut,
-                )
+                await self._final(transcript.text.strip(), utterance)
             case TranscriptionFailed(error=error):
-                self._pending_onset = None
                 self._send(
                     protocol.voice(
                         event="transcription_failed",
@@ -228,11 +244,15 @@ class VoiceInput:
                     )
                 )
 
-    async def _final(self, text: str, onset: float, speech_end: float, *, cut: bool) -> None:
-        self._pending_onset = None
-        echo = self._during_agent and not self._barged
+    def _echo(self, onset: float) -> bool:
+        """Whether the speech that began at ``onset`` is taken for the agent's own voice: it
+        began while the agent spoke and never qualified to interrupt it."""
+        return self._during_agent and onset != self._barged_onset
+
+    async def _final(self, text: str, utterance: Utterance) -> None:
+        onset, speech_end, cut = utterance.onset, utterance.speech_end, utterance.cut
         at_ms = self.clock.ms()
-        if echo:
+        if self._echo(onset):
             self._send(
                 protocol.voice(
                     event="ignored_echo",

@@ -6,6 +6,9 @@ detector scores 32 ms in about 0.2 ms); read what happened from ``events()``:
 - ``SpeechStarted``: confirmed speech (``onset`` on the stream's clock) — the moment to
   interrupt an agent that is speaking;
 - ``PartialText``: the words so far of the utterance under way (they may still change);
+- ``TentativeText``: the person paused (``EndpointOptions.pause_ms``): what they said, decoded
+  before the end silence ran out — the final if the turn ends at this pause, so a caller can
+  prepare the answer; ``SpeechResumed``: they went on, the tentative text is void;
 - ``FinalText``: the person's turn is over (silence after speech, or the utterance was
   ``cut`` at the length limit); its words' times are on the stream's clock;
 - ``TranscriptionFailed``: the turn could not be transcribed (the error says why).
@@ -24,7 +27,16 @@ from typing import Any
 from visavis.errors import VisavisError
 from visavis.speech.stt.base import Pcm16, STTEngine, STTStream, Transcript
 from visavis.speech.stt.streaming import shifted
-from visavis.speech.vad import Endpointer, EndpointOptions, SpeechDetector, SpeechStarted, Utterance
+from visavis.speech.turn_end import sounds_finished
+from visavis.speech.vad import (
+    Endpointer,
+    EndpointOptions,
+    PauseHeard,
+    SpeechDetector,
+    SpeechResumed,
+    SpeechStarted,
+    Utterance,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,14 @@ class FinalText:
 
 
 @dataclass(frozen=True, slots=True)
+class TentativeText:
+    """What was said up to ``pause``; the turn's ``FinalText`` if it ends at this pause."""
+
+    transcript: Transcript
+    pause: PauseHeard
+
+
+@dataclass(frozen=True, slots=True)
 class TranscriptionFailed:
     """The turn ``utterance`` was heard but could not be transcribed."""
 
@@ -51,7 +71,9 @@ class TranscriptionFailed:
     error: VisavisError
 
 
-ListenerEvent = SpeechStarted | PartialText | FinalText | TranscriptionFailed
+ListenerEvent = (
+    SpeechStarted | PartialText | TentativeText | SpeechResumed | FinalText | TranscriptionFailed
+)
 
 
 class VoiceListener:
@@ -65,13 +87,19 @@ class VoiceListener:
         *,
         language: str | None = None,
         detector: SpeechDetector | None = None,
+        finished_end_ms: int | None = None,
     ) -> None:
         self.engine = engine
         self.language = language
+        #: At a pause whose words sound finished (``turn_end.sounds_finished``, English), the
+        #: turn ends after this much silence instead of ``end_silence_ms``; ``None``: never.
+        self.finished_end_ms = finished_end_ms
         self.endpointer = Endpointer(options, detector=detector)
         self._queue: asyncio.Queue[ListenerEvent | None] = asyncio.Queue()
         self._stream: STTStream | None = None
         self._forwarded = 0  # samples of the current utterance already in the stream
+        # The decode of the audio up to the latest pause, while the turn may end there.
+        self._guess: tuple[PauseHeard, asyncio.Task[Transcript]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -80,12 +108,20 @@ class VoiceListener:
         if self._closed:
             return
         for event in self.endpointer.push(pcm):
-            if isinstance(event, SpeechStarted):
-                self._queue.put_nowait(event)
-                self._open_stream()
-            else:
-                self._end_utterance(event)
-        if self._stream is not None and self.endpointer.speaking:
+            match event:
+                case SpeechStarted():
+                    self._queue.put_nowait(event)
+                    self._open_stream()
+                case PauseHeard():
+                    self._start_guess(event)
+                case SpeechResumed():
+                    self._drop_guess()
+                    self._queue.put_nowait(event)
+                case Utterance():
+                    self._end_utterance(event)
+        # In silence the partials wait (the audio goes with the next words): silence adds no
+        # words, and the pause's own decode (most urgent) should not share the CPU with one.
+        if self._stream is not None and self.endpointer.speaking and not self.endpointer.in_silence:
             audio = self.endpointer.utterance_audio(self._forwarded)
             self._forwarded += len(audio)
             self._stream.push_audio(audio)
@@ -105,6 +141,7 @@ class VoiceListener:
         if self._closed:
             return
         self._closed = True
+        self._drop_guess()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -120,10 +157,45 @@ class VoiceListener:
         start = self.endpointer.utterance_start or 0.0
         self._spawn(self._read_partials(stream, start))
 
+    def _start_guess(self, pause: PauseHeard) -> None:
+        self._drop_guess()
+        decode = asyncio.get_running_loop().create_task(
+            self.engine.transcribe(pause.pcm, language=self.language), name="stt-pause"
+        )
+        self._guess = (pause, decode)
+        self._spawn(self._report_guess(pause, decode))
+
+    def _drop_guess(self) -> None:
+        guess, self._guess = self._guess, None
+        if guess is not None:
+            guess[1].cancel()
+
+    async def _report_guess(self, pause: PauseHeard, decode: asyncio.Task[Transcript]) -> None:
+        try:
+            transcript = await asyncio.shield(decode)
+        except (VisavisError, asyncio.CancelledError):
+            return  # resumed, or failed: the final decodes (and reports) for itself
+        if self._guess is not None and self._guess[1] is decode:
+            self._queue.put_nowait(TentativeText(shifted(transcript, pause.start), pause))
+            english = self.language in (None, "en")
+            if self.finished_end_ms and english and sounds_finished(transcript.text):
+                self.endpointer.end_pause_after(self.finished_end_ms)
+
     def _end_utterance(self, utterance: Utterance) -> None:
         stream, self._stream = self._stream, None
         self._forwarded = 0
-        self._spawn(self._finish(stream, utterance))
+        guess, self._guess = self._guess, None
+        decode = None
+        if guess is not None:
+            pause, decode = guess
+            # The utterance ended at the pause: its audio is the pause's, already decoding.
+            if utterance.cut or (pause.start, pause.speech_end) != (
+                utterance.start,
+                utterance.speech_end,
+            ):
+                decode.cancel()
+                decode = None
+        self._spawn(self._finish(stream, utterance, decode))
         if self.endpointer.speaking:  # the person goes on after a cut
             self._open_stream()
 
@@ -135,13 +207,21 @@ class VoiceListener:
         except VisavisError:
             pass  # the final decode fails the same way and reports it
 
-    async def _finish(self, stream: STTStream | None, utterance: Utterance) -> None:
+    async def _finish(
+        self,
+        stream: STTStream | None,
+        utterance: Utterance,
+        decode: asyncio.Task[Transcript] | None,
+    ) -> None:
         # The final decodes the utterance itself — trimmed of the silence that ended it, so no
         # word is stretched into it — most urgently; the stream only served the partials.
         if stream is not None:
             await stream.aclose()
         try:
-            transcript = await self.engine.transcribe(utterance.pcm, language=self.language)
+            if decode is not None:
+                transcript = await decode
+            else:
+                transcript = await self.engine.transcribe(utterance.pcm, language=self.language)
         except VisavisError as exc:
             self._queue.put_nowait(TranscriptionFailed(utterance, exc))
             return

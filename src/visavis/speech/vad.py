@@ -5,6 +5,12 @@ starts once ``min_speech_ms`` of voiced windows were heard (a click or a cough s
 and ends only after ``end_silence_ms`` of unvoiced audio following speech: time is counted in
 audio pushed, never on a wall clock, so a stalled microphone ends no turn. An utterance longer
 than ``max_utterance_s`` is cut there (``Utterance.cut``) and the next one begins at once.
+
+With ``pause_ms`` set, a shorter silence after speech is announced first (``PauseHeard``, with
+the audio so far) so a caller can transcribe and prepare the answer while the end silence runs
+out; speech heard again before the end is ``SpeechResumed``. Neither ends the turn. A caller
+that knows more — the words so far make a whole sentence — may shorten the silence that ends
+the turn at this pause (``end_pause_after``); it still ends only on silence heard after speech.
 """
 
 from __future__ import annotations
@@ -67,6 +73,9 @@ class EndpointOptions:
     max_utterance_s: float = 60.0
     pre_roll_ms: int = 300
     """Audio kept from before the onset, so the first syllable reaches the recognizer."""
+    pause_ms: int | None = None
+    """Announce a pause (``PauseHeard``) after this much silence; ``None``: never. At least
+    the kept tail (200 ms), so the pause's audio is the utterance's if the turn ends there."""
 
     def __post_init__(self) -> None:
         if not 0 < self.release_threshold <= self.threshold < 1:
@@ -79,6 +88,8 @@ class EndpointOptions:
             raise ValueError("max_utterance_s must be 1 to 600")
         if not 0 <= self.pre_roll_ms <= 2000:
             raise ValueError("pre_roll_ms must be 0 to 2000")
+        if self.pause_ms is not None and not TAIL_S * 1000 <= self.pause_ms < self.end_silence_ms:
+            raise ValueError(f"pause_ms must be {TAIL_S * 1000:g} ms to under end_silence_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +117,26 @@ class Utterance:
     """Cut at ``max_utterance_s`` while the person was still speaking."""
 
 
-Event = SpeechStarted | Utterance
+@dataclass(frozen=True, slots=True)
+class PauseHeard:
+    """``pause_ms`` of silence after speech: the turn may end here. ``pcm`` is what the
+    ``Utterance`` will hold if it does (same start, same tail)."""
+
+    pcm: Pcm16 = field(repr=False)
+    start: float
+    onset: float
+    speech_end: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """Speech again after a ``PauseHeard``, before the turn ended: the pause is void."""
+
+    at: float
+
+
+Event = SpeechStarted | Utterance | PauseHeard | SpeechResumed
 
 
 class Endpointer:
@@ -130,6 +160,8 @@ class Endpointer:
         self._silence_ms = 0.0
         self._last_voiced_end = 0.0
         self._speaking = False
+        self._paused = False
+        self._pause_end_ms: float | None = None  # this pause's own end silence, if shortened
         self.last_probability = 0.0
 
     @property
@@ -149,6 +181,23 @@ class Endpointer:
             raise ValueError(f"skip must be a multiple of {self._window} samples")
         frames = self._frames[skip // self._window :]
         return np.concatenate(frames) if frames else np.zeros(0, np.int16)
+
+    @property
+    def in_silence(self) -> bool:
+        """Whether the last window scored was silent (inside an utterance or not)."""
+        return self._onset is None or self._silence_ms > 0
+
+    def end_pause_after(self, silence_ms: float) -> None:
+        """End the turn at the current pause once ``silence_ms`` of it were heard (at the next
+        window scored, if already), instead of ``end_silence_ms``; void if speech resumes."""
+        if self._paused:
+            self._pause_end_ms = silence_ms
+
+    @property
+    def candidate(self) -> tuple[float, float] | None:
+        """The speech under way, confirmed or not: (onset, voiced ms so far); ``None`` if none.
+        Lets a caller act on less speech than ``min_speech_ms`` (a barge-in)."""
+        return None if self._onset is None else (self._onset, self._voiced_ms)
 
     @property
     def time(self) -> float:
@@ -205,13 +254,16 @@ class Endpointer:
             self._frames = list(self._history) if self._keep_history else []
             self._history.clear()
         self._frames.append(frame)
+        events: list[Event] = []
         if voiced:
             self._voiced_ms += frame_ms if probability >= options.threshold or self._speaking else 0
             self._silence_ms = 0.0
             self._last_voiced_end = self.time
+            if self._paused:
+                self._paused, self._pause_end_ms = False, None
+                events.append(SpeechResumed(at=self.time))
         else:
             self._silence_ms += frame_ms
-        events: list[Event] = []
         if not self._speaking:
             if self._voiced_ms >= options.min_speech_ms:
                 self._speaking = True
@@ -221,8 +273,24 @@ class Endpointer:
                 return events
         if not self._speaking:
             return events
-        if self._silence_ms >= options.end_silence_ms:
+        end_silence_ms = self._pause_end_ms or options.end_silence_ms
+        if self._silence_ms >= end_silence_ms:
             events.append(self._finish(ended_at=self.time, cut=False))
+        elif (
+            options.pause_ms is not None
+            and not self._paused
+            and self._silence_ms >= options.pause_ms
+        ):
+            self._paused = True
+            events.append(
+                PauseHeard(
+                    pcm=self._trimmed(),
+                    start=self._start,
+                    onset=self._onset,
+                    speech_end=self._last_voiced_end,
+                    at=self.time,
+                )
+            )
         elif self.time - self._start >= options.max_utterance_s:
             events.append(self._finish(ended_at=self.time, cut=True))
             # The person goes on speaking: the next utterance starts right here.
@@ -234,10 +302,10 @@ class Endpointer:
 
     def _finish(self, *, ended_at: float, cut: bool) -> Utterance:
         assert self._onset is not None
-        pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
-        if not cut:  # the trailing silence is no use to the recognizer beyond a short tail
-            keep = round((self._last_voiced_end + TAIL_S - self._start) * SAMPLE_RATE)
-            pcm = pcm[: max(keep, 0)]
+        if cut:
+            pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
+        else:
+            pcm = self._trimmed()
         utterance = Utterance(
             pcm=pcm,
             start=self._start,
@@ -249,7 +317,14 @@ class Endpointer:
         self._drop_candidate()
         return utterance
 
+    def _trimmed(self) -> Pcm16:
+        """The utterance so far, less the silence after a short tail (no use to a recognizer)."""
+        pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
+        keep = round((self._last_voiced_end + TAIL_S - self._start) * SAMPLE_RATE)
+        return pcm[: max(keep, 0)]
+
     def _drop_candidate(self) -> None:
+        self._paused, self._pause_end_ms = False, None
         self._frames = []
         self._onset = None
         self._voiced_ms = 0.0

@@ -90,7 +90,8 @@ class LocalSTTEngine(STTEngine):
         await self.load()
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
         duration = len(audio) / SAMPLE_RATE
-        async with self.scheduler.slot(deadline):
+        # A partial leaves a slot free for the finals that come while it decodes.
+        async with self.scheduler.slot(deadline, spare=0 if final else 1):
             started = time.perf_counter()
             segments = await run_to_completion(lambda: self._decode(audio, final=final))
             elapsed = time.perf_counter() - started
