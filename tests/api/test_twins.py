@@ -104,6 +104,7 @@ async def test_bad_twin_bodies_are_refused_with_what_to_fix(
         ({"name": ""}, "name"),
         ({"name": "M", "llm": {"base_url": "ftp://example.org/v1", "model": "m"}}, "http"),
         ({"name": "M", "voice": "someone-else"}, "voice"),
+        ({"name": "M", "voice": "3090feA80955-E8-6B6F50D2cD1aEC50ED-5"}, "voice"),
         ({"name": "M", "persona": {"mood": "x"}}, "mood"),
     ]
     for body, hint in cases:

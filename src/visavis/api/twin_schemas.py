@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator
 
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
 from visavis.api.schemas import AvatarRequest, JsonUUID, StrictModel
@@ -39,10 +39,20 @@ class LLMBody(StrictModel):
         return value.rstrip("/")
 
 
+def _voice_name(value: str) -> str:
+    if value == "bundled":
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise ValueError('"bundled" or the id of a voice profile (a UUID)') from exc
+
+
 Voice = Annotated[
     str,
+    AfterValidator(_voice_name),
     Field(
-        pattern=r"^(bundled|[0-9a-fA-F-]{32,36})$",
+        max_length=36,
         description='"bundled", or the id of one of the tenant\'s voice profiles: the twin '
         "speaks with it once it is ready (the bundled voice until then, and whenever the "
         "cloned voice is down or slow)",
