@@ -29,6 +29,7 @@ def test_the_answer_starts_at_the_pause_and_is_heard_only_after_the_end_of_turn(
         agent = ScriptedAgent([GREETING, "Interesting. Tell me more."], greets_first=True)
         async with kit(agent) as client:
             await client.wait_for("turn_end", turn_id=1)
+            await client.wait_lines(1)  # the greeting's line, stored just after its turn
             mark = len(client.received)
             await client.speak(np.concatenate([silence(0.3), tone(440, 1.2), silence(0.45)]))
             # 450 ms into the silence: past the pause (200 ms), before the end (600 ms).
@@ -43,12 +44,14 @@ def test_the_answer_starts_at_the_pause_and_is_heard_only_after_the_end_of_turn(
                 for r in client.received[mark:]
             ]
             first_frame = kinds.index("frame")
-            assert kinds.index("speech_ended") < kinds.index("transcript") < first_frame
+            # Nothing of the prepared answer before the end of turn (the user's line follows once
+            # stored: docs/protocol.md, Transcript lines).
+            assert kinds.index("speech_ended") < kinds.index("state") < first_frame
             assert kinds.index("state") < kinds.index("agent_delta") < first_frame
             states = [m["state"] for m in client.messages("state")][-3:]
             assert states == ["thinking", "speaking", "listening"]
             assert agent.turns == 2, "the prepared answer was the one given"
-            entries = [m["entry"] for m in client.messages("transcript")][-2:]
+            entries = (await client.wait_lines(3))[-2:]
             assert [(e["role"], e["text"]) for e in entries] == [
                 ("user", FIRST),
                 ("agent", "Interesting. Tell me more."),
@@ -66,6 +69,7 @@ def _first_audio_after_end(pause_ms: int) -> int:
         agent = ScriptedAgent([GREETING, "Interesting."], greets_first=True)
         async with kit(agent, decode_s=0.3, pause_ms=pause_ms) as client:
             await client.wait_for("turn_end", turn_id=1)
+            await client.wait_lines(1)  # the greeting's line, stored just after its turn
             mark = len(client.received)
             await client.speak(np.concatenate([silence(0.3), tone(440, 1.2), silence(1.5)]))
             ended = await client.wait_for("voice", event="speech_ended", after=mark)
@@ -90,6 +94,7 @@ def test_words_after_the_pause_discard_the_prepared_answer_unheard() -> None:
         )
         async with kit(agent) as client:
             await client.wait_for("turn_end", turn_id=1)
+            await client.wait_lines(1)  # the greeting's line, stored just after its turn
             mark = len(client.received)
             speech = [silence(0.3), tone(440, 0.8), silence(0.4), tone(660, 1.6), silence(1.2)]
             await client.speak(np.concatenate(speech))
@@ -98,7 +103,7 @@ def test_words_after_the_pause_discard_the_prepared_answer_unheard() -> None:
             assert asked[0] == FIRST and asked[-1] == WHOLE
             deltas = "".join(m["text"] for m in client.messages("agent_delta"))
             assert "Prepared too early." not in deltas
-            entries = [m["entry"] for m in client.messages("transcript")][-2:]
+            entries = (await client.wait_lines(3))[-2:]
             assert [(e["role"], e["text"]) for e in entries] == [
                 ("user", WHOLE),
                 ("agent", "Night runs, then."),
@@ -117,6 +122,7 @@ def test_a_typed_message_during_the_pause_discards_the_prepared_answer() -> None
         agent = ScriptedAgent([GREETING, "Not this.", "Typed, then."], greets_first=True)
         async with kit(agent) as client:
             await client.wait_for("turn_end", turn_id=1)
+            await client.wait_lines(1)  # the greeting's line, stored just after its turn
             mark = len(client.received)
             await client.speak(np.concatenate([silence(0.3), tone(440, 1.0), silence(0.3)]))
             assert agent.turns == 2
