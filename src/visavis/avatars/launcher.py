@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 FailureHandler = Callable[[str, str], Awaitable[None]]
 UNCLAIMED_LAUNCH_S = 300.0
-#: The avatar start is given up this long before the deadline, for the fallback to speak.
-FALLBACK_HEADROOM_S = 0.3
+#: The avatar start is given up this long before the deadline, for the fallback to speak (its
+#: first frame must be out by the deadline even on a busy machine; a face may still join late).
+FALLBACK_HEADROOM_S = 0.8
 
 
 @dataclass(frozen=True, slots=True)
