@@ -17,8 +17,9 @@ SENTENCE = "Please tell me about the last project you worked on."
 
 
 def piper_speech(text: str) -> np.ndarray:
-    """``text`` in the bundled Piper voice, mono PCM16 at 16 kHz."""
-    engine = PiperEngine(first_chunk_words=None)
+    """``text`` in the bundled Piper voice, mono PCM16 at 16 kHz, the same audio every time
+    (Piper's noise off: a test hears one fixed recording, not a new draw each run)."""
+    engine = PiperEngine(first_chunk_words=None, variation=0.0)
     chunks = engine.synthesize_sentence(text, 16000)
     return np.concatenate([chunk.pcm for chunk in chunks])
 

@@ -125,9 +125,11 @@ def test_an_unknown_model_name_is_refused() -> None:
         WhisperOptions(model="large")  # type: ignore[arg-type]
 
 
-def test_a_stretch_said_twice_in_a_row_is_a_loop_and_a_short_echo_is_not() -> None:
+def test_a_stretch_said_twice_is_a_loop_and_a_short_echo_is_not() -> None:
     sentence = [11, 12, 13, 14, 15, 16, 17]
     assert loops([1, 2, *sentence, *sentence, 3])
     assert loops([1, *[21, 22, 23] * 4])  # a phrase over and over
+    # The sentence started over, cut off where the decoder ran out of tokens.
+    assert loops([10, *sentence, 18, 9, *sentence[:6]])
     assert not loops([1, 2, 3, 1, 2, 3, 4])  # "I'm sorry, I'm sorry"
-    assert not loops([*sentence, 9, *sentence])  # said again later, not straight after
+    assert not loops([*sentence, 9, *sentence[:5]])  # five tokens again: people do that

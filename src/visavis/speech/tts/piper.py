@@ -134,11 +134,15 @@ def _load(paths: PiperVoicePaths, threads: int) -> LoadedVoice:
     return LoadedVoice(voice, network, gain)
 
 
-def piper_inputs(voice: Any, phonemes: list[str], length_scale: float) -> dict[str, Any]:
-    """Piper's inputs for one phonemized sentence (its default speaker, if it has several)."""
+def piper_inputs(
+    voice: Any, phonemes: list[str], length_scale: float, *, variation: float = 1.0
+) -> dict[str, Any]:
+    """Piper's inputs for one phonemized sentence (its default speaker, if it has several).
+
+    ``variation`` multiplies the voice's noise scales: 0 gives the same audio every time."""
     config = voice.config
     ids = voice.phonemes_to_ids(phonemes)
-    scales = [config.noise_scale, length_scale, config.noise_w_scale]
+    scales = [config.noise_scale * variation, length_scale, config.noise_w_scale * variation]
     feed = {
         "input": np.array([ids], dtype=np.int64),
         "input_lengths": np.array([len(ids)], dtype=np.int64),
@@ -156,6 +160,8 @@ class PiperEngine(TTSEngine):
     this many words, so the first audio comes sooner (None keeps whole sentences); synthesis
     time follows audio length, and four words (about a second) keep it near 100 ms here.
     ``threads``: onnxruntime threads for this voice (0 = every core).
+    ``variation``: how much two syntheses of one text differ (Piper's noise scales, multiplied;
+    1 is the voice's own, 0 makes every synthesis of a text identical).
     """
 
     name = "piper"
@@ -167,8 +173,12 @@ class PiperEngine(TTSEngine):
         first_chunk_words: int | None = 4,
         threads: int = 0,
         max_sentence_s: float | None = None,
+        variation: float = 1.0,
     ) -> None:
+        if not 0 <= variation <= 2:
+            raise ValueError("variation must be 0 to 2")
         self.paths = voice or PiperVoicePaths.default()
+        self.variation = variation
         self.first_chunk_words = first_chunk_words
         self.threads = threads
         self.max_sentence_s = max_sentence_s
@@ -313,7 +323,9 @@ class PiperEngine(TTSEngine):
                 return
             if rest.duration >= budget_s:
                 break  # the sentence's audio bound: the rest is not made
-            latents = network.front(piper_inputs(voice, phonemes, length_scale))
+            latents = network.front(
+                piper_inputs(voice, phonemes, length_scale, variation=self.variation)
+            )
             if latents.frames == 0:
                 continue
             allowed = (budget_s - rest.duration) * render.source_rate / hop
