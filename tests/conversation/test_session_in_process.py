@@ -280,6 +280,10 @@ def test_a_reply_with_nul_and_lone_surrogates_is_stored_as_heard(database_url: s
             stored = await client.transcript()
             agent_lines = [e.text for e in stored if e.role == "agent"]
             assert agent_lines == ["Here is a broken \ufffd stream. It goes on fine."]
+            # The line is shown once stored, which may be after the turn's end.
+            await client.until(
+                lambda: any(m["entry"]["role"] == "agent" for m in client.messages("transcript"))
+            )
             shown = [m["entry"]["text"] for m in client.messages("transcript")]
             assert shown[-1] == agent_lines[0], "the client sees what is stored"
 
