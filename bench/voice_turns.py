@@ -277,13 +277,12 @@ async def run_step(
         start = client.say(np.concatenate([np.zeros(RATE // 4, np.int16), pcm]))
         last = start + RATE // 4 + voiced_bounds(pcm)[1]
         first = await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
-        said = client.message("transcript", mark)
         stats.latency_ms.append((first - client.sent_time(last)) * 1000)
-        if said and said[1]["entry"]["role"] == "user":
-            heard = said[1]["entry"]["text"]
-            if len(set(heard.lower().split()) ^ set(text.lower().split())) > 4:
-                stats.misheard.append(heard)
         await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
+        said = await client.wait(lambda: user_line(client, mark), 30)
+        heard = said[1]["entry"]["text"]
+        if len(set(heard.lower().split()) ^ set(text.lower().split())) > 4:
+            stats.misheard.append(heard)
         _add_split(client, stats, mark, turn + 1)
     elif step == "barge_in":
         # Answer, then speak over the reply 0.8 s after its first frame.
@@ -330,8 +329,21 @@ async def run_step(
         )
 
 
+def user_line(client: VoiceClient, mark: int) -> tuple[float, dict[str, Any]] | None:
+    """The person's line after ``mark``: lines are shown once stored, so the agent's line of
+    the turn before may come first."""
+    return next(
+        (
+            (at, m)
+            for at, m in client.messages[mark:]
+            if m["type"] == "transcript" and m["entry"]["role"] == "user"
+        ),
+        None,
+    )
+
+
 def _add_split(client: VoiceClient, stats: Stats, mark: int, turn_id: int) -> None:
-    said = client.message("transcript", mark)
+    said = user_line(client, mark)
     ended = client.message("voice", mark, event="speech_ended")
     thinking = client.message("state", mark, state="thinking")
     metrics = client.message("metrics", mark, turn_id=turn_id)
