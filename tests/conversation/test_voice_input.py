@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames, protocol
 from visavis.testing import ConversationKit, EnergyDetector, FakeSTT, ScriptedAgent, run_virtual
 from visavis.testing.stt import silence, tone
 
@@ -36,7 +36,7 @@ def test_spoken_turn_is_transcribed_timed_and_answered() -> None:
         async with kit(agent) as client:
             ready = await client.wait_for("ready")
             assert ready["audio_in"]["accepted"] is True
-            assert ready["audio_in"]["header_bytes"] == protocol.MIC_HEADER_BYTES
+            assert ready["audio_in"]["header_bytes"] == mic_frames.MIC_HEADER_BYTES
             await client.wait_for("turn_end", turn_id=1)
             mark = len(client.received)
             await client.speak(silence(0.4))
@@ -164,10 +164,10 @@ def test_an_utterance_over_the_limit_is_cut_and_answered() -> None:
     ("frame", "code"),
     [
         (b"XX\x00\x00\x00\x00\x00\x01" + b"\x00" * 640, "invalid_audio_frame"),
-        (protocol.encode_mic_frame(1, b"\x00" * 641), "invalid_audio_frame"),
+        (mic_frames.encode_mic_frame(1, b"\x00" * 641), "invalid_audio_frame"),
         (b"M1", "invalid_audio_frame"),
-        (protocol.encode_mic_frame(1, b""), "invalid_audio_frame"),
-        (protocol.encode_mic_frame(1, b"\x00" * 3202), "audio_frame_too_long"),
+        (mic_frames.encode_mic_frame(1, b""), "invalid_audio_frame"),
+        (mic_frames.encode_mic_frame(1, b"\x00" * 3202), "audio_frame_too_long"),
     ],
 )
 def test_malformed_frames_get_an_error_and_the_conversation_goes_on(
@@ -192,7 +192,7 @@ def test_audio_faster_than_real_time_is_dropped_and_the_conversation_goes_on() -
         async with kit(agent) as client:
             await client.wait_for("state", state="listening")
             for seq in range(120):  # 2.4 s of audio at once
-                await client.send_bytes(protocol.encode_mic_frame(seq, silence(0.02)))
+                await client.send_bytes(mic_frames.encode_mic_frame(seq, silence(0.02)))
             await client.wait_for("error")
             await asyncio.sleep(0.01)
             errors = client.messages("error")
@@ -210,7 +210,7 @@ def test_frames_without_audio_in_are_refused() -> None:
         async with ConversationKit(agent=ScriptedAgent(["Fine."])) as client:
             ready = await client.wait_for("ready")
             assert ready["audio_in"]["accepted"] is False
-            await client.send_bytes(protocol.encode_mic_frame(1, silence(0.02)))
+            await client.send_bytes(mic_frames.encode_mic_frame(1, silence(0.02)))
             assert (await client.wait_for("error"))["code"] == "audio_in_not_accepted"
             await client.send({"type": "user_text", "text": "hello"})
             await client.wait_for("turn_end", turn_id=1)

@@ -12,7 +12,7 @@ import pytest
 from tests.conversation.live_client import LiveClient, start_conversation
 from tests.live_server import ServerFactory
 from tests.speech.stt.conftest import piper_speech, word_errors
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ async def stream(client: LiveClient, pcm: np.ndarray, *, seq: int = 0) -> int:
     assert client.ws is not None
     start = time.monotonic()
     for index, offset in enumerate(range(0, len(pcm), FRAME)):
-        await client.ws.send(protocol.encode_mic_frame(seq + index, pcm[offset : offset + FRAME]))
+        await client.ws.send(mic_frames.encode_mic_frame(seq + index, pcm[offset : offset + FRAME]))
         delay = start + (index + 1) * FRAME / RATE - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -69,8 +69,8 @@ async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_st
     assert client.ws is not None
     # Malformed frames: an error each, the conversation goes on.
     await client.ws.send(b"XX\x00\x00\x00\x00\x00\x01" + bytes(640))
-    await client.ws.send(protocol.encode_mic_frame(1, bytes(641)))
-    await client.ws.send(protocol.encode_mic_frame(2, bytes(6400)))
+    await client.ws.send(mic_frames.encode_mic_frame(1, bytes(641)))
+    await client.ws.send(mic_frames.encode_mic_frame(2, bytes(6400)))
     await client.wait_for("error", code="audio_frame_too_long")
     errors = [m["code"] for m in client.messages("error")]
     assert errors == ["invalid_audio_frame", "invalid_audio_frame", "audio_frame_too_long"]
@@ -82,7 +82,7 @@ async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_st
     assert not [r for r in client.received[mark:] if r.message and r.message["type"] == "voice"]
     # Too fast: a burst of 3 s of audio at once is partly refused.
     for index in range(150):
-        await client.ws.send(protocol.encode_mic_frame(seq + index, quiet(0.02)))
+        await client.ws.send(mic_frames.encode_mic_frame(seq + index, quiet(0.02)))
     await client.wait_for("error", after=mark, code="audio_too_fast")
     await asyncio.sleep(1.2)
     # Real speech: transcribed, timed, answered with audio.

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocketState
 
 from visavis.agents.plans import InterviewPlan, load_stored_plan
 from visavis.context import AppContext
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames, protocol
 from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.conversation.session import ConversationSession
 from visavis.db.models import Conversation, TranscriptEntry
@@ -239,7 +239,7 @@ async def _read(websocket: WebSocket, session: ConversationSession, max_bytes: i
             if raw.get("text") is not None:
                 message = protocol.parse_message(raw["text"], max_bytes=max_bytes)
             else:
-                message = protocol.parse_mic_frame(raw.get("bytes") or b"")
+                message = mic_frames.parse_mic_frame(raw.get("bytes") or b"")
         except protocol.ProtocolError as bad:
             session.error(bad.code, bad.message)
             continue

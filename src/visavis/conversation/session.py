@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from visavis.agents.base import INTERRUPTED_MARK, Message
 from visavis.agents.errors import AgentError
 from visavis.agents.plans import InterviewPlan
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames, protocol, reports
 from visavis.conversation.avatar import ConversationAvatar
 from visavis.conversation.journal import (
     ConversationJournal,
     ConversationRecorder,
     ConversationStateMachine,
-    TurnFigures,
     entry_message,
 )
 from visavis.conversation.journal import ConversationState as S
@@ -39,7 +38,8 @@ from visavis.conversation.segmenter import (
 )
 from visavis.conversation.services import Holding, LiveServices
 from visavis.conversation.speech_output import Heard, ReplyFigures, SpeechOutput, UtteranceIds
-from visavis.conversation.voice_input import VoiceInput, refusal
+from visavis.conversation.turn_figures import TurnFigures
+from visavis.conversation.voice_input import VoiceInput, open_voice_input
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
 from visavis.db.repositories.leases import LeaseRepository
@@ -166,7 +166,16 @@ class ConversationSession:
             return
         self._heartbeats = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
         resumed = bool(self._transcript) or self._turn_seq > 0
-        audio_in = self._open_voice()
+        self.voice, audio_in = open_voice_input(
+            self.hello,
+            self.services,
+            clock=self.clock,
+            send=self.journal.send,
+            user_said=self.user_said,
+            agent_busy=lambda: self._turn_task is not None and not self._turn_task.done(),
+            barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
+            prepare=self.prepare,
+        )
         self.outbox.send_json(
             protocol.ready(
                 conversation_id=str(self.conversation_id),
@@ -183,7 +192,7 @@ class ConversationSession:
         self._heard_from_client()
         fresh = not self._transcript and self._turn_seq == 0
         if fresh:
-            self._started()
+            reports.conversation_started(self.journal, self.metrics, self.conversation)
         greets = self.agent.greets_first and fresh and await self._claim_greeting()
         if self.journal.closing:
             return
@@ -216,36 +225,6 @@ class ConversationSession:
             task = asyncio.create_task(self.journal.set_degraded(fallback, reason=switch.reason))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-
-    def _started(self) -> None:
-        agent = self.conversation.agent
-        if self.metrics is not None:
-            self.metrics.conversation_started(agent=agent)
-        provider = self.conversation.avatar_provider if self.conversation.avatar_enabled else None
-        self.journal.analytics(
-            "conversation_started", {"agent": agent, "avatar_provider": provider}
-        )
-
-    def _open_voice(self) -> protocol.Message:
-        """Start hearing the microphone if the client asked and the instance can; ``ready``'s
-        ``audio_in``."""
-        why_not = refusal(self.hello, self.services)
-        if why_not is not None or self.services.stt is None:
-            return protocol.audio_in(accepted=False, reason=why_not)
-        build = self.services.speech_detector
-        self.voice = VoiceInput(
-            engine=self.services.stt,
-            settings=self.services.settings,
-            clock=self.clock,
-            send=self.journal.send,
-            user_said=self.user_said,
-            agent_busy=lambda: self._turn_task is not None and not self._turn_task.done(),
-            barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
-            prepare=self.prepare,
-            detector=build() if build is not None else None,
-        )
-        self.voice.start()
-        return protocol.audio_in(accepted=True)
 
     async def _claim_greeting(self) -> bool:
         """Whether this connection greets: one greeting per conversation, however many
@@ -283,7 +262,7 @@ class ConversationSession:
                 await self.end(reason="ended_by_client")
             case protocol.Ping():
                 self.journal.send(protocol.pong())
-            case protocol.MicFrame():
+            case mic_frames.MicFrame():
                 self._mic(message)
             case protocol.AudioInEnd():
                 if self.voice is not None:
@@ -291,7 +270,7 @@ class ConversationSession:
             case protocol.Hello():
                 self.error("already_connected", "hello was already accepted on this connection")
 
-    def _mic(self, frame: protocol.MicFrame) -> None:
+    def _mic(self, frame: mic_frames.MicFrame) -> None:
         if self.voice is None:
             self.error(
                 "audio_in_not_accepted", "this connection takes no audio: see ready.audio_in"
@@ -450,7 +429,7 @@ class ConversationSession:
             self.journal.transcript(
                 "agent", text, actual_start_ms=start, duration_ms=duration, interrupted=interrupted
             )
-        self._note_unsaid(figures.skipped)
+        reports.unsaid_noted(self.journal, self.clock, figures.skipped)
         outcome = "interrupted" if interrupted else "error" if failure else "completed"
         first_audio_ms = (
             None if figures.first_audio_ms is None else figures.first_audio_ms - record.started_ms
@@ -469,7 +448,7 @@ class ConversationSession:
             error_code=failure.code if isinstance(failure, VisavisError) else None,
         )
         self.journal.turn(turn)
-        self._measure(turn)
+        reports.turn_measured(self.journal, self.metrics, self.conversation.agent, turn)
         if self.journal.closing:
             return
         if failure is not None:
@@ -489,35 +468,6 @@ class ConversationSession:
             await self.end(reason="agent_closed")  # no listening again: the agent closed
             return
         await self.journal.machine.transition(S.LISTENING, reason=outcome)
-
-    def _measure(self, turn: TurnFigures) -> None:
-        """The turn's latencies as metrics, and a ``turn_completed`` analytics event."""
-        agent = self.conversation.agent
-        if self.metrics is not None:
-            if turn.first_delta_ms is not None:
-                self.metrics.turn_first_text_after(turn.first_delta_ms / 1000, agent=agent)
-            if turn.first_audio_ms is not None:
-                self.metrics.turn_first_audio_after(turn.first_audio_ms / 1000, agent=agent)
-        self.journal.analytics(
-            "turn_completed",
-            {
-                "turn": turn.turn_id,
-                "first_text_ms": turn.first_delta_ms,
-                "first_audio_ms": turn.first_audio_ms,
-                "interrupted": turn.outcome == "interrupted",
-            },
-        )
-
-    def _note_unsaid(self, skipped: list[tuple[str, str]]) -> None:
-        """Sentences the voice left out: an event each, and one note in the transcript."""
-        if not skipped:
-            return
-        for reason, _ in skipped:
-            self.journal.event("speech_skipped", reason=reason)
-        reasons = ", ".join(dict.fromkeys(reason for reason, _ in skipped))
-        count = len(skipped)
-        text = f"{count} sentence{'s' if count > 1 else ''} not spoken ({reasons})"
-        self.journal.transcript("note", text, actual_start_ms=self.clock.ms(), duration_ms=None)
 
     async def _report_failure(self, failure: BaseException) -> None:
         if isinstance(failure, OutboxClosed):

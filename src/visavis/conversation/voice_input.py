@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from visavis.config import Settings
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames, protocol
 from visavis.conversation.services import LiveServices
 from visavis.speech.listener import (
     FinalText,
@@ -48,7 +48,7 @@ from visavis.timing import ConversationClock
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = protocol.MIC_SAMPLE_RATE
+SAMPLE_RATE = mic_frames.MIC_SAMPLE_RATE
 #: How far back stream times are mapped to the conversation clock (the longest utterance + 10 s).
 ANCHOR_SPAN_S = 10.0
 
@@ -66,6 +66,38 @@ def refusal(hello: protocol.Hello, services: LiveServices) -> str | None:
 
 UserSaid = Callable[[str, int, int], Awaitable[None]]
 """``user_said(text, actual_start_ms, duration_ms)``: the person's turn."""
+
+
+def open_voice_input(
+    hello: protocol.Hello,
+    services: LiveServices,
+    *,
+    clock: ConversationClock,
+    send: Callable[[protocol.Message], None],
+    user_said: UserSaid,
+    agent_busy: Callable[[], bool],
+    barge_in: Callable[[], Awaitable[bool]],
+    prepare: UserSaid | None,
+) -> tuple[VoiceInput | None, protocol.Message]:
+    """Start hearing the connection's microphone if the client asked and the instance can;
+    with ``ready``'s ``audio_in``."""
+    why_not = refusal(hello, services)
+    if why_not is not None or services.stt is None:
+        return None, protocol.audio_in(accepted=False, reason=why_not)
+    build = services.speech_detector
+    voice = VoiceInput(
+        engine=services.stt,
+        settings=services.settings,
+        clock=clock,
+        send=send,
+        user_said=user_said,
+        agent_busy=agent_busy,
+        barge_in=barge_in,
+        prepare=prepare,
+        detector=build() if build is not None else None,
+    )
+    voice.start()
+    return voice, protocol.audio_in(accepted=True)
 
 
 class VoiceInput:
@@ -109,7 +141,7 @@ class VoiceInput:
         self._agent_busy = agent_busy
         self._barge_in = barge_in
         self._prepare = prepare
-        self.gate = protocol.MicRateGate()
+        self.gate = mic_frames.MicRateGate()
         self._samples = 0
         # (samples pushed so far, conversation ms when they arrived), oldest first
         self._anchors: deque[tuple[int, int]] = deque()
@@ -126,7 +158,7 @@ class VoiceInput:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="voice-input")
 
-    def push(self, frame: protocol.MicFrame, now_s: float) -> None:
+    def push(self, frame: mic_frames.MicFrame, now_s: float) -> None:
         """One microphone frame received at ``now_s`` (loop seconds); ``ProtocolError`` if it
         comes too fast (it is dropped, the conversation goes on)."""
         if self._closed:

@@ -28,7 +28,7 @@ from visavis.avatars.base import AvatarProvider
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.avatars.store import AvatarStore
 from visavis.config import Settings
-from visavis.conversation import protocol
+from visavis.conversation import mic_frames, protocol
 from visavis.conversation.outbox import Outbox, OutboxClosed
 from visavis.conversation.services import LiveServices
 from visavis.conversation.session import ConversationSession
@@ -222,7 +222,7 @@ class ConversationKit:
         """Send one binary frame as the client would (a microphone frame, or a bad one)."""
         session = self._require()
         try:
-            frame = protocol.parse_mic_frame(data)
+            frame = mic_frames.parse_mic_frame(data)
         except protocol.ProtocolError as bad:
             session.error(bad.code, bad.message)
             return
@@ -235,7 +235,7 @@ class ConversationKit:
         for start in range(0, len(pcm), step):
             self._mic_seq += 1
             await self.send_bytes(
-                protocol.encode_mic_frame(self._mic_seq, pcm[start : start + step])
+                mic_frames.encode_mic_frame(self._mic_seq, pcm[start : start + step])
             )
             await asyncio.sleep(frame_ms / 1000)
         return self.now_ms()
