@@ -186,21 +186,37 @@ def test_malformed_frames_get_an_error_and_the_conversation_goes_on(
     run_virtual(scenario())
 
 
-def test_audio_faster_than_real_time_is_dropped_and_the_conversation_goes_on() -> None:
+def test_a_catch_up_after_a_stall_is_heard_and_a_flood_is_dropped() -> None:
     async def scenario() -> None:
-        agent = ScriptedAgent(["Fine."])
+        agent = ScriptedAgent(["Fine.", "Again."])
         async with kit(agent) as client:
             await client.wait_for("state", state="listening")
-            for seq in range(120):  # 2.4 s of audio at once
+            # After a network stall, 2.5 s of the person's words arrive at once: all heard.
+            stalled = np.concatenate([silence(0.3), tone(440, 1.0), silence(1.2)])
+            for seq, start in enumerate(range(0, len(stalled), 320)):
+                await client.send_bytes(mic_frames.encode_mic_frame(seq, stalled[start:][:320]))
+            await client.speak(silence(0.3))
+            await client.wait_for("turn_end", turn_id=1, interrupted=False)
+            assert not client.messages("error")
+            await asyncio.sleep(5.0)  # a silent client is owed nothing for it
+            # 6 s of audio at once: 3 s of catching up pass, the rest is refused.
+            for seq in range(300):
                 await client.send_bytes(mic_frames.encode_mic_frame(seq, silence(0.02)))
             await client.wait_for("error")
             await asyncio.sleep(0.01)
             errors = client.messages("error")
-            assert errors and {e["code"] for e in errors} == {"audio_too_fast"}
-            assert len(errors) >= 120 - 51  # a 1 s burst passes, the rest is refused
-            await asyncio.sleep(1.0)
+            assert {e["code"] for e in errors} == {"audio_too_fast"}
+            assert 145 <= len(errors) <= 155
+            await asyncio.sleep(5.0)
+            # Tiny frames count 10 ms each: 400 frames of 2 ms at once are 4 s, not 0.8 s.
+            for seq in range(400):
+                await client.send_bytes(mic_frames.encode_mic_frame(seq, silence(0.002)))
+            await asyncio.sleep(0.01)
+            assert 95 <= len(client.messages("error")) - len(errors) <= 105
+            await asyncio.sleep(5.0)
+            # The conversation goes on.
             await client.speak(np.concatenate([tone(440, 0.8), silence(1.0)]))
-            await client.wait_for("turn_end", turn_id=1, interrupted=False)
+            await client.wait_for("turn_end", turn_id=2, interrupted=False)
 
     run_virtual(scenario())
 

@@ -19,8 +19,9 @@ MIC_SAMPLE_RATE = 16000
 MIC_FORMAT = {"format": "pcm_s16le", "sample_rate": MIC_SAMPLE_RATE}
 MIC_MAX_FRAME_MS = 100
 MIC_MAX_FRAMES_PER_S = 100
-#: Audio may run ahead of the wall clock by this much (a network hiccup delivers a burst).
-MIC_BURST_S = 1.0
+#: Audio may run ahead of the wall clock by this much: a client that catches up after a network
+#: stall sends it at once, and dropping it would cut words out of what the person said.
+MIC_BURST_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +64,13 @@ def parse_mic_frame(data: bytes) -> MicFrame:
 
 
 class MicRateGate:
-    """Refuses microphone audio that arrives faster than real time (past a small burst) or in
-    more frames per second than a microphone sends."""
+    """Refuses microphone audio that arrives faster than a microphone sends it.
+
+    Each frame is charged its duration, and at least ``1 / max_frames_per_s`` (so tiny frames
+    cannot flood the server); what is charged may run ahead of the wall clock by ``burst_s``,
+    which is what a client catching up after a network stall sends at once. Time without audio
+    (a silent client, push-to-talk released) is not owed: real time restarts when audio does.
+    """
 
     def __init__(
         self, *, burst_s: float = MIC_BURST_S, max_frames_per_s: int = MIC_MAX_FRAMES_PER_S
@@ -72,23 +78,17 @@ class MicRateGate:
         self.burst_s = burst_s
         self.max_frames_per_s = max_frames_per_s
         self._start: float | None = None
-        self._audio_s = 0.0
-        self._recent: list[float] = []
+        self._charged_s = 0.0
 
     def admit(self, frame: MicFrame, now: float) -> None:
         """Count ``frame`` received at ``now`` (seconds); raises ``ProtocolError`` if too fast."""
-        self._recent = [t for t in self._recent if now - t < 1.0]
-        if len(self._recent) >= self.max_frames_per_s:
+        if self._start is None or self._charged_s < now - self._start:
+            self._start, self._charged_s = now, 0.0
+        charge = max(len(frame.pcm) / MIC_SAMPLE_RATE, 1 / self.max_frames_per_s)
+        if self._charged_s + charge > now - self._start + self.burst_s:
             raise ProtocolError(
-                "audio_too_fast", f"at most {self.max_frames_per_s} microphone frames a second"
+                "audio_too_fast",
+                f"microphone audio arrives faster than real time (beyond {self.burst_s:g} s of "
+                f"catching up, at most {self.max_frames_per_s} frames a second): frame dropped",
             )
-        if self._start is None or self._audio_s < now - self._start:
-            # Idle (or push-to-talk released) time is not owed: real time restarts here.
-            self._start, self._audio_s = now, 0.0
-        seconds = len(frame.pcm) / MIC_SAMPLE_RATE
-        if self._audio_s + seconds > now - self._start + self.burst_s:
-            raise ProtocolError(
-                "audio_too_fast", "microphone audio arrives faster than real time: frame dropped"
-            )
-        self._audio_s += seconds
-        self._recent.append(now)
+        self._charged_s += charge
