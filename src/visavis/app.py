@@ -178,7 +178,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             mind=mind,
             secret_box=box,
             cloning=CloningJobs(
-                sessions, build_cloning(settings), switch_role=settings.database_rls
+                sessions,
+                build_cloning(settings),
+                switch_role=settings.database_rls,
+                stale_s=settings.cloning_job_stale_s,
             ),
             metrics=metrics,
             events=events,

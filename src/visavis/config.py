@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     gptsovits_local_dir: Path | None = None
     gptsovits_server_dir: str | None = None
     cloning_timeout_s: float = Field(default=120.0, gt=0)
+    # A running job writes a heartbeat every quarter of this; one silent this long lost its
+    # server (a crash, a kill): it shows as failed and can be started again.
+    cloning_job_stale_s: float = Field(default=120.0, ge=4.0)
     # --- speech input (STT, voice activity, audio API) -------------------------------
     stt_engine: Literal["faster-whisper", "moonshine", "openai"] = "faster-whisper"
     # The packaged Whisper model for live turns, and the one for whole files (the audio API,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import TEST_SECRET, TenantFactory
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.voices.audio import reading, room, webm_opus
 from visavis.config import Settings
 from visavis.context import AppContext
+from visavis.db.base import utcnow
+from visavis.db.models import VoiceProfile
+from visavis.db.tenant_scope import scope_to_tenant
 
 CONSENT = "I agree that Visavis may clone my voice for my own digital twin."
 
@@ -134,3 +140,60 @@ async def test_a_job_is_followed_as_ndjson_from_queued_to_ready_or_failed(
     fake.fail_status, fake.add_delay_s = None, 0.0
     assert ctx.cloning is not None
     await ctx.cloning.wait(uuid.UUID(voice["id"]))
+
+
+async def test_a_job_cut_by_a_crash_or_a_stop_shows_failed_and_starts_again(
+    client: httpx.AsyncClient,
+    make_tenant: TenantFactory,
+    ctx: AppContext,
+    elevenlabs: tuple[FakeElevenLabs, str],
+) -> None:
+    fake, _ = elevenlabs
+    fake.fail_status, fake.add_delay_s = None, 0.0
+    acme = await make_tenant("acme")
+    voice = (await client.post("/v1/voices", json={"name": "Maya"}, headers=acme.headers)).json()
+    voice_id, url = uuid.UUID(voice["id"]), f"/v1/voices/{voice['id']}"
+    await client.put(
+        f"{url}/consent", json={"person_name": "Maya", "text": CONSENT}, headers=acme.headers
+    )
+    sample = webm_opus(room(reading()))
+    for _ in range(5):
+        await client.post(f"{url}/samples", content=sample, headers=acme.headers)
+    assert ctx.cloning is not None
+    await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
+    await ctx.cloning.wait(voice_id)
+
+    # The server running a job was killed: its row says "running" and nothing touches it.
+    silent_since = utcnow() - timedelta(seconds=ctx.settings.cloning_job_stale_s + 60)
+    async with ctx.sessions() as db:
+        tenant_id = uuid.UUID(acme.tenant_id)
+        await scope_to_tenant(db, tenant_id, switch_role=ctx.settings.database_rls)
+        await db.execute(
+            update(VoiceProfile)
+            .where(VoiceProfile.id == voice_id)
+            .values(status="running", stage="cloning", progress=0.2, updated_at=silent_since)
+        )
+        await db.commit()
+    lost = (await client.get(url, headers=acme.headers)).json()
+    assert lost["status"] == "failed" and "start it again" in lost["error"]
+    followed = events(await client.get(f"{url}/jobs/latest/events", headers=acme.headers))
+    assert followed == [followed[-1]] and followed[-1]["event"] == "error"
+    again = await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
+    assert again.status_code == 202, again.text
+    await ctx.cloning.wait(voice_id)
+    assert (await client.get(url, headers=acme.headers)).json()["status"] == "ready"
+
+    # A job running when this server stops is failed at once, not left "running".
+    fake.add_delay_s = 30.0
+    try:
+        await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
+        for _ in range(200):
+            if (await client.get(url, headers=acme.headers)).json()["stage"] == "cloning":
+                break
+            await asyncio.sleep(0.05)
+        await ctx.cloning.aclose()
+    finally:
+        fake.add_delay_s = 0.0
+    stopped = (await client.get(url, headers=acme.headers)).json()
+    assert stopped["status"] == "failed" and "server stopped" in stopped["error"]
+    assert len(stopped["samples"]) == 5

@@ -5,6 +5,11 @@ profile with one conditional UPDATE (a second start while one runs is a conflict
 rebuilds the samples from storage, cuts the reference clip from the sample with the best
 signal-to-noise ratio, and calls the backend. A failed job keeps its samples: start it
 again, nobody records anything twice.
+
+A running job writes a heartbeat (its row's ``updated_at``) every quarter of ``stale_s``. A
+job whose server went away without a word (a crash, a kill) stops writing it: after
+``stale_s`` it reads as failed (``job_state``) and can be started again. A job this instance
+stops on shutdown is marked failed at once.
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from visavis.db.base import utcnow
+from visavis.db.models import VoiceProfile
 from visavis.db.repositories.voices import VoiceRepository
 from visavis.db.tenant_scope import scope_to_tenant
 from visavis.errors import ConflictError, InvalidInputError
@@ -27,6 +36,30 @@ from visavis.voices.samples import MAX_SAMPLES
 from visavis.voices.validation import reference_clip, validate
 
 logger = logging.getLogger(__name__)
+
+STALE_S = 120.0
+STOPPED = "the server stopped during the job: start it again (the samples are kept)"
+LOST = "the job's server stopped answering: start it again (the samples are kept)"
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """A cloning job as it stands: ``status``, ``stage`` and ``error`` to show."""
+
+    status: str
+    stage: str | None
+    error: str | None
+
+
+def job_state(profile: VoiceProfile, *, stale_s: float, now: datetime | None = None) -> JobState:
+    """The profile's job as it stands: a queued or running job not heard from for ``stale_s``
+    lost its server and is failed."""
+    at = now or utcnow()
+    if profile.status in ("queued", "running") and profile.updated_at < at - timedelta(
+        seconds=stale_s
+    ):
+        return JobState("failed", "failed", LOST)
+    return JobState(profile.status, profile.stage, profile.error)
 
 
 def _floats(pcm16: bytes) -> npt.NDArray[np.float32]:
@@ -60,11 +93,14 @@ class CloningJobs:
         *,
         switch_role: bool = True,
         min_samples: int = MAX_SAMPLES,
+        stale_s: float = STALE_S,
     ) -> None:
         self.sessions = sessions
         self.backends = dict(backends)
         self.switch_role = switch_role
         self.min_samples = min_samples
+        self.stale_s = stale_s
+        self._tenants: dict[uuid.UUID, uuid.UUID] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._watchers: dict[uuid.UUID, set[asyncio.Queue[None]]] = {}
 
@@ -93,7 +129,8 @@ class CloningJobs:
             raise InvalidInputError(
                 f"{have} of {self.min_samples} samples recorded: record the rest first"
             )
-        if not await repo.claim_for_cloning(profile_id, backend):
+        stale_before = utcnow() - timedelta(seconds=self.stale_s)
+        if not await repo.claim_for_cloning(profile_id, backend, stale_before=stale_before):
             raise ConflictError("a cloning job for this voice is already queued or running")
         await session.commit()
         self.changed(profile_id)
@@ -104,7 +141,13 @@ class CloningJobs:
         """Run the job claimed by ``start(..., launch=False)``."""
         task = asyncio.create_task(self._run(tenant_id, profile_id, backend))
         self._tasks[profile_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(profile_id, None))
+        self._tenants[profile_id] = tenant_id
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._tasks.pop(profile_id, None)
+            self._tenants.pop(profile_id, None)
+
+        task.add_done_callback(done)
 
     async def wait(self, profile_id: uuid.UUID) -> None:
         """Until the profile's running job (if any) ends."""
@@ -174,6 +217,7 @@ class CloningJobs:
             pending.add(update)
             update.add_done_callback(pending.discard)
 
+        heartbeat = loop.create_task(self._heartbeat(tenant_id, profile_id))
         try:
             await self._state(
                 tenant_id, profile_id, status="running", progress=0.05, stage="preparing"
@@ -196,12 +240,32 @@ class CloningJobs:
             await self._state(
                 tenant_id, profile_id, status="failed", stage="failed", error=exc.message + retry
             )
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _heartbeat(self, tenant_id: uuid.UUID, profile_id: uuid.UUID) -> None:
+        """Touch the job's row while it runs, so it is not taken for lost."""
+        while True:
+            await asyncio.sleep(self.stale_s / 4)
+            try:
+                await self._state(tenant_id, profile_id)
+            except Exception:  # the next beat tries again; a lost job only shows as failed
+                logger.warning("cloning job heartbeat failed", exc_info=True)
 
     async def aclose(self) -> None:
-        """Cancel running jobs (they stay ``running`` in the database: start them again)."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        """Stop running jobs and mark them failed (start them again: the samples are kept)."""
+        tasks = list(self._tasks.items())
+        tenants = dict(self._tenants)
+        for _, task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
+        for profile_id, _ in tasks:
+            try:
+                await self._state(
+                    tenants[profile_id], profile_id, status="failed", stage="failed", error=STOPPED
+                )
+            except Exception:  # the heartbeat's silence marks it failed in time anyway
+                logger.warning("could not mark a stopped cloning job failed", exc_info=True)
         for backend in self.backends.values():
             await backend.aclose()

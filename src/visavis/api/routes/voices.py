@@ -20,6 +20,7 @@ from visavis.api.schemas import StrictModel
 from visavis.db.models import VoiceConsent, VoiceProfile, VoiceSample
 from visavis.db.repositories.voices import VoiceRepository
 from visavis.db.tenant_scope import scope_to_tenant
+from visavis.voices.jobs import JobState, job_state
 from visavis.voices.samples import MAX_SAMPLES, add_sample
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
@@ -92,18 +93,19 @@ class VoiceList(BaseModel):
     items: list[VoicePublic]
 
 
-async def _public(repo: VoiceRepository, profile: VoiceProfile) -> VoicePublic:
+async def _public(repo: VoiceRepository, profile: VoiceProfile, stale_s: float) -> VoicePublic:
     samples = await repo.samples(profile.id)
     consent = await repo.latest_consent(profile.id)
+    job = job_state(profile, stale_s=stale_s)
     return VoicePublic(
         id=profile.id,
         name=profile.name,
-        status=profile.status,
+        status=job.status,
         backend=profile.backend,
         provider_voice_id=profile.provider_voice_id,
         progress=profile.progress,
-        stage=profile.stage,
-        error=profile.error,
+        stage=job.stage,
+        error=job.error,
         attempts=profile.attempts,
         samples=[SamplePublic.of(s) for s in samples],
         samples_needed=max(0, MAX_SAMPLES - len(samples)),
@@ -113,24 +115,29 @@ async def _public(repo: VoiceRepository, profile: VoiceProfile) -> VoicePublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=VoicePublic)
-async def create(body: VoiceCreate, principal: PrincipalDep, session: SessionDep) -> VoicePublic:
+async def create(
+    body: VoiceCreate, principal: PrincipalDep, session: SessionDep, ctx: ContextDep
+) -> VoicePublic:
     """A voice profile to collect five samples of about 30 s for."""
     repo = VoiceRepository(session, principal.tenant_id)
     profile = await repo.add(VoiceProfile(name=body.name))
     await session.commit()
-    return await _public(repo, profile)
+    return await _public(repo, profile, ctx.settings.cloning_job_stale_s)
 
 
 @router.get("", response_model=VoiceList)
-async def list_voices(principal: PrincipalDep, session: SessionDep) -> VoiceList:
+async def list_voices(principal: PrincipalDep, session: SessionDep, ctx: ContextDep) -> VoiceList:
     repo = VoiceRepository(session, principal.tenant_id)
-    return VoiceList(items=[await _public(repo, p) for p in await repo.list()])
+    stale_s = ctx.settings.cloning_job_stale_s
+    return VoiceList(items=[await _public(repo, p, stale_s) for p in await repo.list()])
 
 
 @router.get("/{voice_id}", response_model=VoicePublic)
-async def get(voice_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> VoicePublic:
+async def get(
+    voice_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, ctx: ContextDep
+) -> VoicePublic:
     repo = VoiceRepository(session, principal.tenant_id)
-    return await _public(repo, await repo.get(voice_id))
+    return await _public(repo, await repo.get(voice_id), ctx.settings.cloning_job_stale_s)
 
 
 @router.delete("/{voice_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -209,7 +216,8 @@ async def clone(
     await repo.get(voice_id)
     await ctx.cloning.start(session, principal.tenant_id, voice_id, body.backend, launch=False)
     session.expire_all()
-    queued = await _public(repo, await repo.get(voice_id))  # as claimed, before the job runs
+    # As claimed, before the job runs.
+    queued = await _public(repo, await repo.get(voice_id), ctx.settings.cloning_job_stale_s)
     ctx.cloning.launch(principal.tenant_id, voice_id, body.backend)
     return queued
 
@@ -220,18 +228,18 @@ _RECHECK_S = 1.0
 _MAX_FOLLOW_S = 15 * 60.0
 
 
-def _job_line(profile: VoiceProfile) -> bytes:
+def _job_line(profile: VoiceProfile, job: JobState) -> bytes:
     """One NDJSON line of a job's state (as ``POST /v1/lipsync`` streams its progress)."""
     state: dict[str, Any] = {
         "job": profile.attempts,
-        "status": profile.status,
+        "status": job.status,
         "progress": profile.progress,
-        "stage": profile.stage,
+        "stage": job.stage,
     }
-    if profile.status == "ready":
+    if job.status == "ready":
         state = {"event": "result"} | state | {"provider_voice_id": profile.provider_voice_id}
-    elif profile.status == "failed":
-        state = {"event": "error"} | state | {"error": profile.error, "retry": True}
+    elif job.status == "failed":
+        state = {"event": "error"} | state | {"error": job.error, "retry": True}
     else:
         state = {"event": "progress"} | state
     return (json.dumps(state) + "\n").encode()
@@ -281,11 +289,12 @@ async def job_events(
             last = b""
             while True:
                 state = await current()
-                line = _job_line(state)
+                job_now = job_state(state, stale_s=ctx.settings.cloning_job_stale_s)
+                line = _job_line(state, job_now)
                 if line != last:
                     yield line
                     last = line
-                if state.status in ("ready", "failed", "collecting") or state.attempts != number:
+                if job_now.status in ("ready", "failed", "collecting") or state.attempts != number:
                     return
                 if asyncio.get_running_loop().time() > deadline:
                     return

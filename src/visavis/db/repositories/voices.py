@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from visavis.db.base import utcnow
@@ -98,14 +99,20 @@ class VoiceRepository:
         )
         return result.scalar_one_or_none()
 
-    async def claim_for_cloning(self, profile_id: uuid.UUID, backend: str) -> bool:
-        """Queue a cloning job unless one is queued or running (one conditional UPDATE)."""
+    async def claim_for_cloning(
+        self, profile_id: uuid.UUID, backend: str, *, stale_before: datetime
+    ) -> bool:
+        """Queue a cloning job unless one is queued or running and was heard from since
+        ``stale_before`` (one conditional UPDATE)."""
         result = await self.session.execute(
             update(VoiceProfile)
             .where(
                 VoiceProfile.id == profile_id,
                 VoiceProfile.tenant_id == self.tenant_id,
-                VoiceProfile.status.in_(("collecting", "ready", "failed")),
+                or_(
+                    VoiceProfile.status.in_(("collecting", "ready", "failed")),
+                    VoiceProfile.updated_at < stale_before,
+                ),
             )
             .values(
                 status="queued",
