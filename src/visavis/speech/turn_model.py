@@ -4,8 +4,9 @@ People pause inside sentences, and a turn taker that waits the same silence ever
 answers late or cuts them off. The voice itself says much of which pause it is: a sentence
 that goes on keeps its pitch up, its last word drawn out; a finished one falls. Smart Turn v3
 (pipecat's turn model, BSD-2-Clause) is a small audio classifier trained for exactly this; its
-ONNX weights ship in the ``pipecat-ai`` wheel, pinned in our dependencies. They are read from
-the installed package — nothing is downloaded — and run here with onnxruntime on one thread.
+ONNX weights ship in the ``pipecat-ai`` wheel (our optional ``turn-model`` extra, pinned). They
+are read from the installed package — nothing is downloaded — and run with onnxruntime on one
+thread, about 50–100 ms of one core per judgement.
 
 The model hears the last 8 s of the utterance at 16 kHz (shorter audio is zero-padded at the
 start), normalized to zero mean and unit variance, as 80-bin Whisper log-mel features, and
