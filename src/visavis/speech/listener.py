@@ -118,7 +118,7 @@ class VoiceListener:
         self._forwarded = 0  # samples of the current utterance already in the stream
         # The decode of the audio up to the latest pause, while the turn may end there.
         self._guess: tuple[PauseHeard, asyncio.Task[Transcript]] | None = None
-        # The turn model's verdict on the same audio (None: no model, or English words only).
+        # The turn model's verdict on the same audio (None: no model, or not English).
         self._verdict: asyncio.Task[float] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -184,12 +184,14 @@ class VoiceListener:
             self.engine.transcribe(pause.pcm, language=self.language), name="stt-pause"
         )
         self._guess = (pause, decode)
+        verdict = None
         if self.turn_model is not None and self.language in (None, "en"):
-            self._verdict = loop.create_task(
+            verdict = loop.create_task(
                 self.turn_model.complete_probability(pause.pcm), name="turn-model"
             )
-            self._verdict.add_done_callback(self._verdict_done)
-        self._spawn(self._report_guess(pause, decode, self._verdict))
+            verdict.add_done_callback(self._verdict_done)
+        self._verdict = verdict
+        self._spawn(self._report_guess(pause, decode, verdict))
 
     def _drop_guess(self) -> None:
         guess, self._guess = self._guess, None
@@ -247,6 +249,7 @@ class VoiceListener:
         stream, self._stream = self._stream, None
         self._forwarded = 0
         guess, self._guess = self._guess, None
+        self._verdict = None  # moot now: the turn has ended
         decode = None
         if guess is not None:
             pause, decode = guess
