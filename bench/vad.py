@@ -13,18 +13,34 @@ each pause (200 ms) Whisper tiny.en transcribes the words so far, and when they 
 (``visavis.speech.turn_end``) the turn ends after that shorter silence; the transcript is taken
 as ready ``--decode-s`` after the pause.
 
+With ``--turn-model``, each setting is also run with an audio judge instead: at each pause
+(200 ms) Smart Turn v3 (``visavis.speech.turn_model``) scores the audio so far, and where it
+says the turn is complete (probability at or above each of ``--turn-thresholds``) the turn ends
+after that shorter silence; the verdict is taken as ready ``--model-s`` after the pause. With
+both options, a third rule ends early only where the model and the words agree.
+
+Two ways to make a turn (``--variants``): ``fragments`` speaks each fragment on its own and
+joins them (each fragment then ends with a sentence's falling voice, which no audio judge can
+tell from a real end); ``whole`` speaks the sentence once and opens the pauses inside it at
+the same word boundaries (found from the voice's phone timings: the boundary after the
+fragment's phones, moved to the quietest 10 ms within 40 ms), so the voice before a pause is
+the voice of a sentence going on.
+
 Usage: ``python bench/vad.py [--split train|test] [--limit N] [--silences 300,400,500,600]
-[--finished-ends 300,350,400 --decode-s 0.15]``
+[--finished-ends 300,350,400 --decode-s 0.15] [--turn-model 250,300 --turn-thresholds 0.5
+--model-s 0.1] [--variants fragments,whole]``
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import speech_evalset as ev  # noqa: E402
+from visavis.speech.tts.base import PhoneTiming  # noqa: E402
 from visavis.speech.tts.espeak import EspeakEngine  # noqa: E402
 from visavis.speech.tts.piper import PiperEngine  # noqa: E402
 from visavis.speech.turn_end import sounds_finished  # noqa: E402
@@ -44,18 +61,27 @@ from visavis.speech.vad import (  # noqa: E402
 )
 
 RATE = 16000
+VOICES = ("piper-joe", "espeak-us", "espeak-f3-fast")
+
+
+def spoken(voice: str, text: str) -> tuple[np.ndarray, list[PhoneTiming]]:
+    """``text`` in ``voice`` at 16 kHz, with its phone timings (seconds)."""
+    if voice == "piper-joe":
+        chunks = PIPER.synthesize_sentence(text, RATE)
+        phones: list[PhoneTiming] = []
+        offset = 0.0
+        for chunk in chunks:
+            phones += [PhoneTiming(p, a + offset, b + offset) for p, a, b in chunk.phones or ()]
+            offset += chunk.duration
+        return np.concatenate([c.pcm for c in chunks]), phones
+    name, rate = {"espeak-us": ("en-us", 1.0), "espeak-f3-fast": ("en-us+f3", 1.3)}[voice]
+    engine = ESPEAK if name == "en-us" else EspeakEngine(voice=name)
+    chunk = engine.synthesize_sentence(text, RATE, rate=rate)
+    return chunk.pcm, list(chunk.phones or ())
 
 
 def speak(voice: str, text: str) -> np.ndarray:
-    if voice == "piper-joe":
-        chunks = PIPER.synthesize_sentence(text, RATE)
-        return np.concatenate([c.pcm for c in chunks])
-    name, rate = {"espeak-us": ("en-us", 1.0), "espeak-f3-fast": ("en-us+f3", 1.3)}[voice]
-    return (
-        ESPEAK.synthesize_sentence(text, RATE, rate=rate).pcm
-        if name == "en-us"
-        else (EspeakEngine(voice=name).synthesize_sentence(text, RATE, rate=rate).pcm)
-    )
+    return spoken(voice, text)[0]
 
 
 def trim(pcm: np.ndarray) -> np.ndarray:
@@ -63,23 +89,60 @@ def trim(pcm: np.ndarray) -> np.ndarray:
     return pcm[loud[0] : loud[-1] + 1] if len(loud) else pcm
 
 
-def turn(voice: str, sentence: str, rng: random.Random) -> tuple[np.ndarray, float, int]:
-    """The turn's audio, when its speech ends, and how many pauses it holds."""
+def voiced_phones(phones: list[PhoneTiming]) -> list[PhoneTiming]:
+    return [p for p in phones if p.phone != "SIL"]
+
+
+def boundaries(voice: str, words: list[str], cuts: list[int]) -> tuple[np.ndarray, list[int]]:
+    """The whole sentence spoken once, and the sample where each cut's word boundary lies: after
+    as many phones as the words before the cut have when spoken alone, moved to the quietest
+    10 ms within 40 ms (the phone count of a word hardly depends on what follows it)."""
+    pcm, phones = spoken(voice, " ".join(words))
+    sounds = voiced_phones(phones)
+    at: list[int] = []
+    for cut in cuts:
+        count = len(voiced_phones(spoken(voice, " ".join(words[:cut]))[1]))
+        guess = int(sounds[min(count, len(sounds)) - 1].end * RATE)
+        step, reach = RATE // 100, int(0.04 * RATE)
+        starts = range(max(0, guess - reach), min(len(pcm) - step, guess + reach), step // 2)
+        energy = [float(np.square(pcm[a : a + step].astype(np.float32)).mean()) for a in starts]
+        at.append(starts[int(np.argmin(energy))] + step // 2 if energy else guess)
+    return pcm, at
+
+
+#: A turn: its audio, when its speech ends, and how many pauses it holds.
+Turn = tuple[np.ndarray, float, int]
+
+
+def turns(voice: str, sentence: str, rng: random.Random) -> dict[str, Turn]:
+    """One sentence of ``voice`` made a turn both ways (``fragments``, ``whole``): the same cuts,
+    the same pauses and the same noise floor."""
     words = sentence.split()
     cuts = sorted(rng.sample(range(2, len(words) - 1), k=min(2, max(1, len(words) // 5))))
     fragments = [" ".join(words[a:b]) for a, b in zip([0, *cuts], [*cuts, len(words)], strict=True)]
-    parts = [np.zeros(int(0.4 * RATE), np.int16)]
-    for index, fragment in enumerate(fragments):
-        parts.append(trim(speak(voice, fragment)))
-        if index + 1 < len(fragments):
-            parts.append(np.zeros(int(rng.uniform(0.15, 0.6) * RATE), np.int16))
-    speech_end = sum(len(p) for p in parts) / RATE
-    parts.append(np.zeros(int(1.5 * RATE), np.int16))
-    pcm = np.concatenate(parts).astype(np.float32)
-    pcm += np.random.default_rng(rng.randrange(1 << 30)).normal(
-        0, 32768 * 10 ** (-50 / 20), len(pcm)
-    )
-    return np.clip(pcm, -32768, 32767).astype(np.int16), speech_end, len(fragments) - 1
+    spoken_parts = [trim(speak(voice, fragment)) for fragment in fragments]
+    gaps = [np.zeros(int(rng.uniform(0.15, 0.6) * RATE), np.int16) for _ in cuts]
+    noise_seed = rng.randrange(1 << 30)
+    whole, at = boundaries(voice, words, cuts)
+    loud = np.flatnonzero(np.abs(whole.astype(np.int32)) > 200)
+    first, last = (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(whole))
+    edges = [first, *at, last]
+    # Each piece trimmed as a fragment is: a pause the voice made at the boundary (a comma)
+    # is not added to the hesitation.
+    whole_parts = [trim(whole[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    made: dict[str, Turn] = {}
+    for name, parts in (("fragments", spoken_parts), ("whole", whole_parts)):
+        pieces = [np.zeros(int(0.4 * RATE), np.int16)]
+        for index, part in enumerate(parts):
+            pieces.append(part)
+            if index < len(gaps):
+                pieces.append(gaps[index])
+        speech_end = sum(len(p) for p in pieces) / RATE
+        pieces.append(np.zeros(int(1.5 * RATE), np.int16))
+        pcm = np.concatenate(pieces).astype(np.float32)
+        pcm += np.random.default_rng(noise_seed).normal(0, 32768 * 10 ** (-50 / 20), len(pcm))
+        made[name] = (np.clip(pcm, -32768, 32767).astype(np.int16), speech_end, len(cuts))
+    return made
 
 
 class Words:
@@ -92,70 +155,95 @@ class Words:
 
         self.engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1))
         self.engine._load()  # blocking, once: this benchmark decodes synchronously
-        self.texts: dict[tuple[int, float, float], str] = {}
+        self.texts: dict[tuple[str, int, float, float], str] = {}
 
-    def sound_finished(self, turn: int, pause: PauseHeard) -> bool:
-        key = (turn, pause.start, pause.speech_end)
+    def sound_finished(self, variant: str, turn: int, pause: PauseHeard) -> bool:
+        key = (variant, turn, pause.start, pause.speech_end)
         if key not in self.texts:
-            audio = pause.pcm.astype(np.float32) / 32768
+            audio = (pause.pcm / 32768).astype(np.float32)
             segments = self.engine._decode(audio, final=True)
             self.texts[key] = " ".join(s.text for s in segments)
         return sounds_finished(self.texts[key])
 
 
-def hear(
-    pcm: np.ndarray, turn: int, silence_ms: int, finished: tuple[int, float, Words] | None
-) -> list[Utterance]:
-    """The turns the endpointer hears in ``pcm`` (and, with ``finished`` = (end silence for
-    finished words, decode seconds, words), the shorter end where the words sound finished)."""
-    if finished is None:
+class Judge:
+    """Smart Turn v3 on the audio of each pause, remembered; ``cpu_ms`` per call (one core)."""
+
+    def __init__(self) -> None:
+        from visavis.speech.turn_model import TurnModel
+
+        self.model = TurnModel()
+        self.model.load()
+        self.probabilities: dict[tuple[str, int, float, float], float] = {}
+        self.cpu_s: list[float] = []
+
+    def probability(self, variant: str, turn: int, pause: PauseHeard) -> float:
+        key = (variant, turn, pause.start, pause.speech_end)
+        if key not in self.probabilities:
+            started = time.process_time()
+            self.probabilities[key] = self.model.probability(pause.pcm)
+            self.cpu_s.append(time.process_time() - started)
+        return self.probabilities[key]
+
+
+#: A shorter end: (its silence in ms, seconds after the pause its verdict is ready, the verdict
+#: for turn number and pause, a label for the report).
+Quick = tuple[int, float, Callable[[int, PauseHeard], bool], dict[str, object]]
+
+
+def hear(pcm: np.ndarray, turn: int, silence_ms: int, quick: Quick | None) -> list[Utterance]:
+    """The turns the endpointer hears in ``pcm`` (and, with ``quick``, the shorter end at
+    pauses its verdict says finish the turn)."""
+    if quick is None:
         endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms))
         return [e for e in endpointer.push(pcm) if isinstance(e, Utterance)]
-    finished_ms, decode_s, words = finished
+    quick_ms, ready_s, verdict, _label = quick
     endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms, pause_ms=200))
     utterances: list[Utterance] = []
-    due: tuple[float, bool] | None = None  # when the pause's words are known, and their verdict
+    due: tuple[float, bool] | None = None  # when the pause's verdict is known, and the verdict
     for start in range(0, len(pcm), 512):
         for event in endpointer.push(pcm[start : start + 512]):
             if isinstance(event, PauseHeard):
-                due = (event.at + decode_s, words.sound_finished(turn, event))
+                due = (event.at + ready_s, verdict(turn, event))
             elif isinstance(event, SpeechResumed | Utterance):
                 due = None
                 if isinstance(event, Utterance):
                     utterances.append(event)
         if due is not None and endpointer.time >= due[0]:
             if due[1]:
-                endpointer.end_pause_after(finished_ms)
+                endpointer.end_pause_after(quick_ms)
             due = None
     return utterances
 
 
 def run(
-    turns: list[tuple[np.ndarray, float, int]],
-    silence_ms: int,
-    finished: tuple[int, float, Words] | None = None,
+    variant: str, turns: list[Turn], silence_ms: int, quick: Quick | None = None
 ) -> dict[str, object]:
     latencies: list[float] = []
     cut = missed = 0
+    by_voice = dict.fromkeys(VOICES, 0)
     cpu = 0.0
     audio = 0.0
     for index, (pcm, speech_end, _pauses) in enumerate(turns):
         started = time.process_time()
-        events = hear(pcm, index, silence_ms, finished)
+        events = hear(pcm, index, silence_ms, quick)
         cpu += time.process_time() - started
         audio += len(pcm) / RATE
         if not events:
             missed += 1
             continue
         cut += len(events) > 1
+        by_voice[VOICES[index * len(VOICES) // len(turns)]] += len(events) > 1
         latencies.append(1000 * (events[-1].ended_at - speech_end))
     ordered = sorted(latencies)
     return {
+        "variant": variant,
         "end_silence_ms": silence_ms,
-        "finished_end_ms": finished[0] if finished else None,
+        **(quick[3] if quick else {}),
         "turns": len(turns),
         "cut_mid_sentence": cut,
         "cut_rate": round(cut / len(turns), 3),
+        "cut_by_voice": by_voice,
         "no_turn_detected": missed,
         "end_latency_ms_p50": round(statistics.median(ordered), 1),
         "end_latency_ms_p95": round(ordered[round(0.95 * (len(ordered) - 1))], 1),
@@ -170,27 +258,92 @@ def main() -> None:
     parser.add_argument("--silences", default="300,400,500,600,700")
     parser.add_argument("--finished-ends", default="", help="e.g. 300,350,400")
     parser.add_argument("--decode-s", type=float, default=0.15)
+    parser.add_argument("--turn-model", default="", help="e.g. 250,300")
+    parser.add_argument("--turn-thresholds", default="0.5")
+    parser.add_argument("--model-s", type=float, default=0.1)
+    parser.add_argument("--variants", default="fragments")
     args = parser.parse_args()
     rng = random.Random(f"vad-{args.split}")
     sentences = ev.sentences(args.split)[: args.limit]
-    turns = [
-        turn(voice, sentence, rng)
-        for voice in ("piper-joe", "espeak-us", "espeak-f3-fast")
-        for sentence in sentences
-    ]
-    pauses = sum(p for *_, p in turns)
-    results = [run(turns, int(ms)) for ms in args.silences.split(",")]
-    if args.finished_ends:
-        words = Words()
-        for ms in args.silences.split(","):
-            for quick in args.finished_ends.split(","):
-                if int(quick) < int(ms):
-                    results.append(run(turns, int(ms), (int(quick), args.decode_s, words)))
-    print(
-        json.dumps(
-            {"split": args.split, "pauses_inside_sentences": pauses, "results": results}, indent=2
-        )
+    made = [turns(voice, sentence, rng) for voice in VOICES for sentence in sentences]
+    variants = {name: [m[name] for m in made] for name in args.variants.split(",")}
+    pauses = sum(p for *_, p in next(iter(variants.values())))
+    silences = [int(ms) for ms in args.silences.split(",")]
+    words = Words() if args.finished_ends else None
+    judge = Judge() if args.turn_model else None
+    results = []
+    for variant, heard in variants.items():
+        results += [run(variant, heard, ms) for ms in silences]
+        for ms in silences:
+            if words is not None:
+                for quick in [int(q) for q in args.finished_ends.split(",") if int(q) < ms]:
+                    finished = functools.partial(words.sound_finished, variant)
+                    label: dict[str, object] = {"finished_end_ms": quick}
+                    results.append(run(variant, heard, ms, (quick, args.decode_s, finished, label)))
+            if judge is not None:
+                for quick in [int(q) for q in args.turn_model.split(",") if int(q) < ms]:
+                    for threshold in [float(t) for t in args.turn_thresholds.split(",")]:
+                        complete = functools.partial(complete_at, judge, variant, threshold)
+                        label = {"turn_model_end_ms": quick, "turn_model_threshold": threshold}
+                        results.append(
+                            run(variant, heard, ms, (quick, args.model_s, complete, label))
+                        )
+                        if words is not None:
+                            both = functools.partial(both_at, judge, words, variant, threshold)
+                            ready = max(args.model_s, args.decode_s)
+                            label = {**label, "and_finished_words": True}
+                            results.append(run(variant, heard, ms, (quick, ready, both, label)))
+    report: dict[str, object] = {
+        "split": args.split,
+        "pauses_inside_sentences": pauses,
+        "results": results,
+    }
+    if judge is not None:
+        report["turn_model_at_pauses"] = {
+            variant: separation(judge, variant, heard) for variant, heard in variants.items()
+        }
+    if judge is not None and judge.cpu_s:
+        cpu_ms = sorted(1000 * s for s in judge.cpu_s)
+        report["turn_model_cpu_ms_per_call"] = {
+            "calls": len(cpu_ms),
+            "p50": round(statistics.median(cpu_ms), 1),
+            "p95": round(cpu_ms[round(0.95 * (len(cpu_ms) - 1))], 1),
+        }
+    print(json.dumps(report, indent=2))
+
+
+def separation(judge: Judge, variant: str, heard: list[Turn]) -> dict[str, object]:
+    """How well the model's probabilities tell the real ends (the pause after the last word)
+    from the pauses inside sentences: the share of each at or above 0.5, and the area under
+    the ROC curve (0.5: no better than chance; 1: always right)."""
+    ends: list[float] = []
+    inside: list[float] = []
+    for (name, turn, _start, speech_end), probability in judge.probabilities.items():
+        if name == variant:
+            real_end = abs(speech_end - heard[turn][1]) < 0.15
+            (ends if real_end else inside).append(probability)
+    if not ends or not inside:
+        return {}
+    wins = sum((e > i) + 0.5 * (e == i) for e in ends for i in inside)
+    return {
+        "real_ends": len(ends),
+        "pauses_inside": len(inside),
+        "real_ends_judged_complete": round(sum(p >= 0.5 for p in ends) / len(ends), 2),
+        "inside_judged_complete": round(sum(p >= 0.5 for p in inside) / len(inside), 2),
+        "auc": round(wins / (len(ends) * len(inside)), 3),
+    }
+
+
+def both_at(
+    judge: Judge, words: Words, variant: str, threshold: float, turn: int, pause: PauseHeard
+) -> bool:
+    return complete_at(judge, variant, threshold, turn, pause) and words.sound_finished(
+        variant, turn, pause
     )
+
+
+def complete_at(judge: Judge, variant: str, threshold: float, turn: int, pause: PauseHeard) -> bool:
+    return judge.probability(variant, turn, pause) >= threshold
 
 
 PIPER = PiperEngine(first_chunk_words=None)

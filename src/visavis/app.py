@@ -40,6 +40,7 @@ from visavis.config import Settings
 from visavis.context import AppContext
 from visavis.conversation.live import LiveConversations, new_instance_id
 from visavis.conversation.notices import OwnerNotices
+from visavis.conversation.voice_input import turn_model
 from visavis.db.engine import create_engine, create_session_factory
 from visavis.db.repositories.tenants import TenantRepository
 from visavis.db.tenant_scope import install_tenant_scoping
@@ -52,6 +53,7 @@ from visavis.ops.webhook_delivery import DeliveryOptions, WebhookDispatcher
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.measured import MeasuredTTS
 from visavis.speech.tts.scheduler import SynthesisScheduler
+from visavis.speech.turn_model import TurnModelUnavailableError
 from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
 from visavis.tenancy.breaker import RedisBreaker
 from visavis.tenancy.crypto import SecretBox
@@ -64,13 +66,20 @@ from visavis.voices.speaking import ProfileVoices
 logger = logging.getLogger(__name__)
 
 
-async def _warm_up(tts: TTSEngine) -> None:
-    """Load the voice and speak once in the background, so no conversation pays for it."""
+async def _warm_up(tts: TTSEngine, settings: Settings) -> None:
+    """Load the voice and speak once in the background, so no conversation pays for it; and
+    the audio turn model, if asked for."""
     try:
         async for _ in tts.synthesize("Hello there, and welcome."):
             pass
     except VisavisError:  # reported again, to the conversation, at its first synthesis
         logger.exception("could not warm up the voice")
+    model = turn_model(settings)
+    if model is not None:
+        try:
+            await asyncio.to_thread(model.load)
+        except TurnModelUnavailableError as exc:  # each conversation then goes without it
+            logger.warning("could not load the turn model: %s", exc)
 
 
 async def ensure_local_tenant(ctx: AppContext) -> None:
@@ -222,7 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.metrics_port is not None
             else None
         )
-        warm_up = asyncio.create_task(_warm_up(ctx.tts), name="voice-warm-up")
+        warm_up = asyncio.create_task(_warm_up(ctx.tts, settings), name="voice-warm-up")
         try:
             if metrics_server is not None:
                 metrics_server.start()

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     stt_pause_ms: int = Field(default=200, ge=0, le=5000)
     # Silence that ends a turn whose words at the pause sound finished (0: always the above).
     stt_finished_end_silence_ms: int = Field(default=0, ge=0, le=5000)
+    # The audio turn model (Smart Turn v3, from the pinned pipecat-ai package): where the words
+    # at the pause sound finished and the model judges the turn complete (probability at least
+    # the threshold), the turn ends after the shorter silence. Needs ``stt_pause_ms``.
+    stt_turn_model: bool = False
+    stt_turn_model_end_silence_ms: int = Field(default=300, ge=100, le=5000)
+    stt_turn_model_threshold: float = Field(default=0.5, gt=0, lt=1)
     stt_max_utterance_s: float = Field(default=60.0, ge=1, le=600)
     stt_max_audio_s: float = Field(default=600.0, gt=0, le=14400)
     stt_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

@@ -267,3 +267,19 @@ def test_push_to_talk_release_ends_the_turn_at_once() -> None:
             assert STOP in users
 
     run_virtual(scenario())
+
+
+def test_a_spoken_turn_is_answered_with_the_turn_model_asked_for() -> None:
+    """Installed or not (then a warning), the audio turn model changes no turn's words."""
+
+    async def scenario() -> None:
+        agent = ScriptedAgent(["Fine.", "Again."])
+        async with kit(agent, settings={"stt_turn_model": True}) as client:
+            await client.wait_for("state", state="listening")
+            await client.speak(np.concatenate([silence(0.3), tone(440, 1.0), silence(1.0)]))
+            entry = (await client.wait_for("transcript"))["entry"]
+            assert entry["role"] == "user" and entry["text"] == SAID
+            await client.wait_for("turn_end", turn_id=1)
+            assert agent.seen[-1][-1].content == SAID
+
+    run_virtual(scenario())

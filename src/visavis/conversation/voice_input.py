@@ -43,6 +43,7 @@ from visavis.speech.listener import (
     VoiceListener,
 )
 from visavis.speech.stt.base import STTEngine
+from visavis.speech.turn_model import TurnModel, TurnModelUnavailableError
 from visavis.speech.vad import EndpointOptions, SpeechDetector, SpeechStarted, Utterance
 from visavis.timing import ConversationClock
 
@@ -62,6 +63,19 @@ def refusal(hello: protocol.Hello, services: LiveServices) -> str | None:
     if services.stt is None:
         return "this server has no speech recognizer"
     return None
+
+
+def turn_model(settings: Settings) -> TurnModel | None:
+    """The audio turn model if the settings ask for it and it is installed; else ``None`` (and
+    a warning if it was asked for): turns then end after the end silence alone."""
+    if not settings.stt_turn_model:
+        return None
+    try:
+        # A verdict later than the end silence is moot: the turn has ended anyway.
+        return TurnModel(timeout_s=settings.stt_end_silence_ms / 1000)
+    except TurnModelUnavailableError as exc:
+        logger.warning("VISAVIS_STT_TURN_MODEL is on but %s", exc)
+        return None
 
 
 UserSaid = Callable[[str, int, int], Awaitable[None]]
@@ -131,6 +145,9 @@ class VoiceInput:
             options,
             detector=detector,
             finished_end_ms=finished_ms if options.pause_ms and finished_ms else None,
+            turn_model=turn_model(settings) if options.pause_ms else None,
+            turn_model_end_ms=settings.stt_turn_model_end_silence_ms,
+            turn_model_threshold=settings.stt_turn_model_threshold,
         )
         self.min_barge_in_ms = settings.voice_barge_in_min_speech_ms
         self.min_barge_in_s = self.min_barge_in_ms / 1000

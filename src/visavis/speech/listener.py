@@ -13,6 +13,11 @@ detector scores 32 ms in about 0.2 ms); read what happened from ``events()``:
   ``cut`` at the length limit); its words' times are on the stream's clock;
 - ``TranscriptionFailed``: the turn could not be transcribed (the error says why).
 
+At a pause the turn may end after a shorter silence than ``end_silence_ms``: where the words so
+far sound finished (``finished_end_ms``, a text rule), or where they sound finished *and* the
+audio turn model (``turn_model``, Smart Turn v3) judges the turn complete (``turn_model_end_ms``).
+A turn model that cannot be loaded is logged once and left out: the end silence decides.
+
 The stream's clock starts at zero with the first sample pushed: add the conversation time of
 that sample to place words on the conversation's timeline.
 """
@@ -20,6 +25,7 @@ that sample to place words on the conversation's timeline.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +34,7 @@ from visavis.errors import VisavisError
 from visavis.speech.stt.base import Pcm16, STTEngine, STTStream, Transcript
 from visavis.speech.stt.streaming import shifted
 from visavis.speech.turn_end import sounds_finished
+from visavis.speech.turn_model import TurnModel, TurnModelUnavailableError
 from visavis.speech.vad import (
     Endpointer,
     EndpointOptions,
@@ -37,6 +44,8 @@ from visavis.speech.vad import (
     SpeechStarted,
     Utterance,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +97,29 @@ class VoiceListener:
         language: str | None = None,
         detector: SpeechDetector | None = None,
         finished_end_ms: int | None = None,
+        turn_model: TurnModel | None = None,
+        turn_model_end_ms: int = 300,
+        turn_model_threshold: float = 0.5,
     ) -> None:
         self.engine = engine
         self.language = language
         #: At a pause whose words sound finished (``turn_end.sounds_finished``, English), the
         #: turn ends after this much silence instead of ``end_silence_ms``; ``None``: never.
         self.finished_end_ms = finished_end_ms
+        #: At a pause whose words sound finished and whose audio the model judges complete
+        #: (probability at least ``turn_model_threshold``), the turn ends after
+        #: ``turn_model_end_ms`` of silence; ``None``: no model.
+        self.turn_model = turn_model
+        self.turn_model_end_ms = turn_model_end_ms
+        self.turn_model_threshold = turn_model_threshold
         self.endpointer = Endpointer(options, detector=detector)
         self._queue: asyncio.Queue[ListenerEvent | None] = asyncio.Queue()
         self._stream: STTStream | None = None
         self._forwarded = 0  # samples of the current utterance already in the stream
         # The decode of the audio up to the latest pause, while the turn may end there.
         self._guess: tuple[PauseHeard, asyncio.Task[Transcript]] | None = None
+        # The turn model's verdict on the same audio (None: no model, or not English).
+        self._verdict: asyncio.Task[float] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -159,32 +179,77 @@ class VoiceListener:
 
     def _start_guess(self, pause: PauseHeard) -> None:
         self._drop_guess()
-        decode = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        decode = loop.create_task(
             self.engine.transcribe(pause.pcm, language=self.language), name="stt-pause"
         )
         self._guess = (pause, decode)
-        self._spawn(self._report_guess(pause, decode))
+        verdict = None
+        if self.turn_model is not None and self.language in (None, "en"):
+            verdict = loop.create_task(
+                self.turn_model.complete_probability(pause.pcm), name="turn-model"
+            )
+            verdict.add_done_callback(self._verdict_done)
+        self._verdict = verdict
+        self._spawn(self._report_guess(pause, decode, verdict))
 
     def _drop_guess(self) -> None:
         guess, self._guess = self._guess, None
         if guess is not None:
             guess[1].cancel()
+        verdict, self._verdict = self._verdict, None
+        if verdict is not None:
+            verdict.cancel()
 
-    async def _report_guess(self, pause: PauseHeard, decode: asyncio.Task[Transcript]) -> None:
+    async def _report_guess(
+        self,
+        pause: PauseHeard,
+        decode: asyncio.Task[Transcript],
+        verdict: asyncio.Task[float] | None,
+    ) -> None:
         try:
             transcript = await asyncio.shield(decode)
         except (VisavisError, asyncio.CancelledError):
             return  # resumed, or failed: the final decodes (and reports) for itself
+        if self._guess is None or self._guess[1] is not decode:
+            return
+        self._queue.put_nowait(TentativeText(shifted(transcript, pause.start), pause))
+        english = self.language in (None, "en")
+        if not (english and sounds_finished(transcript.text)):
+            return
+        if self.finished_end_ms:
+            self.endpointer.end_pause_after(self.finished_end_ms)
+        if verdict is None or not await self._judged_complete(verdict):
+            return
         if self._guess is not None and self._guess[1] is decode:
-            self._queue.put_nowait(TentativeText(shifted(transcript, pause.start), pause))
-            english = self.language in (None, "en")
-            if self.finished_end_ms and english and sounds_finished(transcript.text):
-                self.endpointer.end_pause_after(self.finished_end_ms)
+            self.endpointer.end_pause_after(self.turn_model_end_ms)
+
+    async def _judged_complete(self, verdict: asyncio.Task[float]) -> bool:
+        """Whether the turn model judged the pause's audio complete (no verdict: no)."""
+        try:
+            return await asyncio.shield(verdict) >= self.turn_model_threshold
+        except asyncio.CancelledError:
+            if verdict.cancelled():
+                return False  # the person went on
+            raise
+        except VisavisError:
+            return False  # told by ``_verdict_done``
+
+    def _verdict_done(self, verdict: asyncio.Task[float]) -> None:
+        if verdict.cancelled() or (error := verdict.exception()) is None:
+            return
+        if isinstance(error, TurnModelUnavailableError):
+            if self.turn_model is not None:
+                logger.warning("no turn model, turns end after the end silence: %s", error)
+                self.turn_model = None
+        else:
+            logger.info("the turn model gave no verdict: %s", error)
 
     def _end_utterance(self, utterance: Utterance) -> None:
         stream, self._stream = self._stream, None
         self._forwarded = 0
         guess, self._guess = self._guess, None
+        self._verdict = None  # moot now: the turn has ended
         decode = None
         if guess is not None:
             pause, decode = guess
