@@ -93,6 +93,16 @@ async def test_a_voice_is_cloned_after_consent_and_a_failed_job_is_retried(
     assert fake.voices[ready["provider_voice_id"]]["files"] == 5
 
 
+async def consent_and_samples(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+    """The speaker's consent and five samples: the voice can be cloned."""
+    await client.put(
+        f"{url}/consent", json={"person_name": "Maya", "text": CONSENT}, headers=headers
+    )
+    sample = webm_opus(room(reading()))
+    for _ in range(5):
+        assert (await client.post(f"{url}/samples", content=sample, headers=headers)).is_success
+
+
 def events(response: httpx.Response) -> list[dict[str, object]]:
     assert response.headers["content-type"].startswith("application/x-ndjson")
     return [json.loads(line) for line in response.text.splitlines()]
@@ -112,12 +122,7 @@ async def test_a_job_is_followed_as_ndjson_from_queued_to_ready_or_failed(
     assert none_yet.status_code == 404
     assert none_yet.headers["content-type"] == "application/problem+json"
     assert "no cloning job" in none_yet.json()["detail"]
-    await client.put(
-        f"{url}/consent", json={"person_name": "Maya", "text": CONSENT}, headers=acme.headers
-    )
-    sample = webm_opus(room(reading()))
-    for _ in range(5):
-        await client.post(f"{url}/samples", content=sample, headers=acme.headers)
+    await consent_and_samples(client, url, acme.headers)
 
     fake.fail_status, fake.add_delay_s = None, 0.3
     await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
@@ -153,12 +158,7 @@ async def test_a_job_cut_by_a_crash_or_a_stop_shows_failed_and_starts_again(
     acme = await make_tenant("acme")
     voice = (await client.post("/v1/voices", json={"name": "Maya"}, headers=acme.headers)).json()
     voice_id, url = uuid.UUID(voice["id"]), f"/v1/voices/{voice['id']}"
-    await client.put(
-        f"{url}/consent", json={"person_name": "Maya", "text": CONSENT}, headers=acme.headers
-    )
-    sample = webm_opus(room(reading()))
-    for _ in range(5):
-        await client.post(f"{url}/samples", content=sample, headers=acme.headers)
+    await consent_and_samples(client, url, acme.headers)
     assert ctx.cloning is not None
     await client.post(f"{url}/clone", json={"backend": "elevenlabs"}, headers=acme.headers)
     await ctx.cloning.wait(voice_id)

@@ -57,25 +57,23 @@ async def _end_wait(listener: VoiceListener, audio: np.ndarray, pace_s: float) -
 
 
 @pytest.mark.slow
-def test_a_finished_sentence_ends_after_the_short_silence() -> None:
+@pytest.mark.parametrize(
+    ("said", "finished"),
+    [("I built the billing system.", True), ("I would like to talk about the", False)],
+)
+def test_a_finished_sentence_ends_after_the_short_silence_and_a_cut_one_does_not(
+    said: str, finished: bool
+) -> None:
     model = _installed()
-    speech = piper_speech("I built the billing system.")
+    speech = piper_speech(said)
     audio = np.concatenate([np.zeros(RATE // 2, np.int16), speech, np.zeros(3 * RATE, np.int16)])
-    stt = FakeSTT({}, unknown="I built the billing system.")
+    stt = FakeSTT({}, unknown=said)
     listener = VoiceListener(stt, OPTIONS, turn_model=model, turn_model_end_ms=QUICK_MS)
     waited = asyncio.run(_end_wait(listener, audio, 0.02))
-    assert waited < 1.0  # not the 2 s end silence
-
-
-@pytest.mark.slow
-def test_a_sentence_stopped_after_the_does_not_end_at_the_short_silence() -> None:
-    model = _installed()
-    speech = piper_speech("I would like to talk about the")
-    audio = np.concatenate([np.zeros(RATE // 2, np.int16), speech, np.zeros(3 * RATE, np.int16)])
-    stt = FakeSTT({}, unknown="I would like to talk about the")
-    listener = VoiceListener(stt, OPTIONS, turn_model=model, turn_model_end_ms=QUICK_MS)
-    waited = asyncio.run(_end_wait(listener, audio, 0.02))
-    assert waited >= 1.9  # the words go on: whatever the model says, the end silence decides
+    if finished:
+        assert waited < 1.0  # not the 2 s end silence
+    else:
+        assert waited >= 1.9  # the words go on: whatever the model says, the end silence decides
 
 
 def test_a_missing_model_is_a_typed_error(tmp_path: Path) -> None:
