@@ -54,6 +54,7 @@ from visavis.speech.stt.local import LocalSTTEngine  # noqa: E402
 from visavis.speech.stt.moonshine import MoonshineEngine  # noqa: E402
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
 from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES  # noqa: E402
+from wer import edit_distance, whisper_normalize  # noqa: E402
 
 TWO_CITIES = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was "
@@ -102,13 +103,6 @@ def _number(value: int) -> str:
     return str(value)
 
 
-def whisper_normalize(text: str) -> list[str]:
-    """Words after Whisper's English normalizer (needs ``pip install 'visavis[bench]'``)."""
-    from whisper_normalizer.english import EnglishTextNormalizer
-
-    return str(EnglishTextNormalizer()(text)).split()
-
-
 def normalize(text: str) -> list[str]:
     """Lower case, no punctuation, numbers as words, common contractions expanded."""
     text = text.lower().replace("-", " ").replace("—", " ")
@@ -119,15 +113,6 @@ def normalize(text: str) -> list[str]:
     for word in words:
         out += _CONTRACTIONS.get(word, word.strip("'")).split()
     return [w for w in out if w]
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
-    return row[-1]
 
 
 def build(

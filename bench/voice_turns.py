@@ -16,6 +16,10 @@ played by a simulated player (as bench/turns.py, reporting playback like the bro
   first 6 s of each reply while the client stays silent (then it interrupts, to keep the run
   short); a ``barge_in`` in that time is a false barge-in, a user turn started by it a false turn.
 
+``wer`` scores the measured turns' transcripts with Whisper's English normalizer (as
+``bench/stt.py``; needs ``pip install 'visavis[bench]'``), and ``misheard`` lists those with
+more than two word errors.
+
 ``--llm fake`` answers with the OpenAI-compatible agent against the repository's fake model
 server (first token at once, then one every 5 ms; a different reply every turn, so the synthesis
 cache does not answer for the voice); ``--env KEY=VALUE`` sets server settings (e.g.
@@ -47,6 +51,7 @@ import websockets
 
 from served import served_visavis
 from turns import HEADER_BYTES, Player, cpu_seconds, percentile, report_playback
+from wer import word_errors
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -94,6 +99,8 @@ class Stats:
     underruns: int = 0
     prepared: int = 0
     misheard: list[str] = field(default_factory=list)
+    word_errors: int = 0
+    words: int = 0
 
 
 class VoiceClient:
@@ -281,7 +288,10 @@ async def run_step(
         await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
         said = await client.wait(lambda: user_line(client, mark), 30)
         heard = said[1]["entry"]["text"]
-        if len(set(heard.lower().split()) ^ set(text.lower().split())) > 4:
+        errors, words = word_errors(text, heard)
+        stats.word_errors += errors
+        stats.words += words
+        if errors > 2:
             stats.misheard.append(heard)
         _add_split(client, stats, mark, turn + 1)
     elif step == "barge_in":
@@ -416,6 +426,9 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
         "split": split,
         "turns_prepared_at_the_pause": sum(r.prepared for r in results),
         "underruns": sum(r.underruns for r in results),
+        "wer": round(
+            sum(r.word_errors for r in results) / max(1, sum(r.words for r in results)), 4
+        ),
         "misheard": [m for r in results for m in r.misheard],
         "barge_in_ms": summary([x for r in results for x in r.barge_ms]),
         "barge_in_missed": sum(r.barge_missed for r in results),
