@@ -28,13 +28,13 @@ from visavis.mind.embedding import WordLlamaEmbedder
 from visavis.mind.service import MindService
 from visavis.mind.twin_setup import load_twin_setup
 from visavis.speech.scheduling import DeadlineScheduler
-from visavis.speech.stt import STTEngine, STTEngineOptions, build_stt_engine
-from visavis.speech.stt.whisper_models import WhisperModelName
+from visavis.speech.stt import STTEngine, build_stt_engine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
 from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+from visavis.stt_settings import stt_options
 from visavis.tenancy.crypto import SecretBox
 from visavis.voices.cloning import CloningBackend
 from visavis.voices.elevenlabs import ElevenLabsCloning
@@ -254,37 +254,13 @@ def build_cloning(settings: Settings) -> dict[str, CloningBackend]:
 
 def build_stt(settings: Settings) -> tuple[STTEngine, STTEngine]:
     """The recognizers shared by every conversation, and by every file transcription (the
-    audio API). They are one engine unless files get another packaged Whisper model
-    (``stt_file_whisper_model``); both decode under one bound on concurrent decodes."""
+    audio API). They are one engine unless files are decoded another way (another packaged
+    Whisper model, another beam); both decode under one bound on concurrent decodes."""
     slots = settings.stt_concurrency or os.cpu_count() or 1
     scheduler = DeadlineScheduler(slots)
-    live = build_stt_engine(_stt_options(settings, settings.stt_whisper_model), scheduler=scheduler)
-    if not _file_model_differs(settings):
+    live_options = stt_options(settings, files=False)
+    live = build_stt_engine(live_options, scheduler=scheduler)
+    files_options = stt_options(settings, files=True)
+    if files_options == live_options:
         return live, live
-    files = _stt_options(settings, settings.stt_file_whisper_model)
-    return live, build_stt_engine(files, scheduler=scheduler)
-
-
-def _stt_options(settings: Settings, whisper_model: WhisperModelName) -> STTEngineOptions:
-    interval = settings.stt_partial_interval_ms / 1000 or None
-    return STTEngineOptions(
-        engine=settings.stt_engine,
-        whisper_model=whisper_model,
-        whisper_model_dir=settings.stt_whisper_model_path,
-        threads=settings.stt_threads,
-        partial_interval_s=interval,
-        openai_base_url=settings.stt_openai_base_url,
-        openai_api_key=(
-            settings.stt_openai_api_key.get_secret_value() if settings.stt_openai_api_key else ""
-        ),
-        openai_model=settings.stt_openai_model,
-        timeout_s=settings.stt_timeout_s,
-    )
-
-
-def _file_model_differs(settings: Settings) -> bool:
-    return (
-        settings.stt_engine == "faster-whisper"
-        and settings.stt_whisper_model_path is None
-        and settings.stt_file_whisper_model != settings.stt_whisper_model
-    )
+    return live, build_stt_engine(files_options, scheduler=scheduler)

@@ -17,10 +17,11 @@ from visavis.cli.errors import fail, load_settings
 from visavis.errors import VisavisError
 from visavis.speech.decode import decode_audio
 from visavis.speech.scheduling import DeadlineScheduler
-from visavis.speech.stt import STTEngine, STTEngineOptions, Transcript, build_stt_engine
+from visavis.speech.stt import STTEngine, Transcript, build_stt_engine
 from visavis.speech.stt.files import speech_pieces, transcribe_pieces
 from visavis.speech.stt.formats import render, verbose
 from visavis.speech.vad import Utterance
+from visavis.stt_settings import stt_options
 
 
 class TranscriptFormat(StrEnum):
@@ -57,19 +58,9 @@ def transcribe(
     if len(audio) > 1 and out_dir is None:
         fail("several audio files need --out-dir")
     settings = load_settings()
-    options = STTEngineOptions(
-        engine=engine.value if engine is not None else settings.stt_engine,
-        whisper_model=settings.stt_file_whisper_model,
-        whisper_model_dir=settings.stt_whisper_model_path,
-        threads=settings.stt_threads,
-        partial_interval_s=None,
-        openai_base_url=settings.stt_openai_base_url,
-        openai_api_key=(
-            settings.stt_openai_api_key.get_secret_value() if settings.stt_openai_api_key else ""
-        ),
-        openai_model=settings.stt_openai_model,
-        timeout_s=settings.stt_timeout_s,
-    )
+    if engine is not None:
+        settings = settings.model_copy(update={"stt_engine": engine.value})
+    options = stt_options(settings, files=True)
     recognizer = build_stt_engine(options, scheduler=DeadlineScheduler(1))
     try:
         asyncio.run(

@@ -115,9 +115,25 @@ def test_files_get_their_own_model_and_live_turns_keep_theirs() -> None:
     assert (live.options.model, files.options.model) == ("tiny.en", "base")
     assert live.scheduler is files.scheduler  # one bound on decodes for both
     same_live, same_files = build_stt(
-        Settings(stt_whisper_model="base", stt_file_whisper_model="base")
+        Settings(
+            stt_whisper_model="base",
+            stt_file_whisper_model="base",
+            stt_file_whisper_beam_size=1,
+        )
     )
     assert same_live is same_files
+
+
+def test_files_are_decoded_with_a_beam_and_live_turns_greedily() -> None:
+    live, files = build_stt(Settings())
+    assert isinstance(live, FasterWhisperEngine) and isinstance(files, FasterWhisperEngine)
+    assert (live.options.beam_size, files.options.beam_size) == (1, 5)
+    # The same model with another beam is still another way to decode files.
+    live, files = build_stt(Settings(stt_whisper_model="tiny.en", stt_file_whisper_model="tiny.en"))
+    assert live is not files and files.options.beam_size == 5
+    # Engines without a beam share one recognizer.
+    live, files = build_stt(Settings(stt_engine="moonshine"))
+    assert live is files
 
 
 def test_an_unknown_model_name_is_refused() -> None:

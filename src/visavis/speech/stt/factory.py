@@ -22,6 +22,8 @@ class STTEngineOptions:
     whisper_model: WhisperModelName = "tiny.en"
     """The packaged Whisper model (``whisper_models``); ``whisper_model_dir`` overrides it."""
     whisper_model_dir: Path | None = None
+    whisper_beam_size: int = 1
+    """Whisper's beam (1: greedy, the cheapest)."""
     threads: int = 1
     partial_interval_s: float | None = 0.5
     openai_base_url: str = "https://api.openai.com/v1"
@@ -38,6 +40,8 @@ class STTEngineOptions:
             )
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if not 1 <= self.whisper_beam_size <= 10:
+            raise ValueError("whisper_beam_size must be 1 to 10")
 
 
 def build_stt_engine(options: STTEngineOptions, *, scheduler: DeadlineScheduler) -> STTEngine:
@@ -71,6 +75,7 @@ def build_stt_engine(options: STTEngineOptions, *, scheduler: DeadlineScheduler)
             model=options.whisper_model,
             model_dir=options.whisper_model_dir,
             threads=options.threads,
+            beam_size=options.whisper_beam_size,
         ),
         scheduler=scheduler,
         partial_interval_s=options.partial_interval_s,
