@@ -28,7 +28,7 @@ from visavis.speech.lipsync.acoustic import (  # noqa: E402
     state_names,
 )
 from visavis.speech.lipsync.analyzer import unit_names  # noqa: E402
-from visavis.speech.lipsync.features import FRAME_SECONDS, features  # noqa: E402
+from visavis.speech.lipsync.features import CEPSTRA, FRAME_SECONDS, features  # noqa: E402
 from visavis.speech.phones import SIL  # noqa: E402
 
 OUT = ev.ROOT / "src" / "visavis" / "speech" / "lipsync" / MODEL_FILE
@@ -48,7 +48,7 @@ def frame_states(phones: list, frames: int, feats: np.ndarray) -> list[str | Non
             continue
         position = (times[t] - phone.start) / max(1e-6, phone.end - phone.start)
         labels.append(f"{phone.phone}_{min(2, int(position * 3))}")
-    energy = feats[:, 12] * 10.0  # dB relative to the loud part
+    energy = feats[:, CEPSTRA - 1] * 10.0  # dB relative to the loud part
     for index, phone in enumerate(phones):
         if phone.phone not in STOPS or index == 0:
             continue
@@ -148,7 +148,7 @@ def phone_bigram(names: list[str]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mixtures", type=int, default=4)
+    parser.add_argument("--mixtures", type=int, default=12)
     parser.add_argument("--voices", default=",".join(ev.FIT_VOICES), help="voices to fit on")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the model")
     args = parser.parse_args()

@@ -1,9 +1,14 @@
 import numpy as np
 import pytest
 
-from visavis.speech.errors import InvalidAudioError
+from visavis.speech.errors import AlignmentError, InvalidAudioError
 from visavis.speech.lipsync import LipSyncStream, VisemeTrack, animate
+from visavis.speech.lipsync.acoustic import default_model
+from visavis.speech.lipsync.aligner import align, check_match
+from visavis.speech.lipsync.features import features
+from visavis.speech.lipsync.g2p import text_to_words
 from visavis.speech.tts.base import AudioChunk, PhoneTiming
+from visavis.speech.tts.espeak import EspeakEngine
 
 OPEN = {"AA", "AE", "AH", "AW", "AY", "EH"}
 
@@ -183,3 +188,16 @@ def test_a_pause_with_a_faint_hum_is_rest(paused_chunk: AudioChunk, with_text: b
     assert all(track.shape_at(t) == "X" for t in inside)
     first_p = next(p for p in paused_chunk.phones or () if p.phone == "P")
     assert _closed_near(track, first_p.start)
+
+
+def test_british_speech_is_aligned_in_british_pronunciation_when_american_does_not_fit() -> None:
+    text = "The dancer laughed and asked for a glass of water in the bath."
+    chunk = EspeakEngine(voice="en").synthesize_sentence(text, 16000)
+    model = default_model()
+    loglik = model.log_likelihoods(features(chunk.pcm, chunk.sample_rate))
+    american = align(loglik, text_to_words(text, voice="en-us"), model)
+    with pytest.raises(AlignmentError, match="does not match"):
+        check_match(american)
+    track = animate(chunk.pcm, chunk.sample_rate, text=text)  # the default language, en-us
+    assert track.method == "aligned" and track.fallback_reason is None
+    _check_track(track, chunk)

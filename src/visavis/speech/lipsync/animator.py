@@ -7,15 +7,16 @@ import asyncio
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from visavis.speech.audio import Pcm
 from visavis.speech.errors import AlignmentError, InvalidAudioError, UnspeakableTextError
 from visavis.speech.lipsync.acoustic import AcousticModel, default_model
-from visavis.speech.lipsync.aligner import AlignOptions, align, check_match
+from visavis.speech.lipsync.aligner import Alignment, AlignOptions, align, check_match
 from visavis.speech.lipsync.analyzer import recognize
 from visavis.speech.lipsync.animation import AnimationOptions, animate_phones
 from visavis.speech.lipsync.features import FRAME_SECONDS, features, frame_power
-from visavis.speech.lipsync.g2p import text_to_words
+from visavis.speech.lipsync.g2p import pronunciations, text_to_words
 from visavis.speech.lipsync.long_form import LONG_SECONDS, LongResult, Progress, analyze_long
 from visavis.speech.lipsync.track import VisemeTrack
 from visavis.speech.phones import SIL
@@ -92,9 +93,7 @@ def animate(
     timed: list[PhoneTiming] = []
     if text is not None:
         try:
-            words = text_to_words(text, voice=language)
-            result = align(loglik, words, model, alignment)
-            check_match(result, alignment)
+            result = _align_text(loglik, text, language, model, alignment)
             timed = result.phones
             metadata["method"] = METHOD_ALIGNED
             metadata["fit_gap"] = round(result.gap_per_frame, 2)
@@ -111,6 +110,28 @@ def animate(
     if progress is not None:
         progress(duration, duration)
     return track if extended_shapes.upper() == "GHX" else track.with_shapes(extended_shapes)
+
+
+def _align_text(
+    loglik: npt.NDArray[np.float32],
+    text: str,
+    language: str,
+    model: AcousticModel,
+    options: AlignOptions | None,
+) -> Alignment:
+    """The text aligned to the audio in the language's pronunciation or, where that does not
+    fit, in its other one (American or British English); the first pronunciation's error if
+    none fits."""
+    errors: list[AlignmentError] = []
+    for voice in pronunciations(language):
+        try:
+            result = align(loglik, text_to_words(text, voice=voice), model, options)
+            check_match(result, options)
+        except AlignmentError as exc:
+            errors.append(exc)
+            continue
+        return result
+    raise errors[0]
 
 
 def _long(

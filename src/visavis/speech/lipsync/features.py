@@ -27,7 +27,7 @@ HOP = 160  # 10 ms
 WINDOW = 400  # 25 ms
 FFT = 512
 MEL_BANDS = 24
-CEPSTRA = 13
+CEPSTRA = 17  # c0 (left out: the energy stands for it) and MFCC 1–16
 FRAME_SECONDS = HOP / ANALYSIS_RATE
 Features = npt.NDArray[np.float32]
 
@@ -122,7 +122,7 @@ def _deltas(x: Features) -> Features:
 
 
 def features(pcm: Pcm, sample_rate: int, *, warp: float = 1.0) -> Features:
-    """Per-frame feature vectors (frames × 39): CMVN MFCC 1–12, relative energy, deltas.
+    """Per-frame feature vectors (frames × 51): CMVN MFCC 1–16, relative energy, deltas.
 
     ``warp`` != 1 stretches the spectrum (used to train on many vocal tract lengths).
     """
@@ -171,7 +171,7 @@ def frame_power(pcm: Pcm, hop: int) -> npt.NDArray[np.float32]:
 def cepstra_blocks(
     pcm: Pcm, sample_rate: int, *, block_frames: int = BLOCK_FRAMES
 ) -> tuple[Features, npt.NDArray[np.float32]]:
-    """MFCC 1–12 and frame energy (dB) of a recording of any length, 30 s at a time.
+    """MFCC 1–16 and frame energy (dB) of a recording of any length, 30 s at a time.
 
     The same analysis as :func:`features` before its per-utterance normalization; the level
     is set once for the whole recording, so blocks join without seams.

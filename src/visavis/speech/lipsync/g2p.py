@@ -10,6 +10,9 @@ from visavis.speech.tts.espeak_binding import espeak_library
 
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
 _PAUSE = re.compile(r"[.,;:!?]")
+# Other pronunciations of a language worth trying when the first does not fit the audio:
+# American and British English differ in vowels (bath, lot, trap) and in the R after vowels.
+_OTHER_PRONUNCIATIONS = {"en-us": ("en",), "en": ("en-us",)}
 
 
 def text_to_words(text: str, *, voice: str = "en-us") -> list[list[str]]:
@@ -24,6 +27,11 @@ def text_to_words(text: str, *, voice: str = "en-us") -> list[list[str]]:
     if not words:
         raise UnspeakableTextError("the text has no words eSpeak NG can pronounce")
     return words
+
+
+def pronunciations(voice: str) -> tuple[str, ...]:
+    """eSpeak NG voices whose pronunciation of ``voice``'s language to try, in order."""
+    return (voice, *_OTHER_PRONUNCIATIONS.get(voice, ()))
 
 
 def punctuation_count(text: str) -> int:
