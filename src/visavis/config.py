@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "visavis-development-secret-change-me"  # noqa: S105 - refused in production
+#: The shortest pause at which the words so far can be decoded (``VISAVIS_STT_PAUSE_MS``).
+MIN_PAUSE_MS = 200
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/visavis.db"
 
 
@@ -179,7 +181,8 @@ class Settings(BaseSettings):
     stt_vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     stt_end_silence_ms: int = Field(default=600, ge=100, le=5000)
     stt_min_speech_ms: int = Field(default=200, ge=0, le=2000)
-    # Silence after which the words so far are decoded and the answer prepared (0: off).
+    # Silence after which the words so far are decoded and the answer prepared (0: off; at
+    # least MIN_PAUSE_MS).
     stt_pause_ms: int = Field(default=200, ge=0, le=5000)
     # Silence that ends a turn whose words at the pause sound finished (0: always the above).
     stt_finished_end_silence_ms: int = Field(default=0, ge=0, le=5000)
@@ -226,6 +229,17 @@ class Settings(BaseSettings):
         if self.env == "production" and key is not None and len(key.get_secret_value()) < 32:
             raise ValueError(
                 "VISAVIS_ADMIN_API_KEY must be at least 32 random characters in production"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_a_pause_too_short_to_decode(self) -> Settings:
+        # The pause's audio keeps 200 ms after the last voiced sound (speech/vad.py TAIL_S),
+        # so the pause cannot be shorter; a pause at or past the end silence is simply off.
+        if 0 < self.stt_pause_ms < MIN_PAUSE_MS:
+            raise ValueError(
+                f"VISAVIS_STT_PAUSE_MS must be 0 (off) or at least {MIN_PAUSE_MS} ms "
+                f"(got {self.stt_pause_ms})"
             )
         return self
 

@@ -72,6 +72,7 @@ def test_settings_errors_are_one_line(tmp_path: Path) -> None:
         ({"VISAVIS_ENV": "production"}, "VISAVIS_SECRET_KEY"),
         ({"VISAVIS_DATABASE_URL": "mysql://db/x"}, "unsupported database URL"),
         ({"VISAVIS_PORT": "not-a-port"}, "port"),
+        ({"VISAVIS_STT_PAUSE_MS": "150"}, "VISAVIS_STT_PAUSE_MS must be 0 (off) or at least 200"),
         (
             {"VISAVIS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x"},
             "cannot reach",

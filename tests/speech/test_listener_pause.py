@@ -8,6 +8,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from visavis.config import MIN_PAUSE_MS, Settings
 from visavis.speech.listener import (
     FinalText,
     ListenerEvent,
@@ -111,3 +112,12 @@ def _end_wait(phrase: str) -> float:
 def test_words_that_sound_finished_end_the_turn_sooner() -> None:
     assert _end_wait("I build data pipelines.") == pytest.approx(0.3, abs=0.04)
     assert _end_wait("I would like to") == pytest.approx(0.6, abs=0.04)
+
+
+def test_the_shortest_pause_the_settings_take_is_the_shortest_the_endpointer_takes() -> None:
+    EndpointOptions(pause_ms=MIN_PAUSE_MS)
+    with pytest.raises(ValueError, match="pause_ms"):
+        EndpointOptions(pause_ms=MIN_PAUSE_MS - 1)
+    with pytest.raises(ValueError, match="VISAVIS_STT_PAUSE_MS"):
+        Settings(stt_pause_ms=MIN_PAUSE_MS - 50)
+    assert Settings(stt_pause_ms=0).stt_pause_ms == 0
