@@ -54,7 +54,8 @@ from visavis.speech.stt.local import LocalSTTEngine  # noqa: E402
 from visavis.speech.stt.moonshine import MoonshineEngine  # noqa: E402
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
 from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES  # noqa: E402
-from wer import edit_distance, whisper_normalize  # noqa: E402
+from visavis.testing.word_errors import edit_distance  # noqa: E402
+from wer import whisper_normalize  # noqa: E402
 
 TWO_CITIES = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was "

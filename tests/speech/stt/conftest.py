@@ -12,6 +12,7 @@ from visavis.speech.stt.local import LocalSTTEngine
 from visavis.speech.stt.moonshine import MoonshineEngine
 from visavis.speech.stt.whisper import FasterWhisperEngine
 from visavis.speech.tts.piper import PiperEngine
+from visavis.testing.word_errors import edit_distance
 
 SENTENCE = "Please tell me about the last project you worked on."
 
@@ -35,13 +36,7 @@ def words_of(text: str) -> list[str]:
 
 def word_errors(expected: str, got: str) -> int:
     """Word-level edit distance: the tests' own measure, not an engine's."""
-    ref, hyp = words_of(expected), words_of(got)
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
-    return row[-1]
+    return edit_distance(words_of(expected), words_of(got))
 
 
 @pytest.fixture
