@@ -24,7 +24,7 @@ the colon), ``moonshine``; ``--beam`` sets Whisper's beam size.
 
 Usage: ``python bench/stt.py [--engines faster-whisper,faster-whisper:base,moonshine]
 [--split train|test] [--voices a,b] [--limit N] [--human] [--latency N] [--padded]
-[--beam N]``. Prints JSON.
+[--beam N] [--compute-type int8|float32]``. Prints JSON.
 """
 
 from __future__ import annotations
@@ -117,7 +117,11 @@ def normalize(text: str) -> list[str]:
 
 
 def build(
-    name: str, padded: bool, partial_interval_s: float | None, beam_size: int = 1
+    name: str,
+    padded: bool,
+    partial_interval_s: float | None,
+    beam_size: int = 1,
+    compute_type: str = "int8",
 ) -> LocalSTTEngine:
     scheduler = DeadlineScheduler(1)
     if name == "moonshine":
@@ -132,6 +136,7 @@ def build(
         threads=1,
         short_context=not padded,
         beam_size=beam_size,
+        compute_type=compute_type,  # type: ignore[arg-type]
     )
     return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
 
@@ -276,6 +281,12 @@ async def main() -> None:
         default=1,
         help="Whisper's beam (1: greedy)",
     )
+    parser.add_argument(
+        "--compute-type",
+        default="int8",
+        choices=["int8", "float32"],
+        help="Whisper's arithmetic (the server runs int8)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
@@ -285,10 +296,11 @@ async def main() -> None:
         "cores": args.cores,
         "whisper_padded_to_30s": args.padded,
         "whisper_beam_size": args.beam_size,
+        "whisper_compute_type": args.compute_type,
         "engines": {},
     }
     for name in args.engines.split(","):
-        engine = build(name, args.padded, 0.5, args.beam_size)
+        engine = build(name, args.padded, 0.5, args.beam_size, args.compute_type)
         started = time.perf_counter()
         await engine.load()
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}
