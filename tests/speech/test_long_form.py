@@ -11,6 +11,7 @@ import pytest
 from visavis.speech.lipsync import VisemeTrack, animate
 from visavis.speech.lipsync.features import cepstra_blocks, features, normalized_features
 from visavis.speech.lipsync.long_form import LONG_SECONDS, MAX_PIECE, MIN_PIECE, pieces
+from visavis.speech.phones import SIL
 from visavis.speech.tts.base import PhoneTiming
 from visavis.speech.tts.espeak import EspeakEngine
 
@@ -52,7 +53,9 @@ def _record(lines: list[str], seed: int) -> Recording:
         chunk = engine.synthesize_sentence(line, 16000)
         gap = np.zeros(int(rng.uniform(0.3, 0.9) * 16000), dtype=np.int16)
         parts += [chunk.pcm, gap]
-        spans.append((clock, clock + chunk.duration))
+        # Where the voice is: eSpeak's own silence before and after a sentence is a pause.
+        voiced = [p for p in chunk.phones or () if p.phone != SIL]
+        spans.append((clock + voiced[0].start, clock + voiced[-1].end))
         phones += [PhoneTiming(p.phone, p.start + clock, p.end + clock) for p in chunk.phones or ()]
         clock += chunk.duration + len(gap) / 16000
     return Recording(np.concatenate(parts), list(lines), spans, phones)
