@@ -18,6 +18,8 @@ from visavis.app import create_app
 from visavis.config import Settings
 
 REDIS_URL = os.environ.get("VISAVIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every test on the shared Redis runs in one test worker, one at a time.
+pytestmark = pytest.mark.xdist_group("redis")
 BAD_KEY = {"Authorization": "Bearer vv_" + "x" * 40}
 
 ClientAt = Callable[[FastAPI, str], httpx.AsyncClient]

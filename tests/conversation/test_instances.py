@@ -31,7 +31,8 @@ from visavis.cli import app as cli
 #: An instance checks the conversations it holds every second (VISAVIS_LEASE_CHECK_S).
 NOTICE_S = 2.0
 
-pytestmark = pytest.mark.slow
+# Every test on the shared Redis runs in one test worker, one at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
 
 
 @pytest.fixture

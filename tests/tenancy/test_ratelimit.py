@@ -21,6 +21,8 @@ from visavis.config import Settings
 from visavis.tenancy.ratelimit import Bucket, MemoryRateLimiter, RedisRateLimiter
 
 REDIS_URL = os.environ.get("VISAVIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every test on the shared Redis runs in one test worker, one at a time.
+pytestmark = pytest.mark.xdist_group("redis")
 
 
 class Clock:
