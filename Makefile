@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# Test processes: most tests wait on servers and sockets, so two share two cores well.
+TEST_WORKERS ?= 2
 
 .PHONY: serve test lint typecheck system-packages system-packages-test clean
 
@@ -15,7 +17,7 @@ test: system-packages system-packages-test $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 system-packages:
 	@scripts/install-system-packages.sh system-packages.txt
