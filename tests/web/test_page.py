@@ -148,7 +148,10 @@ def test_a_dropped_connection_resumes_the_conversation(
     watched.wait_state("window.visavis.turns().length === 1", 30)
     page.keyboard.press("Escape")
     watched.wait_state("s.conversationState === 'listening'", 10)
-    before = page.locator("[data-testid=transcript] [data-role]").all_inner_texts()
+    # The reply's line (what was heard of it) is shown once stored, which may come after.
+    lines = "[data-testid=transcript] [data-role]"
+    page.wait_for_function(f"() => document.querySelectorAll('{lines}').length === 3")
+    before = page.locator(lines).all_inner_texts()
 
     page.evaluate("() => window.visavis.dropConnection()")
     assert page.get_attribute("[data-testid=status]", "data-state") == "reconnecting"
