@@ -42,6 +42,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -121,7 +122,7 @@ def build(
     padded: bool,
     partial_interval_s: float | None,
     beam_size: int = 1,
-    compute_type: str = "int8",
+    compute_type: Literal["int8", "float32"] = "int8",
 ) -> LocalSTTEngine:
     scheduler = DeadlineScheduler(1)
     if name == "moonshine":
@@ -136,7 +137,7 @@ def build(
         threads=1,
         short_context=not padded,
         beam_size=beam_size,
-        compute_type=compute_type,  # type: ignore[arg-type]
+        compute_type=compute_type,
     )
     return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
 
