@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +34,7 @@ from visavis.components import (
     build_stt,
     build_tts,
     register_twin,
+    speech_schedulers,
 )
 from visavis.config import Settings
 from visavis.context import AppContext
@@ -52,7 +52,6 @@ from visavis.ops.sweeper import Sweeper
 from visavis.ops.webhook_delivery import DeliveryOptions, WebhookDispatcher
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.measured import MeasuredTTS
-from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.speech.turn_model import TurnModelUnavailableError
 from visavis.tenancy.auth_backoff import BackoffPolicy, build_auth_backoff
 from visavis.tenancy.breaker import RedisBreaker
@@ -148,13 +147,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             events=events,
             metrics=metrics,
         )
+        cloning_backends = build_cloning(settings)
+        synthesis, decodes = speech_schedulers(settings, remote_voices=bool(cloning_backends))
         ctx = AppContext(
             settings=settings,
             engine=engine,
             sessions=sessions,
             agents=agents,
             tts=tts,
-            synthesis=SynthesisScheduler(slots=settings.tts_concurrency or os.cpu_count() or 1),
+            synthesis=synthesis,
             providers=providers,
             launcher=AvatarLauncher(
                 settings=settings, store=store, providers=providers, metrics=metrics
@@ -188,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secret_box=box,
             cloning=CloningJobs(
                 sessions,
-                build_cloning(settings),
+                cloning_backends,
                 switch_role=settings.database_rls,
                 stale_s=settings.cloning_job_stale_s,
             ),
@@ -215,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
-        ctx.stt, ctx.stt_files = build_stt(settings)
+        ctx.stt, ctx.stt_files = build_stt(settings, scheduler=decodes)
         if ctx.cloning is not None and ctx.cloning.backends:
             ctx.twin_voices = ProfileVoices(
                 sessions,

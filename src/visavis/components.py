@@ -34,6 +34,7 @@ from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
 from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.stt_settings import stt_options
 from visavis.tenancy.crypto import SecretBox
 from visavis.voices.cloning import CloningBackend
@@ -252,12 +253,37 @@ def build_cloning(settings: Settings) -> dict[str, CloningBackend]:
     return backends
 
 
-def build_stt(settings: Settings) -> tuple[STTEngine, STTEngine]:
+def speech_schedulers(
+    settings: Settings, *, remote_voices: bool
+) -> tuple[SynthesisScheduler, DeadlineScheduler]:
+    """The bounds on the instance's speech work: (syntheses, decodes).
+
+    Where both run on this machine's CPU, they share one set of slots, one per core, served
+    earliest deadline first: the decode a listener waits for goes before a sentence due seconds
+    from now, and neither kind oversubscribes the cores beside the other. A kind with its own
+    bound (``VISAVIS_TTS_CONCURRENCY``, ``VISAVIS_STT_CONCURRENCY``) keeps it; so do syntheses
+    when some voices are remote (``remote_voices``: cloned voices wait on the network, not the
+    CPU) and decodes by a remote recognizer.
+    """
+    cores = os.cpu_count() or 1
+    local_stt = settings.stt_engine != "openai"
+    shared = not (settings.tts_concurrency or settings.stt_concurrency or remote_voices)
+    if shared and local_stt:
+        both = SynthesisScheduler(slots=cores)
+        return both, both
+    synthesis = SynthesisScheduler(slots=settings.tts_concurrency or cores)
+    return synthesis, DeadlineScheduler(settings.stt_concurrency or cores)
+
+
+def build_stt(
+    settings: Settings, *, scheduler: DeadlineScheduler | None = None
+) -> tuple[STTEngine, STTEngine]:
     """The recognizers shared by every conversation, and by every file transcription (the
     audio API). They are one engine unless files are decoded another way (another packaged
-    Whisper model, another beam); both decode under one bound on concurrent decodes."""
-    slots = settings.stt_concurrency or os.cpu_count() or 1
-    scheduler = DeadlineScheduler(slots)
+    Whisper model, another beam); both decode under ``scheduler`` (default: a bound of
+    ``VISAVIS_STT_CONCURRENCY`` concurrent decodes, 0 = one per core)."""
+    if scheduler is None:
+        scheduler = DeadlineScheduler(settings.stt_concurrency or os.cpu_count() or 1)
     live_options = stt_options(settings, files=False)
     live = build_stt_engine(live_options, scheduler=scheduler)
     files_options = stt_options(settings, files=True)

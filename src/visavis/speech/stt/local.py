@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 Audio = npt.NDArray[np.float32]
 
+WAITED_ON_S = 1.0  # a final due sooner than this is awaited now (a turn), later is a file
+
 
 class LocalSTTEngine(STTEngine):
     """An engine decoding in this process. Subclasses implement ``_load`` and ``_decode``."""
@@ -90,8 +92,10 @@ class LocalSTTEngine(STTEngine):
         await self.load()
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
         duration = len(audio) / SAMPLE_RATE
-        # A partial leaves a slot free for the finals that come while it decodes.
-        async with self.scheduler.slot(deadline, spare=0 if final else 1):
+        # A decode nobody waits on now (a partial; a file, due later) leaves a slot free for
+        # the finals and first sentences that come while it runs: it cannot be stopped.
+        waited_on = final and deadline - asyncio.get_running_loop().time() < WAITED_ON_S
+        async with self.scheduler.slot(deadline, spare=0 if waited_on else 1):
             started = time.perf_counter()
             segments = await run_to_completion(lambda: self._decode(audio, final=final))
             elapsed = time.perf_counter() - started
