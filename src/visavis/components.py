@@ -258,9 +258,10 @@ def speech_schedulers(
 ) -> tuple[SynthesisScheduler, DeadlineScheduler]:
     """The bounds on the instance's speech work: (syntheses, decodes).
 
-    Where both run on this machine's CPU, they share one set of slots, one per core, served
-    earliest deadline first: the decode a listener waits for goes before a sentence due seconds
-    from now, and neither kind oversubscribes the cores beside the other. A kind with its own
+    Where both run on this machine's CPU, they share one set of slots (``VISAVIS_SPEECH_SLOTS``,
+    default one per core), served earliest deadline first: the decode a listener waits for goes
+    before a sentence due seconds from now, and neither kind oversubscribes the cores beside
+    the other. A kind with its own
     bound (``VISAVIS_TTS_CONCURRENCY``, ``VISAVIS_STT_CONCURRENCY``) keeps it; so do syntheses
     when some voices are remote (``remote_voices``: cloned voices wait on the network, not the
     CPU) and decodes by a remote recognizer.
@@ -269,7 +270,7 @@ def speech_schedulers(
     local_stt = settings.stt_engine != "openai"
     shared = not (settings.tts_concurrency or settings.stt_concurrency or remote_voices)
     if shared and local_stt:
-        both = SynthesisScheduler(slots=cores)
+        both = SynthesisScheduler(slots=settings.speech_slots or cores)
         return both, both
     synthesis = SynthesisScheduler(slots=settings.tts_concurrency or cores)
     return synthesis, DeadlineScheduler(settings.stt_concurrency or cores)

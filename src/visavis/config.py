@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     tts_sample_rate: int = 24000
     tts_threads: int = Field(default=1, ge=0, le=64)
     tts_concurrency: int = Field(default=0, ge=0, le=64)
+    # Slots shared by synthesis and local recognition (0: one per core).
+    speech_slots: int = Field(default=0, ge=0, le=64)
     espeak_voice: str = "en-us"
     # Synthesis cache: identical (voice, settings, text) is synthesized once; 0 turns it off.
     tts_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

@@ -89,6 +89,11 @@ async def test_a_file_decode_leaves_a_slot_for_the_turns() -> None:
     assert (await asyncio.wait_for(upload, 5)).text == "hello"
 
 
+def test_the_shared_slots_can_be_sized() -> None:
+    synthesis, decodes = speech_schedulers(Settings(speech_slots=3), remote_voices=False)
+    assert synthesis is decodes and synthesis.slots == 3
+
+
 def test_own_bounds_and_remote_work_keep_their_own_slots() -> None:
     for settings, remote in [
         (Settings(tts_concurrency=1), False),
