@@ -261,10 +261,10 @@ def speech_schedulers(
     Where both run on this machine's CPU, they share one set of slots (``VISAVIS_SPEECH_SLOTS``,
     default one per core), served earliest deadline first: the decode a listener waits for goes
     before a sentence due seconds from now, and neither kind oversubscribes the cores beside
-    the other. A kind with its own
-    bound (``VISAVIS_TTS_CONCURRENCY``, ``VISAVIS_STT_CONCURRENCY``) keeps it; so do syntheses
-    when some voices are remote (``remote_voices``: cloned voices wait on the network, not the
-    CPU) and decodes by a remote recognizer.
+    the other. A kind with its own bound (``VISAVIS_TTS_CONCURRENCY``,
+    ``VISAVIS_STT_CONCURRENCY``) keeps it; so do syntheses when some voices are remote
+    (``remote_voices``: cloned voices wait on the network, not the CPU) and decodes by a
+    remote recognizer.
     """
     cores = os.cpu_count() or 1
     local_stt = settings.stt_engine != "openai"
