@@ -68,7 +68,9 @@ async def test_concurrent_conversations_share_the_engine_safely() -> None:
     together = await asyncio.gather(*(_collect(engine, text) for text in texts * 3))
     for index, chunks in enumerate(together):
         expected = alone[index % len(texts)]
-        # eSpeak varies by a few samples from call to call; no call may get another's audio.
+        # No call may get another's audio. eSpeak's own length varies from call to call: by
+        # about 0.7 % in a fresh process, by 2.5 % (seen) once another voice spoke at another rate
+        # and pitch in it (as earlier tests in the same worker do); these texts differ by 2x.
         assert chunks[0].text == expected.text
-        assert abs(len(chunks[0].pcm) - len(expected.pcm)) < 0.02 * len(expected.pcm)
+        assert abs(len(chunks[0].pcm) - len(expected.pcm)) < 0.05 * len(expected.pcm)
         assert [p.phone for p in chunks[0].phones or ()] == [p.phone for p in expected.phones or ()]
