@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import speech_evalset as ev  # noqa: E402
-from visavis.speech.audio import write_wav  # noqa: E402
+from visavis.speech.audio import read_audio, write_wav  # noqa: E402
 from visavis.speech.lipsync.track import MouthCue  # noqa: E402
 from visavis.speech.tts.base import PhoneTiming  # noqa: E402
 
@@ -97,6 +97,9 @@ def measure(minutes: float, voice: str, ad_lib_every: int = 0) -> dict[str, Any]
     figures = json.loads(out.read_text())
     cues = [MouthCue(s, e, shape, "") for s, e, shape in figures.pop("cues")]
     phones = [PhoneTiming(p, s, e) for p, s, e in json.loads(truth.read_text())]
+    if ev.VOICES[voice][0] == "piper":
+        pcm, rate = read_audio(wav)
+        phones = ev.split_closures(pcm, rate, phones)
     counts = ev.score(phones, cues, figures["audio_seconds"])
     spans = figures.pop("fallback_spans") or []
     figures["fallback_spans"] = len(spans)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from visavis.speech.audio import read_audio, resample, write_wav
+from visavis.speech.bursts import burst_time
 from visavis.speech.lipsync.rules import OPEN_VOWELS, acceptable_shapes
 from visavis.speech.lipsync.track import MouthCue
 from visavis.speech.phones import SIL, VOWELS
@@ -96,6 +97,8 @@ def load_evalset(
             meta = json.loads(meta_path.read_text())
             pcm, rate = read_audio(meta_path.with_suffix(".wav"))
             phones = [PhoneTiming(p, s, e) for p, s, e in meta["phones"]]
+            if VOICES[voice][0] == "piper":
+                phones = split_closures(pcm, rate, phones)
             items.append(EvalItem(meta_path.stem, voice, meta["text"], pcm, phones, rate))
     return items
 
@@ -168,7 +171,8 @@ def _espeak(texts: list[str], voice: str, rate: float, pitch: float) -> list[Any
 def _piper(texts: list[str], rate: float = 1.0) -> list[Any]:
     from visavis.speech.tts.piper import PiperEngine
 
-    engine = PiperEngine(first_chunk_words=None)
+    # Piper's own durations: its P/B hold their closure, split off at load (split_closures).
+    engine = PiperEngine(first_chunk_words=None, stops_at_burst=False)
     out = []
     for text in texts:
         chunks = engine.synthesize_sentence(text, RATE, rate)
@@ -250,6 +254,22 @@ def _festival_segments(path: Path, duration: float) -> list[PhoneTiming]:
     if start < duration:
         phones.append(PhoneTiming(SIL, start, duration))
     return _merge_sil(phones)
+
+
+def split_closures(pcm: np.ndarray, rate: int, phones: Sequence[PhoneTiming]) -> list[PhoneTiming]:
+    """Piper's P/B, which hold their silent closure, become CL + P/B split at the burst.
+
+    Piper's durations start a P/B where its closure starts (its pad before included); the burst
+    comes near the phone's end (``visavis.speech.bursts``). A P/B with no clear burst stays whole.
+    """
+    out: list[PhoneTiming] = []
+    for p in phones:
+        release = burst_time(pcm, rate, p.start, p.end) if p.phone in ("P", "B") else None
+        if release is None:
+            out.append(p)
+        else:
+            out += [PhoneTiming("CL", p.start, release), PhoneTiming(p.phone, release, p.end)]
+    return out
 
 
 def synthesizer_phones(phones: Sequence[PhoneTiming]) -> list[PhoneTiming]:

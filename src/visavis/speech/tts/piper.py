@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from visavis.speech.audio import Pcm, float_to_pcm, resample_margin, resample_span
+from visavis.speech.bursts import stops_at_burst
 from visavis.speech.errors import UnspeakableTextError, VoiceLoadError
 from visavis.speech.phones import (
     SIL,
@@ -162,6 +163,9 @@ class PiperEngine(TTSEngine):
     ``threads``: onnxruntime threads for this voice (0 = every core).
     ``variation``: how much two syntheses of one text differ (Piper's noise scales, multiplied;
     1 is the voice's own, 0 makes every synthesis of a text identical).
+    ``stops_at_burst``: each P/B starts at its burst, its silent closure given to the phone
+    before (``visavis.speech.bursts``), as eSpeak NG reports them; False keeps Piper's own
+    durations, where a P/B starts with its closure.
     """
 
     name = "piper"
@@ -174,6 +178,7 @@ class PiperEngine(TTSEngine):
         threads: int = 0,
         max_sentence_s: float | None = None,
         variation: float = 1.0,
+        stops_at_burst: bool = True,
     ) -> None:
         if not 0 <= variation <= 2:
             raise ValueError("variation must be 0 to 2")
@@ -182,6 +187,7 @@ class PiperEngine(TTSEngine):
         self.first_chunk_words = first_chunk_words
         self.threads = threads
         self.max_sentence_s = max_sentence_s
+        self.stops_at_burst = stops_at_burst
         self.native_sample_rate = 22050
         self._closed = False
         self._active = 0
@@ -316,7 +322,8 @@ class PiperEngine(TTSEngine):
             for piece in bounded_phonemes(phonemes, MAX_FRONT_PHONEMES)
         ]
         words = sentence.split()
-        rest = _Assembly()
+        at_bursts = self.stops_at_burst
+        rest = _Assembly(at_bursts)
         budget_s = math.inf if self.max_sentence_s is None else self.max_sentence_s
         for number, phonemes in enumerate(phonemized):
             if stop is not None and stop.is_set():
@@ -345,7 +352,13 @@ class PiperEngine(TTSEngine):
                 pcm = render(latents, 0, cut)
                 head = _clip_phones(phones, 0.0, cut * hop / render.source_rate, 0.0)
                 text = " ".join(words[:spoken])
-                yield AudioChunk(pcm, render.out_rate, text, _tuple(head), continued=True)
+                yield AudioChunk(
+                    pcm,
+                    render.out_rate,
+                    text,
+                    _timed(pcm, render.out_rate, head, at_bursts),
+                    continued=True,
+                )
                 words = words[spoken:]
             pcm = render(latents, cut, latents.frames)
             tail = _clip_phones(phones, cut * hop / render.source_rate, math.inf, rest.duration)
@@ -456,7 +469,8 @@ class _Renderer:
 class _Assembly:
     """Pieces of audio (and their phones) joined into one chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_bursts: bool) -> None:
+        self.at_bursts = at_bursts
         self.pcm: list[Pcm] = []
         self.phones: list[PhoneTiming] | None = []
         self.duration = 0.0
@@ -470,8 +484,9 @@ class _Assembly:
         self.duration += len(pcm) / rate
 
     def chunk(self, rate: int, text: str) -> AudioChunk:
-        phones = tuple(merge_pauses(self.phones)) if self.phones is not None else None
-        return AudioChunk(np.concatenate(self.pcm), rate, text, phones)
+        pcm = np.concatenate(self.pcm)
+        phones = merge_pauses(self.phones) if self.phones is not None else None
+        return AudioChunk(pcm, rate, text, _timed(pcm, rate, phones, self.at_bursts))
 
 
 def _phoneme_samples(
@@ -520,8 +535,12 @@ def _first_cut(timing: Sequence[tuple[str, int]], frames: float, hop: int) -> tu
     return 0, 0
 
 
-def _tuple(phones: list[PhoneTiming] | None) -> tuple[PhoneTiming, ...] | None:
-    return tuple(phones) if phones is not None else None
+def _timed(
+    pcm: Pcm, rate: int, phones: Sequence[PhoneTiming] | None, at_bursts: bool
+) -> tuple[PhoneTiming, ...] | None:
+    if phones is None:
+        return None
+    return stops_at_burst(pcm, rate, phones) if at_bursts else tuple(phones)
 
 
 def _clip_phones(
