@@ -14,7 +14,7 @@ from visavis.speech.phones import SIL
 from visavis.speech.tts.base import PhoneTiming
 
 DEFAULT_PENALTY = -12.0
-CLOSURE_BONUS = 4.0
+CLOSURE_BONUS = 7.0
 CLOSING_PHONES = frozenset({"P", "B", "M"})
 LM_WEIGHT = 0.0  # the phone bigram barely helped and costs a third of the speed
 

@@ -42,8 +42,9 @@ class AnimationOptions:
 
     lead: float = 0.01
     # Short on purpose: the silent closure belongs to the phone before the release in every
-    # synthesizer's timings, so each 10 ms here is taken from that (often open) vowel.
-    closure: float = 0.02
+    # voice's timings (Piper's once ``speech.bursts`` has moved its P/B to the burst), so each
+    # 10 ms here is taken from that (often open) vowel; fast speech has little vowel to give.
+    closure: float = 0.015
     pause_closure: float = 0.06
     hold_pause: float = 0.12
     min_cue: float = 0.04
