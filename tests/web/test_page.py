@@ -78,6 +78,9 @@ def test_a_full_interview_turn(server: LoopbackServer, open_page: PageFactory) -
     assert page.get_attribute("[data-testid=status]", "data-state") == "listening"
     errors = sorted(abs(c["errorMs"]) for c in page.evaluate("() => window.visavis.mouthChanges()"))
     assert errors and errors[len(errors) // 2] < 17  # the mouth moves with the sound
+    # Every P/B/M closure is seen, even one shorter than a display frame.
+    closures = page.evaluate("() => window.visavis.closures()")
+    assert closures["received"] >= 3 and closures["shown"] >= closures["received"], closures
     watched.screenshot("desktop")
 
 

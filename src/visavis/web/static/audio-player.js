@@ -106,6 +106,7 @@ export class AudioPlayer {
     this.muted = false;
     this.timer = null;
     this.underruns = 0; // frames that arrived after the sound before them had run out
+    this.closureCues = 0; // shut-lips (A) cues received
   }
 
   /** Create the AudioContext (call from a user gesture when autoplay is not allowed). */
@@ -204,6 +205,7 @@ export class AudioPlayer {
     const u = this._utterance(utteranceId);
     u.cues = Array.isArray(cues) ? cues : [];
     u.durationS = durationMs / 1000;
+    for (const cue of u.cues) if (cue.s === "A") this.closureCues += 1;
   }
 
   _dropped(u) {
@@ -337,6 +339,36 @@ export class AudioPlayer {
     if (index < 0) return { shape: "X", cueStartCtx: null, key: null };
     const cue = u.cues[index];
     return { shape: cue.s, cueStartCtx: u.contextTimeOf(cue.t), key: `${u.id}:${index}` };
+  }
+
+  /**
+   * The shut-lips cues (A) that lie wholly after context time ``t0`` and before ``t1`` — ones
+   * that looking once per frame would never show: ``[{at, key}]``, ``at`` when each starts.
+   * Every utterance heard in between counts (a closure may end one, or start the next).
+   */
+  closuresBetween(t0, t1) {
+    const found = [];
+    if (t1 <= t0) return found;
+    for (const u of this.utterances.values()) {
+      const start = u.startCtx;
+      if (start === null || start >= t1 || u.endCtx <= t0) continue;
+      const from = t0 < start ? -Infinity : u.audioTimeAt(t0);
+      const to = t1 >= u.endCtx ? Infinity : u.audioTimeAt(t1);
+      const cues = u.cues;
+      let lo = 0;
+      let hi = cues.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cues[mid].t <= from) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < cues.length && cues[i].t < to; i++) {
+        if (cues[i].s === "A" && cues[i].t + cues[i].d <= to) {
+          found.push({ at: u.contextTimeOf(cues[i].t), key: `${u.id}:${i}` });
+        }
+      }
+    }
+    return found;
   }
 
   /** Whether any audio is playing or waiting to play. */

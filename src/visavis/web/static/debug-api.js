@@ -46,6 +46,11 @@ export function installDebugApi({ conversation, player, driver, speech = null })
     mouthChanges() {
       return driver.changes.map((change) => ({ ...change }));
     },
+    /** Shut-lips (A) cues: ``{received, shown}``; ``shown`` counts those the mouth showed on
+     * at least one frame (one shorter than a frame is shown on the frame after it). */
+    closures() {
+      return { received: player.closureCues, shown: driver.closuresShown };
+    },
     /** Face frame rate while speech is heard: ``{fps, frames}``. */
     fps() {
       return driver.speakingFps();
@@ -72,6 +77,7 @@ export function installDebugApi({ conversation, player, driver, speech = null })
     clear() {
       conversation.turns = [];
       conversation.metrics = [];
+      player.closureCues = 0;
       driver.clearLogs();
     },
     /** Drop the WebSocket as a network failure would (the page reconnects and resumes). */

@@ -5,7 +5,8 @@
 // shows the mouth shape whose cue covers that moment. Half a frame of look-ahead centres the
 // frame grid on the cue times; the visible mouth also leads slightly so its blend toward a
 // shape is under way when the sound begins (a mouth that trails the sound is noticed sooner
-// than one that leads it).
+// than one that leads it). A closure (P, B, M) shorter than a frame, which that look would
+// skip, is shown on the frame after it: lips that never meet on "bob" are seen at once.
 
 const VISUAL_LEAD_S = 0.02;
 const LOG_LIMIT = 5000;
@@ -28,6 +29,10 @@ export class LipsyncDriver {
     this.visible = true;
     this.running = false;
     this.changes = []; // {shape, at, cueAt, errorMs}: times on the audio clock (s)
+    this.closuresShown = 0; // shut-lips cues shown on at least one frame
+    this.lastClosureKey = null;
+    this.lastMouthAt = null; // audio-clock times last looked at: for the mouth, for the face
+    this.lastFaceAt = null;
     this.frames = []; // {t, speaking}: rAF timestamps (ms)
     this._onFrame = (ts) => this._frame(ts);
   }
@@ -55,6 +60,8 @@ export class LipsyncDriver {
   clearLogs() {
     this.changes = [];
     this.frames = [];
+    this.closuresShown = 0;
+    this.lastClosureKey = null;
   }
 
   _frame(ts) {
@@ -65,7 +72,14 @@ export class LipsyncDriver {
     if (dt > 4 && dt < 50) this.frameMs += (dt - this.frameMs) * 0.05;
     const shownAt = this.player.contextTimeAt(ts + this.frameMs);
     const half = this.frameMs / 2000;
-    const mouth = this.player.mouthAt(shownAt + half);
+    let mouth = this.player.mouthAt(shownAt + half);
+    if (mouth.shape === "A") this._countClosure(mouth.key);
+    else if (this.lastMouthAt !== null) {
+      const skipped = this.player.closuresBetween(this.lastMouthAt, shownAt + half);
+      for (const closure of skipped) this._countClosure(closure.key);
+      if (skipped.length) mouth = { shape: "A", cueStartCtx: skipped[0].at, key: skipped[0].key };
+    }
+    this.lastMouthAt = shownAt + half;
     const speaking = this.player.at(shownAt) !== null;
     if (mouth.shape !== this.shape) {
       this.shape = mouth.shape;
@@ -82,9 +96,23 @@ export class LipsyncDriver {
     pushBounded(this.frames, { t: ts, speaking });
     this.frameCount += 1;
     if (!this.visible || (this.lowFrameRate && this.frameCount % 2 === 1)) return;
-    this.face.setTarget(this.player.mouthAt(shownAt + VISUAL_LEAD_S).shape);
+    this.face.setTarget(this._faceShape(shownAt + VISUAL_LEAD_S, this.lastFaceAt));
+    this.lastFaceAt = shownAt + VISUAL_LEAD_S;
     this.face.setSpeaking(speaking);
     this.face.render(ts, this.lowFrameRate ? dt * 2 : dt);
+  }
+
+  _countClosure(key) {
+    if (key === this.lastClosureKey) return;
+    this.lastClosureKey = key;
+    this.closuresShown += 1;
+  }
+
+  /** The face's shape for audio-clock time ``t``: A if a closure was skipped since ``previous``. */
+  _faceShape(t, previous) {
+    const shape = this.player.mouthAt(t).shape;
+    if (shape === "A" || previous === null) return shape;
+    return this.player.closuresBetween(previous, t).length ? "A" : shape;
   }
 
   /** Frames per second over the frames drawn while speech was heard. */
