@@ -172,7 +172,7 @@ def arkit_weights(track: VisemeTrack, fps: int = 60) -> np.ndarray[Any, np.dtype
     )
     positions = np.minimum((np.arange(frames) / fps * fine_rate).astype(int), len(fine) - 1)
     out: np.ndarray[Any, np.dtype[np.float32]] = smoothed[positions].astype(np.float32)
-    # Closures are brief (~20 ms before a release); the fade would blur them away, so the
+    # Closures are brief (~15 ms before a release); the fade would blur them away, so the
     # frame nearest each one shows the lips fully shut.
     closed = np.zeros(len(ARKIT_BLENDSHAPES), dtype=np.float32)
     for name, weight in _ARKIT_POSES["A"].items():
