@@ -73,13 +73,13 @@ export class LipsyncDriver {
     const shownAt = this.player.contextTimeAt(ts + this.frameMs);
     const half = this.frameMs / 2000;
     let mouth = this.player.mouthAt(shownAt + half);
-    if (mouth.shape === "A") this._countClosure(mouth.key);
-    else if (this.lastMouthAt !== null) {
-      const skipped = this.player.closuresBetween(this.lastMouthAt, shownAt + half);
-      for (const closure of skipped) this._countClosure(closure.key);
-      if (skipped.length) mouth = { shape: "A", cueStartCtx: skipped[0].at, key: skipped[0].key };
-    }
+    // Closures since the last frame: this frame shows them (a slow frame may hold several).
+    const skipped =
+      this.lastMouthAt === null ? [] : this.player.closuresBetween(this.lastMouthAt, shownAt + half);
     this.lastMouthAt = shownAt + half;
+    for (const closure of skipped) this._countClosure(closure.key);
+    if (mouth.shape === "A") this._countClosure(mouth.key);
+    else if (skipped.length) mouth = { shape: "A", cueStartCtx: skipped[0].at, key: skipped[0].key };
     const speaking = this.player.at(shownAt) !== null;
     if (mouth.shape !== this.shape) {
       this.shape = mouth.shape;
