@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -281,7 +282,7 @@ def build_stt(
 ) -> tuple[STTEngine, STTEngine]:
     """The recognizers shared by every conversation, and by every file transcription (the
     audio API). They are one engine unless files are decoded another way (another packaged
-    Whisper model, another beam); both decode under ``scheduler`` (default: a bound of
+    Whisper model, or another beam, which shares the model's one copy); both decode under ``scheduler`` (default: a bound of
     ``VISAVIS_STT_CONCURRENCY`` concurrent decodes, 0 = one per core)."""
     if scheduler is None:
         scheduler = DeadlineScheduler(settings.stt_concurrency or os.cpu_count() or 1)
@@ -290,4 +291,11 @@ def build_stt(
     files_options = stt_options(settings, files=True)
     if files_options == live_options:
         return live, live
+    from visavis.speech.stt.whisper import FasterWhisperEngine
+
+    beam = files_options.whisper_beam_size
+    if isinstance(live, FasterWhisperEngine) and files_options == replace(
+        live_options, whisper_beam_size=beam
+    ):
+        return live, live.with_beam_size(beam)  # the same Whisper model, loaded once
     return live, build_stt_engine(files_options, scheduler=scheduler)

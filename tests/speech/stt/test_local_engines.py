@@ -28,6 +28,23 @@ async def test_transcribes_a_sentence(local_engine: LocalSTTEngine, speech: np.n
     assert transcript.segments and transcript.segments[0].start < 0.5
 
 
+async def test_another_beam_on_the_same_whisper_model_loads_it_once(
+    whisper: FasterWhisperEngine, speech: np.ndarray
+) -> None:
+    files = whisper.with_beam_size(5)
+    try:
+        greedy, beamed = await asyncio.gather(whisper.transcribe(speech), files.transcribe(speech))
+        assert word_errors(SENTENCE, greedy.text) <= 1, greedy.text
+        assert word_errors(SENTENCE, beamed.text) <= 1, beamed.text
+        assert (whisper.options.beam_size, files.options.beam_size) == (1, 5)
+        assert files._model is whisper._model  # one copy of the model in memory
+        await files.aclose()
+        # Closing the second engine leaves the first one's model in place.
+        assert word_errors(SENTENCE, (await whisper.transcribe(speech)).text) <= 1
+    finally:
+        await files.aclose()
+
+
 async def test_whisper_times_every_word_within_the_audio(
     whisper: FasterWhisperEngine, speech: np.ndarray
 ) -> None:

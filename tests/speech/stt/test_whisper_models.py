@@ -128,9 +128,12 @@ def test_files_are_decoded_with_a_beam_and_live_turns_greedily() -> None:
     live, files = build_stt(Settings())
     assert isinstance(live, FasterWhisperEngine) and isinstance(files, FasterWhisperEngine)
     assert (live.options.beam_size, files.options.beam_size) == (1, 5)
-    # The same model with another beam is still another way to decode files.
+    # The same model with another beam is still another way to decode files, on one copy of
+    # the model (``with_beam_size``).
     live, files = build_stt(Settings(stt_whisper_model="tiny.en", stt_file_whisper_model="tiny.en"))
     assert live is not files and files.options.beam_size == 5
+    assert isinstance(live, FasterWhisperEngine) and isinstance(files, FasterWhisperEngine)
+    assert files._source is live
     # Engines without a beam share one recognizer.
     live, files = build_stt(Settings(stt_engine="moonshine"))
     assert live is files

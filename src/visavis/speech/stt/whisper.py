@@ -4,7 +4,7 @@ release pins, or a CTranslate2 model folder of the operator's own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,8 +64,29 @@ class FasterWhisperEngine(LocalSTTEngine):
         self.options = options or WhisperOptions()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._source: FasterWhisperEngine | None = None
+
+    def with_beam_size(self, beam_size: int) -> FasterWhisperEngine:
+        """An engine decoding with another beam on this engine's model: one copy in memory,
+        loaded by this engine (and released when both are closed)."""
+        other = FasterWhisperEngine(
+            replace(self.options, beam_size=beam_size),
+            scheduler=self.scheduler,
+            partial_interval_s=self.partial_interval_s,
+        )
+        other._source = self
+        return other
+
+    async def load(self) -> None:
+        """Load the model now, off the event loop, unless it is loaded (or shared) already."""
+        if self._source is not None and self._model is None:
+            await self._source.load()
+            self._model, self._tokenizer = self._source._model, self._source._tokenizer
+        await super().load()
 
     def _load(self) -> None:
+        if self._model is not None:
+            return  # another engine's model, shared
         folder = self.options.model_dir
         files: dict[str, bytes] | None = None
         if folder is None:
