@@ -282,8 +282,9 @@ def build_stt(
 ) -> tuple[STTEngine, STTEngine]:
     """The recognizers shared by every conversation, and by every file transcription (the
     audio API). They are one engine unless files are decoded another way (another packaged
-    Whisper model, or another beam, which shares the model's one copy); both decode under ``scheduler`` (default: a bound of
-    ``VISAVIS_STT_CONCURRENCY`` concurrent decodes, 0 = one per core)."""
+    Whisper model, or another beam, which shares the model's one copy); both decode under
+    ``scheduler`` (default: a bound of ``VISAVIS_STT_CONCURRENCY`` concurrent decodes, 0 =
+    one per core)."""
     if scheduler is None:
         scheduler = DeadlineScheduler(settings.stt_concurrency or os.cpu_count() or 1)
     live_options = stt_options(settings, files=False)
