@@ -6,12 +6,8 @@ import pytest
 
 from visavis.speech.errors import UnspeakableTextError, VoiceLoadError
 from visavis.speech.tts.base import AudioChunk, PhoneTiming, trim_trailing_quiet
-from visavis.speech.tts.piper import (
-    PiperEngine,
-    PiperVoicePaths,
-    _phoneme_samples,
-    alignments_to_phones,
-)
+from visavis.speech.tts.piper import PiperEngine, PiperVoicePaths
+from visavis.speech.tts.piper_phones import alignments_to_phones, phoneme_samples
 
 
 def test_piper_durations_become_phones_with_stress_on_the_vowel() -> None:
@@ -31,9 +27,9 @@ def test_the_pad_between_two_phonemes_belongs_to_the_phone_after_it() -> None:
     config = SimpleNamespace(phoneme_id_map={"^": [1], "_": [0], "$": [2], "b": [3], "a": [4]})
     # Frames per id as Piper lays the ids out: ^ _ b _ a _ $
     frames = np.array([2, 3, 4, 5, 6, 7, 1])
-    timing = _phoneme_samples(config, ["b", "a"], frames, 10)
+    timing = phoneme_samples(config, ["b", "a"], frames, 10)
     assert timing == [("^", 20), ("b", 70), ("a", 110), ("$", 80)]
-    assert _phoneme_samples(config, ["b", "a", "a"], frames, 10) == []  # ids do not add up
+    assert phoneme_samples(config, ["b", "a", "a"], frames, 10) == []  # ids do not add up
 
 
 def test_a_cut_sentence_part_loses_its_closing_silence_but_not_its_sounds() -> None:
