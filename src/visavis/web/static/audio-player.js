@@ -65,8 +65,8 @@ class Utterance {
     return found.ctx + (a - found.audio);
   }
 
-  /** The cue index at its own audio time ``a`` (-1 when none covers it). */
-  cueIndexAt(a) {
+  /** The index of the last cue starting at or before its own audio time ``a`` (-1: none). */
+  lastCueStartingBy(a) {
     const cues = this.cues;
     let lo = 0;
     let hi = cues.length - 1;
@@ -78,7 +78,13 @@ class Utterance {
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    if (found < 0 || a >= cues[found].t + cues[found].d) return -1;
+    return found;
+  }
+
+  /** The cue index at its own audio time ``a`` (-1 when none covers it). */
+  cueIndexAt(a) {
+    const found = this.lastCueStartingBy(a);
+    if (found < 0 || a >= this.cues[found].t + this.cues[found].d) return -1;
     return found;
   }
 }
@@ -355,14 +361,7 @@ export class AudioPlayer {
       const from = t0 < start ? -Infinity : u.audioTimeAt(t0);
       const to = t1 >= u.endCtx ? Infinity : u.audioTimeAt(t1);
       const cues = u.cues;
-      let lo = 0;
-      let hi = cues.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (cues[mid].t <= from) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < cues.length && cues[i].t < to; i++) {
+      for (let i = u.lastCueStartingBy(from) + 1; i < cues.length && cues[i].t < to; i++) {
         if (cues[i].s === "A" && cues[i].t + cues[i].d <= to) {
           found.push({ at: u.contextTimeOf(cues[i].t), key: `${u.id}:${i}` });
         }
