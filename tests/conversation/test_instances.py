@@ -124,8 +124,8 @@ async def test_with_redis_the_holder_hears_end_and_takeover_by_notice(
     try:
         await _wait_subscribed(channel, count=2)
         await _end_through_b_closes_a(servers, key)
-        assert await _heard(a, "end", "pubsub") == 1
-        assert await _heard(a, "end", "poll") == 0
+        assert await _heard(a, "end", "pubsub") == 1, a.log()
+        assert await _heard(a, "end", "poll") == 0, a.log()
 
         conversation_id, token = await start_conversation(a.base_url, key, None)
         first = LiveClient(a.base_url, conversation_id, token)
@@ -135,7 +135,7 @@ async def test_with_redis_the_holder_hears_end_and_takeover_by_notice(
         await second.connect()
         await second.wait_for("ready", timeout=10)
         assert await first.wait_closed(timeout=10) == 4409
-        assert await _heard(a, "takeover", "pubsub") == 1
+        assert await _heard(a, "takeover", "pubsub") == 1, a.log()
         await second.close()
     finally:
         for server in servers:

@@ -58,6 +58,8 @@ class LiveConversations:
         self._watcher: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._noticed = asyncio.Event()
+        #: Conversations a notice was heard about since their last check.
+        self._noticed_ids: set[uuid.UUID] = set()
 
     def get(self, conversation_id: uuid.UUID) -> ConversationSession | None:
         return self._sessions.get(conversation_id)
@@ -120,6 +122,7 @@ class LiveConversations:
     async def _notice(self, conversation_id: uuid.UUID, kind: str) -> None:
         if conversation_id in self._sessions:
             logger.debug("notice %s for conversation %s", kind, conversation_id)
+            self._noticed_ids.add(conversation_id)
             self._noticed.set()
 
     async def _watch(self) -> None:
@@ -129,25 +132,29 @@ class LiveConversations:
                     await self._noticed.wait()
             except TimeoutError:
                 pass
-            heard_by = "pubsub" if self._noticed.is_set() else "poll"
             self._noticed.clear()
             try:
-                await self.check(heard_by=heard_by)
+                await self.check()
             except Exception as error:  # the next round retries; watching must not stop
                 if is_database_outage(error):
                     logger.warning("cannot check conversation leases: %s", error)
                 else:
                     logger.exception("checking conversation leases failed")
 
-    async def check(self, *, heard_by: str = "poll") -> None:
+    async def check(self) -> None:
         """One round: renew our leases; close what another connection took over or that ended.
 
-        ``heard_by`` says what started the round (``poll``: the timer; ``pubsub``: a notice),
-        counted for each conversation closed because of a change made elsewhere.
+        Each conversation closed because of a change made elsewhere is counted by what brought
+        the news: ``pubsub`` if a notice about it came before the close, else ``poll``. (Per
+        conversation, not per round: a notice landing while a timer's round is reading the
+        leases still counts as the notice's doing.)
         """
         if self.db is None or not self._sessions:
+            self._noticed_ids.clear()
             return
         held = dict(self._sessions)
+        # A notice heard during this round stays for the next one, which it also started.
+        answered = set(self._noticed_ids)
         async with self.db() as db:
             views = await LeaseRepository(db).watch(
                 held, instance_id=self.instance_id, ttl_s=self.lease_ttl_s
@@ -157,12 +164,15 @@ class LiveConversations:
             session = held[view.conversation_id]
             if session.journal.closing:
                 continue
+            heard_by = "pubsub" if view.conversation_id in self._noticed_ids else "poll"
             if view.status == "ended":
                 self._closed_elsewhere("end", heard_by)
                 await session.end(reason=view.end_reason or "ended_elsewhere", by_server=True)
             elif view.instance_id != self.instance_id or view.epoch != _epoch(session):
                 self._closed_elsewhere("takeover", heard_by)
                 await session.aclose(reason="replaced_by_new_connection", code=4409)
+        self._noticed_ids -= answered
+        self._noticed_ids.intersection_update(self._sessions)
 
     def _closed_elsewhere(self, kind: str, heard_by: str) -> None:
         logger.info("closing a conversation: %s elsewhere, heard by %s", kind, heard_by)
