@@ -216,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         ctx.catalogue = AvatarCatalogueCache(providers, ttl_s=settings.avatar_catalogue_ttl_s)
-        ctx.stt, ctx.stt_files = build_stt(settings, scheduler=decodes)
+        ctx.stt, ctx.stt_files = build_stt(settings, scheduler=decodes, observer=metrics)
         if ctx.cloning is not None and ctx.cloning.backends:
             ctx.twin_voices = ProfileVoices(
                 sessions,

@@ -29,7 +29,7 @@ from visavis.mind.embedding import WordLlamaEmbedder
 from visavis.mind.service import MindService
 from visavis.mind.twin_setup import load_twin_setup
 from visavis.speech.scheduling import DeadlineScheduler
-from visavis.speech.stt import STTEngine, build_stt_engine
+from visavis.speech.stt import RecognitionObserver, STTEngine, build_stt_engine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.bounded import BoundedVoice, SpeechBounds
 from visavis.speech.tts.cache import CachedTTSEngine
@@ -278,17 +278,21 @@ def speech_schedulers(
 
 
 def build_stt(
-    settings: Settings, *, scheduler: DeadlineScheduler | None = None
+    settings: Settings,
+    *,
+    scheduler: DeadlineScheduler | None = None,
+    observer: RecognitionObserver | None = None,
 ) -> tuple[STTEngine, STTEngine]:
     """The recognizers shared by every conversation, and by every file transcription (the
     audio API). They are one engine unless files are decoded another way (another packaged
     Whisper model, or another beam, which shares the model's one copy); both decode under
     ``scheduler`` (default: a bound of ``VISAVIS_STT_CONCURRENCY`` concurrent decodes, 0 =
-    one per core)."""
+    one per core) and tell ``observer`` (the metrics) of every decode."""
     if scheduler is None:
         scheduler = DeadlineScheduler(settings.stt_concurrency or os.cpu_count() or 1)
     live_options = stt_options(settings, files=False)
     live = build_stt_engine(live_options, scheduler=scheduler)
+    live.observer = observer
     files_options = stt_options(settings, files=True)
     if files_options == live_options:
         return live, live
@@ -299,4 +303,6 @@ def build_stt(
         live_options, whisper_beam_size=beam
     ):
         return live, live.with_beam_size(beam)  # the same Whisper model, loaded once
-    return live, build_stt_engine(files_options, scheduler=scheduler)
+    files = build_stt_engine(files_options, scheduler=scheduler)
+    files.observer = observer
+    return live, files

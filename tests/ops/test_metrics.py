@@ -253,3 +253,32 @@ async def test_a_live_conversation_moves_the_conversation_metrics(
         page = (await http.get("/v1/events", params={"limit": 50})).json()
     kinds = [e["type"] for e in page["items"]]
     assert {"conversation_started", "turn_completed", "conversation_ended"} <= set(kinds)
+
+
+@pytest.mark.slow
+async def test_a_transcription_moves_the_recognition_metrics(live_server: ServerFactory) -> None:
+    server = live_server(admin_api_key=ADMIN_KEY)
+    tenant = await server.tenant("recognition")
+    engine = server.ctx.stt_files.name
+    before = await _scrape(server)
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=tenant.headers, timeout=60
+    ) as http:
+        speech = await http.post(
+            "/v1/audio/speech",
+            json={"model": "tts-1", "input": "Hello there.", "response_format": "wav"},
+        )
+        assert speech.status_code == 200, speech.text
+        seconds = (len(speech.content) - 44) / 2 / 24000
+        heard = await http.post(
+            "/v1/audio/transcriptions",
+            data={"model": "whisper-1"},
+            files={"file": ("hello.wav", speech.content, "audio/wav")},
+        )
+        assert heard.status_code == 200, heard.text
+    after = await _scrape(server)
+    audio = "visavis_stt_audio_seconds_total"
+    compute = "visavis_stt_compute_seconds_total"
+    assert value(before, audio, engine=engine) == 0
+    assert value(after, audio, engine=engine) == pytest.approx(seconds, abs=0.05)
+    assert value(after, compute, engine=engine) > 0

@@ -2,6 +2,7 @@
 
 from visavis.speech.stt.base import (
     SAMPLE_RATE,
+    RecognitionObserver,
     Segment,
     STTEngine,
     STTStream,
@@ -18,6 +19,7 @@ from visavis.speech.stt.factory import STTEngineOptions, build_stt_engine
 
 __all__ = [
     "SAMPLE_RATE",
+    "RecognitionObserver",
     "STTEngine",
     "STTEngineOptions",
     "STTModelError",

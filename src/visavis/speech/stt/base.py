@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -88,12 +89,24 @@ class STTStream(abc.ABC):
         """Stop all work of this stream; idempotent."""
 
 
+class RecognitionObserver(Protocol):
+    """Told, per decode, how many seconds of speech took how many seconds to recognize."""
+
+    def recognized(self, *, engine: str, audio_s: float, compute_s: float) -> None: ...
+
+
 class STTEngine(abc.ABC):
     """A recognizer, loaded once per process and shared by every stream and request."""
 
     name: str
     word_times: bool
     """Whether transcripts carry word times."""
+    observer: RecognitionObserver | None = None
+    """Told of every decode (partials, finals, files): the instance's metrics."""
+
+    def _observe(self, audio_s: float, compute_s: float) -> None:
+        if self.observer is not None:
+            self.observer.recognized(engine=self.name, audio_s=audio_s, compute_s=compute_s)
 
     @abc.abstractmethod
     def stream(self, *, language: str | None = None) -> STTStream:

@@ -99,6 +99,7 @@ class LocalSTTEngine(STTEngine):
             started = time.perf_counter()
             segments = await run_to_completion(lambda: self._decode(audio, final=final))
             elapsed = time.perf_counter() - started
+        self._observe(duration, elapsed)
         transcript = Transcript.of_segments(
             segments, duration=duration, final=final, language=language
         )

@@ -75,6 +75,7 @@ class OpenAICompatibleSTTEngine(STTEngine):
                 wav_bytes(pcm), model=self.options.model, language=language
             )
             elapsed = time.perf_counter() - started
+        self._observe(duration, elapsed)
         segments = parse_segments(body)
         return Transcript(
             text=str(body["text"]).strip(),

@@ -75,6 +75,7 @@ class FasterWhisperEngine(LocalSTTEngine):
             partial_interval_s=self.partial_interval_s,
         )
         other._source = self
+        other.observer = self.observer
         return other
 
     async def load(self) -> None:
