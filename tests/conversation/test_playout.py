@@ -89,3 +89,22 @@ async def test_an_utterance_the_client_reported_on_keeps_its_reported_start() ->
     time.at_ms(1400)
     playout.report(utterance_id=1, position_ms=1000, ended=True)
     assert second.start_ms == 1200
+
+
+async def test_a_sentence_late_mid_reply_counts_an_underrun_a_new_reply_does_not() -> None:
+    time = ManualTime()
+    silences: list[int] = []
+    playout = _playout(time)
+    playout.on_underrun = silences.append
+    await _play(playout, 1, 1000)
+    time.at_ms(900)
+    await _play(playout, 2, 1000)  # sent before the first ran out: heard back to back
+    assert (playout.underruns, silences) == (0, [])
+    time.at_ms(2500)  # the third sentence was ready 500 ms after the second stopped playing
+    await _play(playout, 3, 1000)
+    assert (playout.underruns, silences) == (1, [500])
+    time.at_ms(6000)  # the next reply starts after the person's turn: silence is expected
+    audio = _audio("a new reply", 1000)
+    scheduled = playout.schedule(utterance_id=4, turn_id=2, audio=audio)
+    await playout.send(scheduled, audio)
+    assert playout.underruns == 1

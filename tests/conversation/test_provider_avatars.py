@@ -213,6 +213,12 @@ async def test_renewal_past_the_duration_limit_cuts_no_utterance(
         assert len(rows) >= 2 and all(r.status == "stopped" for r in rows)
         assert "renewed" in [e.kind for e in events]
         assert any(r.stop_reason == "renewed" for r in rows)
+        renewals = f'visavis_avatar_renewals_total{{outcome="renewed",provider="{provider}"}} '
+        scrape = server.ctx.metrics.scrape().decode()
+        assert any(
+            line.startswith(renewals) and float(line.split()[-1]) >= 1
+            for line in scrape.splitlines()
+        ), scrape
 
 
 @pytest.mark.parametrize("knobs", [{"fail_next": 100, "fail_status": 500}, {"latency_s": 5.0}])

@@ -98,6 +98,16 @@ async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_st
     assert client.messages("user_partial"), "partial words arrive while the person speaks"
     await client.wait_for("turn_end", turn_id=2, after=mark, timeout=60)
     assert [r for r in client.received[mark:] if r.frame is not None], "the agent answered aloud"
+    # The spoken turn, and only it (the greeting was not spoken), is timed from the end of the
+    # person's speech: at least the end silence that closed their turn.
+    voice_turns = {
+        line.split("{")[0]: float(line.split()[-1])
+        for line in server.ctx.metrics.scrape().decode().splitlines()
+        if line.startswith("visavis_voice_turn_seconds_")
+    }
+    assert voice_turns["visavis_voice_turn_seconds_count"] == 1
+    end_silence_s = server.ctx.settings.stt_end_silence_ms / 1000
+    assert end_silence_s <= voice_turns["visavis_voice_turn_seconds_sum"] < 30
     await client.close()
 
 

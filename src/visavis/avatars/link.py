@@ -197,6 +197,10 @@ class AvatarLink:
         launch = await self.launcher.start(self.conversation, quality=self.quality)
         if not launch.ok:
             logger.warning("renewing the avatar failed: %s", launch.reason)
+        metrics = self.launcher.metrics
+        if metrics is not None:
+            provider = self.conversation.avatar_provider or "local"
+            metrics.avatar_renewal(provider=provider, outcome="renewed" if launch.ok else "failed")
         return launch
 
     async def ensure_time_for(self, duration_ms: float) -> bool:

@@ -10,7 +10,7 @@ utterance sample for sample, or starts when its first frame goes out after a gap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from visavis.conversation import protocol
 from visavis.conversation.outbox import Outbox
@@ -26,21 +26,38 @@ from visavis.timing import ConversationClock
 
 _MIN_SHIFT_MS = 20
 _MAX_SHIFT_MS = 10_000
+#: A sentence whose first frame leaves this long after the one before it stopped playing, in
+#: the same reply, left the listener in silence: an underrun. (Two frames: reports come
+#: every ~250 ms, so the timeline's end is known to a frame or so.)
+UNDERRUN_GAP_MS = 2 * FRAME_MS
+
+UnderrunHandler = Callable[[int], None]
 
 
 class Playout:
     """The audio timeline of one live connection: utterances scheduled, paced, reported."""
 
     def __init__(
-        self, outbox: Outbox, clock: ConversationClock, *, sample_rate: int, lead_ms: int = 1500
+        self,
+        outbox: Outbox,
+        clock: ConversationClock,
+        *,
+        sample_rate: int,
+        lead_ms: int = 1500,
+        on_underrun: UnderrunHandler | None = None,
     ) -> None:
         self.outbox = outbox
         self.clock = clock
         self.sample_rate = sample_rate
         self.lead_ms = lead_ms
+        #: Told the silence (ms) each time the listener ran out of audio mid-reply.
+        self.on_underrun = on_underrun
+        #: Times the listener ran out of audio mid-reply on this timeline.
+        self.underruns = 0
         self._busy_until_ms = 0
         # Where the recorded audio timeline ends: speech is heard one utterance after another.
         self._timeline_end_ms = 0
+        self._timeline_turn: int | None = None  # the turn whose audio ends the timeline
         self._utterances: dict[int, ScheduledUtterance] = {}
 
     @property
@@ -90,8 +107,10 @@ class Playout:
             if scheduled.timeline_start_ms is None:
                 # Nothing is heard before its first frame leaves, nor before the previous ends.
                 scheduled.first_sent_ms = self.clock.ms()
+                self._count_underrun(scheduled)
                 scheduled.timeline_start_ms = max(scheduled.first_sent_ms, self._timeline_end_ms)
                 self._timeline_end_ms = scheduled.timeline_start_ms + scheduled.duration_ms
+                self._timeline_turn = scheduled.turn_id
             scheduled.frames_sent = frame.seq + 1
         scheduled.sent_all = True
         self.outbox.send_json(
@@ -101,6 +120,14 @@ class Playout:
                 frames=scheduled.frames_sent,
             )
         )
+
+    def _count_underrun(self, scheduled: ScheduledUtterance) -> None:
+        first_sent = scheduled.first_sent_ms or 0
+        gap = first_sent - self._timeline_end_ms
+        if self._timeline_turn == scheduled.turn_id and gap > UNDERRUN_GAP_MS:
+            self.underruns += 1
+            if self.on_underrun is not None:
+                self.on_underrun(gap)
 
     def report(self, *, utterance_id: int, position_ms: int, ended: bool) -> None:
         """The client says how far it has played an utterance.
@@ -208,9 +235,13 @@ class LocalVoiceOutput(PipelinedOutput[SpokenAudio]):
         clock: ConversationClock,
         lead_ms: int,
         ids: UtteranceIds,
+        on_underrun: UnderrunHandler | None = None,
     ) -> LocalVoiceOutput:
-        """The local voice of one connection, on its own audio timeline."""
-        playout = Playout(outbox, clock, sample_rate=voice.sample_rate, lead_ms=lead_ms)
+        """The local voice of one connection, on its own audio timeline (``on_underrun``: told
+        each time the listener runs out of audio mid-reply)."""
+        playout = Playout(
+            outbox, clock, sample_rate=voice.sample_rate, lead_ms=lead_ms, on_underrun=on_underrun
+        )
         return cls(voice, playout, ids=ids)
 
     def start(self, turn_id: int, figures: ReplyFigures | None = None) -> ReplyFigures:

@@ -27,6 +27,7 @@ class TurnTimes(Protocol):
     trigger: str
     started_ms: int
     first_delta_ms: int | None
+    speech_end_ms: int | None
 
 
 @dataclass
@@ -79,11 +80,14 @@ class PreparedTurn:
             await asyncio.wait({self.task})
         return self.record.turn_id
 
-    async def confirm(self, journal: ConversationJournal, now_ms: int) -> asyncio.Task[None]:
-        """It is the person's turn, from ``now_ms``: send what was held and let its speech
-        through; returns the turn's task."""
+    async def confirm(
+        self, journal: ConversationJournal, now_ms: int, *, speech_end_ms: int | None = None
+    ) -> asyncio.Task[None]:
+        """It is the person's turn, from ``now_ms`` (their speech ended at ``speech_end_ms``,
+        when spoken): send what was held and let its speech through; returns the turn's task."""
         record = self.record
         record.started_ms = now_ms
+        record.speech_end_ms = speech_end_ms
         if record.first_delta_ms is not None:
             record.first_delta_ms = 0  # the answer was already under way
         await journal.machine.transition(S.THINKING, reason=record.trigger)

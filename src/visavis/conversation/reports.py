@@ -3,11 +3,15 @@ and of each turn, and the note of sentences the voice left out."""
 
 from __future__ import annotations
 
+import logging
+
 from visavis.conversation.journal import ConversationJournal
 from visavis.conversation.turn_figures import TurnFigures
 from visavis.db.models import Conversation
 from visavis.ops.metrics import Metrics
 from visavis.timing import ConversationClock
+
+logger = logging.getLogger(__name__)
 
 
 def conversation_started(
@@ -39,6 +43,20 @@ def turn_measured(
             "interrupted": turn.outcome == "interrupted",
         },
     )
+
+
+def voice_turn_measured(metrics: Metrics | None, agent: str, after_speech_ms: int) -> None:
+    """A spoken turn's answer was first heard ``after_speech_ms`` after the person's speech
+    ended: the figure the field competes on."""
+    if metrics is not None:
+        metrics.voice_turn_after(after_speech_ms / 1000, agent=agent)
+
+
+def audio_underrun(metrics: Metrics | None, silence_ms: int) -> None:
+    """The listener ran out of audio mid-reply for ``silence_ms``."""
+    logger.info("the listener ran out of audio mid-reply for %d ms", silence_ms)
+    if metrics is not None:
+        metrics.audio_underrun()
 
 
 def unsaid_noted(

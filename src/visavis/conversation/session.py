@@ -65,6 +65,8 @@ class TurnRecord:
     reply: str = ""
     first_delta_ms: int | None = None
     prepared: PreparedTurn | None = None  # started on the person's words at a pause
+    #: Where the person's speech ended (conversation clock) when they spoke the turn.
+    speech_end_ms: int | None = None
 
 
 class ConversationSession:
@@ -114,6 +116,7 @@ class ConversationSession:
             clock=self.clock,
             lead_ms=services.settings.ws_audio_lead_ms,
             ids=UtteranceIds(),
+            on_underrun=functools.partial(reports.audio_underrun, self.metrics),
         )
         self.avatar = ConversationAvatar(
             conversation=conversation,
@@ -300,10 +303,13 @@ class ConversationSession:
         self.journal.transcript(
             "user", text, actual_start_ms=actual_start_ms, duration_ms=duration_ms
         )
+        speech_end_ms = None if duration_ms is None else actual_start_ms + duration_ms
         if prepared is None:
-            self._start_turn(trigger="user", user_text=text)
+            self._start_turn(trigger="user", user_text=text, speech_end_ms=speech_end_ms)
         else:
-            self._turn_task = await prepared.confirm(self.journal, self.clock.ms())
+            self._turn_task = await prepared.confirm(
+                self.journal, self.clock.ms(), speech_end_ms=speech_end_ms
+            )
 
     async def prepare(self, text: str, actual_start_ms: int, duration_ms: int | None) -> None:
         """The person paused after ``text``: answer it, unheard until ``user_said`` confirms."""
@@ -331,9 +337,11 @@ class ConversationSession:
 
     # --- turns --------------------------------------------------------------------------
 
-    def _start_turn(self, *, trigger: str, user_text: str | None) -> None:
+    def _start_turn(
+        self, *, trigger: str, user_text: str | None, speech_end_ms: int | None = None
+    ) -> None:
         self._turn_seq += 1
-        record = TurnRecord(turn_id=self._turn_seq, trigger=trigger, started_ms=self.clock.ms())
+        record = TurnRecord(self._turn_seq, trigger, self.clock.ms(), speech_end_ms=speech_end_ms)
         self._turn_task = asyncio.create_task(
             self._run_turn(record, list(self.history), user_text),
             name=f"turn-{self.conversation_id}-{record.turn_id}",
@@ -449,6 +457,10 @@ class ConversationSession:
         )
         self.journal.turn(turn)
         reports.turn_measured(self.journal, self.metrics, self.conversation.agent, turn)
+        if record.speech_end_ms is not None and figures.first_audio_ms is not None:
+            reports.voice_turn_measured(
+                self.metrics, self.conversation.agent, figures.first_audio_ms - record.speech_end_ms
+            )
         if self.journal.closing:
             return
         if failure is not None:
