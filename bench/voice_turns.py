@@ -20,6 +20,16 @@ played by a simulated player (as bench/turns.py, reporting playback like the bro
 ``bench/stt.py``; needs ``pip install 'visavis[bench]'``), and ``misheard`` lists those with
 more than two word errors.
 
+Pacing: clients start ``--stagger`` seconds apart (0.25) and each answers ``--think`` seconds
+after the agent's reply was sent (0.25). The defaults keep ten clients in step — the same
+answers, the same replies, every turn ending within 2.5 s of the others': a burst, the worst
+case for two cores. ``--stagger 1.4 --think 0.5,2.5`` (a pause drawn per answer) lets them
+drift apart as independent conversations do.
+
+``server`` gives the server's own totals over the run (``/metrics``): seconds spent in synthesis
+and recognition calls and the seconds of audio they made or heard, and the underruns it
+counted (a reply's next sentence sent after the listener ran out of audio).
+
 ``--llm fake`` answers with the OpenAI-compatible agent against the repository's fake model
 server (first token at once, then one every 5 ms; a different reply every turn, so the synthesis
 cache does not answer for the voice); ``--env KEY=VALUE`` sets server settings (e.g.
@@ -27,6 +37,8 @@ cache does not answer for the voice); ``--env KEY=VALUE`` sets server settings (
 
     python bench/voice_turns.py --clients 1 --turns 8 --barge-ins 8 --echo-turns 20
     python bench/voice_turns.py --clients 10 --turns 3 --barge-ins 0 --echo-turns 0
+    python bench/voice_turns.py --clients 10 --turns 4 --barge-ins 0 --echo-turns 0 \
+        --stagger 1.4 --think 0.5,2.5
     python bench/voice_turns.py --llm fake --turns 8 --barge-ins 0 --echo-turns 0
 """
 
@@ -35,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import struct
 import sys
@@ -64,6 +77,8 @@ ANSWERS = [
     "I would like to know how the team shares on-call duty.",
 ]
 STOP = "Sorry, let me stop you there for a second."
+#: Lets the bench read the server's /metrics (what synthesis and recognition cost).
+ADMIN_KEY = "bench-admin-" + "k" * 32
 ECHO_S = 6.0  # seconds of each reply played back into the microphone
 VOICED = 500  # a sample louder than this is speech (Piper's leading silence is below)
 
@@ -103,11 +118,22 @@ class Stats:
     words: int = 0
 
 
+@dataclass
+class Pacing:
+    """When one client speaks: its start after the run begins, and the silence before each
+    answer once the agent's reply has been sent (drawn uniformly from ``think_s``)."""
+
+    start_s: float
+    think_s: tuple[float, float]
+    rng: random.Random
+
+
 class VoiceClient:
     """One conversation: a live microphone, a simulated player, and what it received."""
 
-    def __init__(self, ws: Any, echo_gain: float) -> None:
+    def __init__(self, ws: Any, echo_gain: float, pacing: Pacing) -> None:
         self.ws = ws
+        self.pacing = pacing
         self.player = Player(sample_rate=24000)
         self.echo_gain = echo_gain
         self.echo_on = False
@@ -121,6 +147,11 @@ class VoiceClient:
         self.turn_of_utterance: dict[int, int] = {}
         self.event = asyncio.Event()
         self.closed = False
+
+    def lead_in(self) -> int:
+        """Samples of silence before the person's next answer."""
+        low, high = self.pacing.think_s
+        return int(RATE * self.pacing.rng.uniform(low, high))
 
     def say(self, pcm: np.ndarray) -> int:
         """Queue speech; returns the mic-stream sample index where it starts."""
@@ -236,11 +267,16 @@ async def open_conversation(base_url: str) -> tuple[Any, Any]:
 
 
 async def session(
-    base_url: str, plan: list[str], speech: dict[str, np.ndarray], stats: Stats, echo_gain: float
+    base_url: str,
+    plan: list[str],
+    speech: dict[str, np.ndarray],
+    stats: Stats,
+    echo_gain: float,
+    pacing: Pacing,
 ) -> list[str]:
     """One interview: do the steps of ``plan`` until it closes; returns the steps left."""
     ws, _ = await open_conversation(base_url)
-    client = VoiceClient(ws, echo_gain)
+    client = VoiceClient(ws, echo_gain, pacing)
     tasks = [
         asyncio.create_task(client.receive()),
         asyncio.create_task(client.microphone()),
@@ -281,8 +317,9 @@ async def run_step(
     if step == "latency":
         text = next(answers)
         pcm = speech[text]
-        start = client.say(np.concatenate([np.zeros(RATE // 4, np.int16), pcm]))
-        last = start + RATE // 4 + voiced_bounds(pcm)[1]
+        lead_in = client.lead_in()
+        start = client.say(np.concatenate([np.zeros(lead_in, np.int16), pcm]))
+        last = start + lead_in + voiced_bounds(pcm)[1]
         first = await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
         stats.latency_ms.append((first - client.sent_time(last)) * 1000)
         await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
@@ -297,7 +334,7 @@ async def run_step(
     elif step == "barge_in":
         # Answer, then speak over the reply 0.8 s after its first frame.
         text = next(answers)
-        client.say(np.concatenate([np.zeros(RATE // 4, np.int16), speech[text]]))
+        client.say(np.concatenate([np.zeros(client.lead_in(), np.int16), speech[text]]))
         await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
         await asyncio.sleep(0.8)
         stop = speech[STOP]
@@ -313,7 +350,7 @@ async def run_step(
             stats.barge_missed += 1
     elif step == "echo":
         text = next(answers)
-        client.say(np.concatenate([np.zeros(RATE // 4, np.int16), speech[text]]))
+        client.say(np.concatenate([np.zeros(client.lead_in(), np.int16), speech[text]]))
         await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
         client.echo_on = True
         # Up to ``ECHO_S`` of the reply plays back into the microphone; then the client stops it.
@@ -377,15 +414,15 @@ def _add_split(client: VoiceClient, stats: Stats, mark: int, turn_id: int) -> No
 
 
 async def run_client(
-    base_url: str, plan: list[str], speech: dict[str, np.ndarray], index: int, echo_gain: float
+    base_url: str, plan: list[str], speech: dict[str, np.ndarray], echo_gain: float, pacing: Pacing
 ) -> Stats:
-    await asyncio.sleep(0.25 * index)
+    await asyncio.sleep(pacing.start_s)
     stats = Stats()
     left = list(plan)
     for _ in range(20):
         if not left:
             break
-        left = await session(base_url, left, speech, stats, echo_gain)
+        left = await session(base_url, left, speech, stats, echo_gain, pacing)
     return stats
 
 
@@ -405,9 +442,20 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
     plan = ["latency"] * args.turns + ["barge_in"] * args.barge_ins + ["echo"] * args.echo_turns
     echo_gain = 10 ** (args.echo_db / 20)
     cpu_before = cpu_seconds(pid)
+    totals_before = await server_totals(base_url)
     started = time.monotonic()
+    think_s = tuple(float(x) for x in args.think.split(","))
     results = await asyncio.gather(
-        *(run_client(base_url, plan, speech, i, echo_gain) for i in range(args.clients))
+        *(
+            run_client(
+                base_url,
+                plan,
+                speech,
+                echo_gain,
+                Pacing(args.stagger * i, (think_s[0], think_s[-1]), random.Random(i)),
+            )
+            for i in range(args.clients)
+        )
     )
     wall = time.monotonic() - started
     latencies = [x for r in results for x in r.latency_ms]
@@ -422,6 +470,8 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
     }
     return {
         "clients": args.clients,
+        "stagger_s": args.stagger,
+        "think_s": args.think,
         "voice_turn_ms": summary(latencies),
         "split": split,
         "turns_prepared_at_the_pause": sum(r.prepared for r in results),
@@ -439,8 +489,39 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
             "false_turns": sum(r.false_turns for r in results),
         },
         "server_cpu_s": round(cpu_seconds(pid) - cpu_before, 1),
+        # Seconds spent in synthesis and recognition calls (wall time, waits for a core
+        # included) against the seconds of audio they made or heard; the server's own count
+        # of replies whose next sentence came after the listener ran out of audio.
+        "server": {
+            name: round(value - totals_before[name], 1)
+            for name, value in (await server_totals(base_url)).items()
+        },
         "wall_s": round(wall, 1),
     }
+
+
+#: The server's own totals (its /metrics) the bench reports, by the metric's name.
+SERVER_TOTALS = {
+    "tts_compute_s": "visavis_tts_compute_seconds_total",
+    "tts_audio_s": "visavis_tts_audio_seconds_total",
+    "stt_compute_s": "visavis_stt_compute_seconds_total",
+    "stt_audio_s": "visavis_stt_audio_seconds_total",
+    "underruns": "visavis_audio_underruns_total",
+}
+
+
+async def server_totals(base_url: str) -> dict[str, float]:
+    """The server's synthesis, recognition and underrun totals so far, from its /metrics."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:
+        scrape = await http.get("/metrics")
+    scrape.raise_for_status()
+    totals = dict.fromkeys(SERVER_TOTALS, 0.0)
+    for line in scrape.text.splitlines():
+        for name, metric in SERVER_TOTALS.items():
+            if line.startswith((f"{metric}{{", f"{metric} ")):
+                totals[name] += float(line.split()[-1])
+    return totals
 
 
 def main() -> None:
@@ -455,16 +536,26 @@ def main() -> None:
         default=-30.0,
         help="echo level relative to the agent's audio (after echo cancellation)",
     )
+    parser.add_argument(
+        "--stagger", type=float, default=0.25, help="seconds between two clients' starts"
+    )
+    parser.add_argument(
+        "--think",
+        default="0.25",
+        metavar="S[,MAX]",
+        help="silence before each answer, seconds (a range: drawn uniformly per answer)",
+    )
     parser.add_argument("--llm", choices=["builtin", "fake"], default="builtin")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    env = dict(item.split("=", 1) for item in args.env)
+    env = {"VISAVIS_ADMIN_API_KEY": ADMIN_KEY} | dict(item.split("=", 1) for item in args.env)
     with ExitStack() as stack:
         if args.llm == "fake":
             env |= fake_model(stack)
         served = stack.enter_context(served_visavis(env))
         result = asyncio.run(bench(args, served.base_url, served.pid))
-    print(json.dumps({"llm": args.llm, "env": env, **result}, indent=2))
+    shown = {k: v for k, v in env.items() if k != "VISAVIS_ADMIN_API_KEY"}
+    print(json.dumps({"llm": args.llm, "env": shown, **result}, indent=2))
 
 
 def fake_model(stack: ExitStack) -> dict[str, str]:
