@@ -18,8 +18,8 @@ from visavis.speech.stt.errors import (
 from visavis.speech.stt.factory import STTEngineOptions, build_stt_engine
 
 __all__ = [
-    "SAMPLE_RATE",
     "RecognitionObserver",
+    "SAMPLE_RATE",
     "STTEngine",
     "STTEngineOptions",
     "STTModelError",
