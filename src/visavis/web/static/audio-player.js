@@ -9,6 +9,7 @@ const MAGIC1 = 0x31; // "1"
 // How far ahead of "now" a reply's first frame is scheduled: room for the next frames to
 // arrive (the server sends a reply's first ~1.5 s in one burst), small enough not to be heard.
 const JITTER_S = 0.025;
+const MAX_PENDING_CLOSURES = 1000;
 // A frame due sooner than this is late: the utterance pauses and restarts after the buffer.
 const MIN_LEAD_S = 0.005;
 const REPORT_EVERY_MS = 250;
@@ -40,6 +41,7 @@ class Utterance {
     this.sources = new Set();
     this.lastReportMs = -Infinity;
     this.endReported = false;
+    this.silenced = false; // stopped before its end (an interruption): the rest is never heard
   }
 
   get startCtx() {
@@ -113,6 +115,7 @@ export class AudioPlayer {
     this.timer = null;
     this.underruns = 0; // frames that arrived after the sound before them had run out
     this.closureCues = 0; // shut-lips (A) cues received
+    this.pendingClosures = []; // those not shown yet: {u, index}
   }
 
   /** Create the AudioContext (call from a user gesture when autoplay is not allowed). */
@@ -211,7 +214,36 @@ export class AudioPlayer {
     const u = this._utterance(utteranceId);
     u.cues = Array.isArray(cues) ? cues : [];
     u.durationS = durationMs / 1000;
-    for (const cue of u.cues) if (cue.s === "A") this.closureCues += 1;
+    u.cues.forEach((cue, index) => {
+      if (cue.s !== "A") return;
+      this.closureCues += 1;
+      this.pendingClosures.push({ u, index });
+    });
+    // A page that draws no frames (hidden) keeps only the latest closures to show.
+    if (this.pendingClosures.length > MAX_PENDING_CLOSURES) {
+      this.pendingClosures.splice(0, this.pendingClosures.length - MAX_PENDING_CLOSURES);
+    }
+  }
+
+  /**
+   * The shut-lips cues that start before context time ``t`` and were not shown yet, each
+   * returned once: ``[{at, key}]``. A frame shows every one of them, however short: one that
+   * fell between two frames, and one whose audio came late and was placed in time a frame
+   * had already looked past. Cues of silenced utterances are dropped (never heard).
+   */
+  closuresDue(t) {
+    const due = [];
+    this.pendingClosures = this.pendingClosures.filter(({ u, index }) => {
+      if (u.silenced) return false;
+      const cue = u.cues[index];
+      // Its place in time is known once its first sample has arrived.
+      if (u.startCtx === null || cue.t >= u.receivedS) return true;
+      const at = u.contextTimeOf(cue.t);
+      if (at >= t) return true;
+      due.push({ at, key: `${u.id}:${index}` });
+      return false;
+    });
+    return due;
   }
 
   _dropped(u) {
@@ -297,6 +329,7 @@ export class AudioPlayer {
   }
 
   _silence(u, heard) {
+    u.silenced = true;
     if (u.startCtx !== null && heard >= u.startCtx && !u.endReported) {
       const position = Math.round(u.audioTimeAt(heard) * 1000);
       this.onReport({ type: "playback", utterance_id: u.id, position_ms: position, ended: false });

@@ -30,9 +30,7 @@ export class LipsyncDriver {
     this.running = false;
     this.changes = []; // {shape, at, cueAt, errorMs}: times on the audio clock (s)
     this.closuresShown = 0; // shut-lips cues shown on at least one frame
-    this.lastClosureKey = null;
-    this.lastMouthAt = null; // audio-clock times last looked at: for the mouth, for the face
-    this.lastFaceAt = null;
+    this.lastFaceAt = null; // the audio-clock time the face last looked at
     this.frames = []; // {t, speaking}: rAF timestamps (ms)
     this._onFrame = (ts) => this._frame(ts);
   }
@@ -61,7 +59,6 @@ export class LipsyncDriver {
     this.changes = [];
     this.frames = [];
     this.closuresShown = 0;
-    this.lastClosureKey = null;
   }
 
   _frame(ts) {
@@ -73,13 +70,13 @@ export class LipsyncDriver {
     const shownAt = this.player.contextTimeAt(ts + this.frameMs);
     const half = this.frameMs / 2000;
     let mouth = this.player.mouthAt(shownAt + half);
-    // Closures since the last frame: this frame shows them (a slow frame may hold several).
-    const skipped =
-      this.lastMouthAt === null ? [] : this.player.closuresBetween(this.lastMouthAt, shownAt + half);
-    this.lastMouthAt = shownAt + half;
-    for (const closure of skipped) this._countClosure(closure.key);
-    if (mouth.shape === "A") this._countClosure(mouth.key);
-    else if (skipped.length) mouth = { shape: "A", cueStartCtx: skipped[0].at, key: skipped[0].key };
+    // Closures not shown yet that start by this frame: it shows them (a slow frame may hold
+    // several, a closure shorter than a frame is one of them).
+    const due = this.player.closuresDue(shownAt + half);
+    this.closuresShown += due.length;
+    if (mouth.shape !== "A" && due.length) {
+      mouth = { shape: "A", cueStartCtx: due[0].at, key: due[0].key };
+    }
     const speaking = this.player.at(shownAt) !== null;
     if (mouth.shape !== this.shape) {
       this.shape = mouth.shape;
@@ -100,12 +97,6 @@ export class LipsyncDriver {
     this.lastFaceAt = shownAt + VISUAL_LEAD_S;
     this.face.setSpeaking(speaking);
     this.face.render(ts, this.lowFrameRate ? dt * 2 : dt);
-  }
-
-  _countClosure(key) {
-    if (key === this.lastClosureKey) return;
-    this.lastClosureKey = key;
-    this.closuresShown += 1;
   }
 
   /** The face's shape for audio-clock time ``t``: A if a closure was skipped since ``previous``. */
