@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from visavis.agents.base import INTERRUPTED_MARK, Message
 from visavis.agents.errors import AgentError
@@ -38,7 +39,6 @@ from visavis.conversation.segmenter import (
 from visavis.conversation.services import Holding, LiveServices
 from visavis.conversation.speech_output import Heard, ReplyFigures, SpeechOutput, UtteranceIds
 from visavis.conversation.turn_figures import TurnFigures
-from visavis.conversation.turn_record import TurnRecord
 from visavis.conversation.voice_input import VoiceInput, open_voice_input
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
@@ -53,6 +53,20 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_WRITE_S = 10.0  # at most; a third of the client timeout when that is shorter
 #: A pause this long in the agent's stream releases the pending words as a sentence.
 AGENT_PAUSE_S = 0.5
+
+
+@dataclass
+class TurnRecord:
+    """What a turn is: why it started, when, and the agent's reply so far."""
+
+    turn_id: int
+    trigger: str
+    started_ms: int
+    reply: str = ""
+    first_delta_ms: int | None = None
+    prepared: PreparedTurn | None = None  # started on the person's words at a pause
+    #: Where the person's speech ended (conversation clock) when they spoke the turn.
+    speech_end_ms: int | None = None
 
 
 class ConversationSession:
