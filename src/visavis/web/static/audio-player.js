@@ -42,6 +42,7 @@ class Utterance {
     this.lastReportMs = -Infinity;
     this.endReported = false;
     this.silenced = false; // stopped before its end (an interruption): the rest is never heard
+    this.silencedAt = Infinity; // context time it was stopped at
   }
 
   get startCtx() {
@@ -115,6 +116,7 @@ export class AudioPlayer {
     this.timer = null;
     this.underruns = 0; // frames that arrived after the sound before them had run out
     this.closureCues = 0; // shut-lips (A) cues received
+    this.closuresSilenced = 0; // of those, cues an interruption stopped before they were heard
     this.pendingClosures = []; // those not shown yet: {u, index}
   }
 
@@ -229,16 +231,20 @@ export class AudioPlayer {
    * The shut-lips cues that start before context time ``t`` and were not shown yet, each
    * returned once: ``[{at, key}]``. A frame shows every one of them, however short: one that
    * fell between two frames, and one whose audio came late and was placed in time a frame
-   * had already looked past. Cues of silenced utterances are dropped (never heard).
+   * had already looked past. Cues an interruption silenced before their time are dropped
+   * (never heard) and counted in ``closuresSilenced``.
    */
   closuresDue(t) {
     const due = [];
     this.pendingClosures = this.pendingClosures.filter(({ u, index }) => {
-      if (u.silenced) return false;
       const cue = u.cues[index];
       // Its place in time is known once its first sample has arrived.
-      if (u.startCtx === null || cue.t >= u.receivedS) return true;
-      const at = u.contextTimeOf(cue.t);
+      const placed = u.startCtx !== null && cue.t < u.receivedS;
+      const at = placed ? u.contextTimeOf(cue.t) : Infinity;
+      if (u.silenced && at >= u.silencedAt) {
+        this.closuresSilenced += 1;
+        return false;
+      }
       if (at >= t) return true;
       due.push({ at, key: `${u.id}:${index}` });
       return false;
@@ -330,6 +336,7 @@ export class AudioPlayer {
 
   _silence(u, heard) {
     u.silenced = true;
+    u.silencedAt = heard;
     if (u.startCtx !== null && heard >= u.startCtx && !u.endReported) {
       const position = Math.round(u.audioTimeAt(heard) * 1000);
       this.onReport({ type: "playback", utterance_id: u.id, position_ms: position, ended: false });

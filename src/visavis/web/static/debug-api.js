@@ -46,10 +46,15 @@ export function installDebugApi({ conversation, player, driver, speech = null })
     mouthChanges() {
       return driver.changes.map((change) => ({ ...change }));
     },
-    /** Shut-lips (A) cues: ``{received, shown}``; ``shown`` counts those the mouth showed on
-     * at least one frame (one shorter than a frame is shown on the frame after it). */
+    /** Shut-lips (A) cues: ``{received, shown, silenced}``; ``shown`` counts those the mouth
+     * showed on at least one frame (one shorter than a frame is shown on the frame after it),
+     * ``silenced`` those an interruption stopped before they were heard. */
     closures() {
-      return { received: player.closureCues, shown: driver.closuresShown };
+      return {
+        received: player.closureCues,
+        shown: driver.closuresShown,
+        silenced: player.closuresSilenced,
+      };
     },
     /** Face frame rate while speech is heard: ``{fps, frames}``. */
     fps() {
@@ -78,6 +83,7 @@ export function installDebugApi({ conversation, player, driver, speech = null })
       conversation.turns = [];
       conversation.metrics = [];
       player.closureCues = 0;
+      player.closuresSilenced = 0;
       driver.clearLogs();
     },
     /** Drop the WebSocket as a network failure would (the page reconnects and resumes). */
