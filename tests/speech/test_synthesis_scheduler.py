@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from visavis.speech.tts.bounded import BoundedVoice
+from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.espeak import EspeakEngine
 from visavis.speech.tts.scheduler import SynthesisScheduler
 from visavis.speech.voice import split_first_words
@@ -70,3 +72,40 @@ def test_first_words_split_at_an_early_comma_or_after_four_words() -> None:
         "well, that is a very good point indeed.",
     ]
     assert split_first_words("That was six words in total.") == ["That was six words in total."]
+
+
+async def test_a_kept_synthesis_takes_no_slot_and_skips_the_queue(engine: EspeakEngine) -> None:
+    cache = CachedTTSEngine(engine)
+    voice = BoundedVoice(cache, voice="en-us")
+    scheduler = SynthesisScheduler(slots=1)
+    deadline = asyncio.get_running_loop().time()
+    said = "Tell me about your last project."
+    first = [
+        c async for c in scheduler.synthesize(voice, said, deadline=deadline, sample_rate=16000)
+    ]
+    holder = scheduler.slot(deadline)
+    await holder.__aenter__()  # every slot busy, as while decodes run
+    try:
+        new = scheduler.submit(voice, "Something never said.", deadline=deadline, sample_rate=16000)
+        kept = scheduler.submit(voice, said, deadline=deadline + 5, sample_rate=16000)
+        again = [c async for c in kept.chunks()]  # served though queued behind busy slots
+        assert [c.pcm.tobytes() for c in again] == [c.pcm.tobytes() for c in first]
+        await asyncio.sleep(0.05)
+        assert scheduler.waiting == 1, "the new text still waits for a slot"
+    finally:
+        await holder.__aexit__(None, None, None)
+    assert [c async for c in new.chunks()], "and gets it once the slot is free"
+    await new.aclose()
+    await kept.aclose()
+    assert cache.stats().hits == 1
+
+
+async def test_only_one_plain_sentence_is_taken_as_kept(engine: EspeakEngine) -> None:
+    voice = BoundedVoice(CachedTTSEngine(engine), voice="en-us")
+    for text in ("First sentence.", "Second one."):
+        assert [c async for c in voice.synthesize(text, sample_rate=16000)]
+    assert voice.ready("First sentence.", sample_rate=16000) is not None
+    assert voice.ready("First sentence.", sample_rate=22050) is None  # another rate: not kept
+    # Two sentences are two syntheses to the voice: synthesize decides (bounds, skips).
+    assert voice.ready("First sentence. Second one.", sample_rate=16000) is None
+    assert voice.ready("Привет, как дела?", sample_rate=16000) is None  # another voice's script

@@ -74,6 +74,14 @@ class TTSEngine(abc.ABC):
         Raises ``UnspeakableTextError`` when the text holds nothing to say.
         """
 
+    def ready(
+        self, text: str, *, sample_rate: int | None = None, rate: float = 1.0, pitch: float = 1.0
+    ) -> tuple[AudioChunk, ...] | None:
+        """What ``synthesize`` would yield for ``text``, if it can be had now without work (an
+        identical synthesis kept by a cache): it then needs no synthesis slot. None (the
+        default) when the engine has to work for it."""
+        return None
+
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release what the engine holds; idempotent."""

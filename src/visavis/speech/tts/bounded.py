@@ -225,6 +225,34 @@ class BoundedVoice(TTSEngine):
         if not spoken:
             raise first_skip or SpeechSkipped(SkipReason.NOTHING_TO_SAY, "nothing to say")
 
+    def ready(
+        self, text: str, *, sample_rate: int | None = None, rate: float = 1.0, pitch: float = 1.0
+    ) -> tuple[AudioChunk, ...] | None:
+        """A kept synthesis of ``text`` when it is one sentence the voice itself says whole
+        within the bounds, as ``synthesize`` would; None otherwise (``synthesize`` decides)."""
+        sentences = list(split_sentences(text, max_chars=self.bounds.max_sentence_chars))
+        if len(sentences) != 1:
+            return None
+        try:
+            said = self.assess(sentences[0])
+        except SpeechSkipped:
+            return None
+        if said.voice is not None or len(said.text) > self.bounds.max_reply_chars:
+            return None
+        chunks = self.engine.ready(
+            said.text,
+            sample_rate=sample_rate or self.engine.native_sample_rate,
+            rate=rate,
+            pitch=pitch,
+        )
+        if chunks is None:
+            return None
+        limit = min(self.bounds.max_sentence_s, self.bounds.max_reply_s)
+        heard = tuple(chunk for chunk in chunks if len(chunk.pcm))
+        if not heard or sum(chunk.duration for chunk in heard) > limit:
+            return None
+        return heard
+
     async def _speakable(self, sentence: str) -> Speakable:
         said = self.assess(sentence)
         if said.voice is not None and not await self._fallback_speaks(said.voice, said.text):

@@ -1,7 +1,8 @@
 """A synthesis cache for any voice: identical (voice, settings, text) is synthesized once.
 
 Entries are whole ``synthesize`` results (every chunk, phone timings included), kept
-least-recently-used within a byte budget and dropped after a time to live. A stream the
+least-recently-used within a byte budget and dropped after a time to live. ``ready`` hands
+a hit over at once, so a scheduler need not hold a synthesis slot for it. A stream the
 caller stops early is not stored. Two identical requests at the same moment both
 synthesize; the second to finish replaces the first's entry.
 """
@@ -138,12 +139,9 @@ class CachedTTSEngine(TTSEngine):
     ) -> AsyncIterator[AudioChunk]:
         """The cached chunks of an identical earlier synthesis, or the engine's (then kept)."""
         key = CacheKey(self.voice, " ".join(text.split()), sample_rate, rate, pitch)
-        entry = self._lookup(key)
-        if entry is not None:
-            self._hits += 1
-            self._saved_s += entry.cost_s
-            for chunk in entry.chunks:
-                self._served_s += chunk.duration
+        hit = self._hit(key)
+        if hit is not None:
+            for chunk in hit:
                 yield chunk
             return
         self._misses += 1
@@ -169,6 +167,21 @@ class CachedTTSEngine(TTSEngine):
                 await close()
         # Reached only when the caller took every chunk: a cut-off stream is not kept.
         self._store(key, tuple(chunks), spent)
+
+    def ready(
+        self, text: str, *, sample_rate: int | None = None, rate: float = 1.0, pitch: float = 1.0
+    ) -> tuple[AudioChunk, ...] | None:
+        """The chunks of an identical earlier synthesis, if one is kept (a hit), else None."""
+        return self._hit(CacheKey(self.voice, " ".join(text.split()), sample_rate, rate, pitch))
+
+    def _hit(self, key: CacheKey) -> tuple[AudioChunk, ...] | None:
+        entry = self._lookup(key)
+        if entry is None:
+            return None
+        self._hits += 1
+        self._saved_s += entry.cost_s
+        self._served_s += sum(chunk.duration for chunk in entry.chunks)
+        return entry.chunks
 
     async def aclose(self) -> None:
         """Drop every entry and close the engine; idempotent."""

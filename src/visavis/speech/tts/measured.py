@@ -54,6 +54,14 @@ class MeasuredTTS(TTSEngine):
             if closer is not None:
                 await closer()
 
+    def ready(
+        self, text: str, *, sample_rate: int | None = None, rate: float = 1.0, pitch: float = 1.0
+    ) -> tuple[AudioChunk, ...] | None:
+        chunks = self.engine.ready(text, sample_rate=sample_rate, rate=rate, pitch=pitch)
+        for chunk in chunks or ():
+            self.observer.synthesized(engine=self.name, audio_s=chunk.duration, compute_s=0.0)
+        return chunks
+
     def __getattr__(self, name: str) -> Any:
         # Engine-specific extras (Piper's ``load``) stay reachable through the wrapper.
         return getattr(self.engine, name)

@@ -60,6 +60,7 @@ class SynthesisScheduler(DeadlineScheduler):
 class SynthesisJob:
     """One queued synthesis. The slot is held only while the engine works, not while the
     caller consumes the chunks: a conversation not ready for its next sentence blocks nobody.
+    A synthesis the engine already keeps (``TTSEngine.ready``) takes no slot at all.
     """
 
     def __init__(
@@ -77,6 +78,12 @@ class SynthesisJob:
 
         async def work() -> None:
             try:
+                # A kept synthesis costs nothing: it does not wait for a slot behind real work.
+                kept = engine.ready(text, sample_rate=sample_rate, rate=rate, pitch=pitch)
+                if kept is not None:
+                    for chunk in kept:
+                        self._queue.put_nowait(chunk)
+                    return
                 async with scheduler.slot(deadline):
                     async for chunk in engine.synthesize(
                         text,
