@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from visavis.agents.registry import AgentRegistry
 from visavis.avatars.launcher import AvatarLauncher
 from visavis.config import Settings
+from visavis.db.repositories.leases import LeaseRepository
 from visavis.ops.events import EventRecorder
 from visavis.ops.metrics import Metrics
 from visavis.speech.stt.base import STTEngine
@@ -57,3 +58,13 @@ class Holding:
 
     instance_id: str
     epoch: int
+
+    async def claim_greeting(
+        self, sessions: async_sessionmaker[AsyncSession], conversation_id: uuid.UUID
+    ) -> bool:
+        """Whether this hold greets: one greeting per conversation, however many connections
+        race to open it (only the one holding the lease may claim it)."""
+        async with sessions() as db:
+            claimed = await LeaseRepository(db).claim_greeting(conversation_id, epoch=self.epoch)
+            await db.commit()
+        return claimed

@@ -42,7 +42,6 @@ from visavis.conversation.turn_figures import TurnFigures
 from visavis.conversation.voice_input import VoiceInput, open_voice_input
 from visavis.db.base import utcnow
 from visavis.db.models import Conversation, TranscriptEntry
-from visavis.db.repositories.leases import LeaseRepository
 from visavis.errors import VisavisError
 from visavis.speech.tts.fallback import VoiceSwitch
 from visavis.speech.voice import LocalVoice
@@ -196,7 +195,14 @@ class ConversationSession:
         fresh = not self._transcript and self._turn_seq == 0
         if fresh:
             reports.conversation_started(self.journal, self.metrics, self.conversation)
-        greets = self.agent.greets_first and fresh and await self._claim_greeting()
+        greets = (
+            self.agent.greets_first
+            and fresh
+            and (
+                self.holding is None
+                or await self.holding.claim_greeting(self.services.sessions, self.conversation_id)
+            )
+        )
         if self.journal.closing:
             return
         if greets:
@@ -228,18 +234,6 @@ class ConversationSession:
             task = asyncio.create_task(self.journal.set_degraded(fallback, reason=switch.reason))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-
-    async def _claim_greeting(self) -> bool:
-        """Whether this connection greets: one greeting per conversation, however many
-        connections race to open it (only the one holding the lease may claim it)."""
-        if self.holding is None:
-            return True
-        async with self.services.sessions() as db:
-            claimed = await LeaseRepository(db).claim_greeting(
-                self.conversation_id, epoch=self.holding.epoch
-            )
-            await db.commit()
-        return claimed
 
     # --- client messages ----------------------------------------------------------------
 
