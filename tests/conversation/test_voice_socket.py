@@ -117,14 +117,22 @@ async def test_speech_mid_reply_interrupts_the_agent(live_server: ServerFactory)
     client.playback = "none"  # the greeting plays in real time
     await client.wait_for("state", state="speaking", timeout=60)
     await asyncio.sleep(0.5)
-    onset = time.monotonic() + 0.3  # Piper leaves about 0.3 s before the first word
-    speaking = asyncio.create_task(stream(client, np.concatenate([piper_speech(STOP), quiet(1.0)])))
+
+    async def speak() -> float:
+        """The question, then silence; returns when its last speech sample was sent."""
+        seq = await stream(client, piper_speech(STOP))
+        spoken = time.monotonic()
+        await stream(client, quiet(1.0), seq=seq)
+        return spoken
+
+    speaking = asyncio.create_task(speak())
     barge = await client.wait_for("voice", event="barge_in", timeout=10)
     end = await client.wait_for("turn_end", turn_id=1, timeout=10)
     assert end["interrupted"] is True and barge["at_ms"] > 0
     last_frame = max(r.at for r in client.frames())
-    assert last_frame - onset < 1.0, "the agent stops soon after the person starts"
-    await speaking
+    # Timed on the person's speech rather than a wall-clock bound (bench/voice_turns.py
+    # measures how soon): the agent falls silent while the person is still asking.
+    assert last_frame < await speaking, "the agent stops before the person has finished"
     await client.wait_for("turn_end", turn_id=2, timeout=60)
     await client.wait_count("transcript", 2)  # lines are shown once stored
     entries = [m["entry"] for m in client.messages("transcript")]
