@@ -123,6 +123,7 @@ def build(
     partial_interval_s: float | None,
     beam_size: int = 1,
     compute_type: Literal["int8", "float32"] = "int8",
+    width_step: int | None = None,
 ) -> LocalSTTEngine:
     scheduler = DeadlineScheduler(1)
     if name == "moonshine":
@@ -138,6 +139,8 @@ def build(
         short_context=not padded,
         beam_size=beam_size,
         compute_type=compute_type,
+        # As the server decodes: live turns (tiny.en) in rounded widths, files (base) exactly.
+        width_step=width_step or (50 if (model or "tiny.en") == "tiny.en" else 1),
     )
     return FasterWhisperEngine(options, scheduler=scheduler, partial_interval_s=partial_interval_s)
 
@@ -283,6 +286,13 @@ async def main() -> None:
         help="Whisper's beam (1: greedy)",
     )
     parser.add_argument(
+        "--width-step",
+        type=int,
+        default=None,
+        help="Whisper: frames a short decode's input is rounded to (default: 50 for tiny.en, "
+        "as for live turns; 1 for base, as for files)",
+    )
+    parser.add_argument(
         "--compute-type",
         default="int8",
         choices=["int8", "float32"],
@@ -301,7 +311,7 @@ async def main() -> None:
         "engines": {},
     }
     for name in args.engines.split(","):
-        engine = build(name, args.padded, 0.5, args.beam_size, args.compute_type)
+        engine = build(name, args.padded, 0.5, args.beam_size, args.compute_type, args.width_step)
         started = time.perf_counter()
         await engine.load()
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}

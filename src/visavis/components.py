@@ -298,11 +298,12 @@ def build_stt(
         return live, live
     from visavis.speech.stt.whisper import FasterWhisperEngine
 
-    beam = files_options.whisper_beam_size
+    beam, step = files_options.whisper_beam_size, files_options.whisper_width_step
     if isinstance(live, FasterWhisperEngine) and files_options == replace(
-        live_options, whisper_beam_size=beam
+        live_options, whisper_beam_size=beam, whisper_width_step=step
     ):
-        return live, live.with_beam_size(beam)  # the same Whisper model, loaded once
+        # The same Whisper model, loaded once.
+        return live, live.sharing_model(beam_size=beam, width_step=step)
     files = build_stt_engine(files_options, scheduler=scheduler)
     files.observer = observer
     return live, files

@@ -23,6 +23,8 @@ def stt_options(settings: Settings, *, files: bool) -> STTEngineOptions:
             if files and whisper
             else settings.stt_whisper_beam_size
         ),
+        # Files are decoded exactly (no rounding of the input): they never burst as turns do.
+        whisper_width_step=1 if files and whisper else 50,
         threads=settings.stt_threads,
         partial_interval_s=interval,
         openai_base_url=settings.stt_openai_base_url,

@@ -31,7 +31,7 @@ async def test_transcribes_a_sentence(local_engine: LocalSTTEngine, speech: np.n
 async def test_another_beam_on_the_same_whisper_model_loads_it_once(
     whisper: FasterWhisperEngine, speech: np.ndarray
 ) -> None:
-    files = whisper.with_beam_size(5)
+    files = whisper.sharing_model(beam_size=5, width_step=1)
     try:
         greedy, beamed = await asyncio.gather(whisper.transcribe(speech), files.transcribe(speech))
         assert word_errors(SENTENCE, greedy.text) <= 1, greedy.text

@@ -121,7 +121,12 @@ def test_files_get_their_own_model_and_live_turns_keep_theirs() -> None:
             stt_file_whisper_beam_size=1,
         )
     )
-    assert same_live is same_files
+    # The same model and beam: one copy of the model; files decode their input exactly, live
+    # turns in rounded widths, so that turns ending together batch.
+    assert isinstance(same_live, FasterWhisperEngine)
+    assert isinstance(same_files, FasterWhisperEngine)
+    assert same_files._source is same_live
+    assert (same_live.options.width_step, same_files.options.width_step) == (50, 1)
 
 
 def test_files_are_decoded_with_a_beam_and_live_turns_greedily() -> None:
@@ -129,7 +134,7 @@ def test_files_are_decoded_with_a_beam_and_live_turns_greedily() -> None:
     assert isinstance(live, FasterWhisperEngine) and isinstance(files, FasterWhisperEngine)
     assert (live.options.beam_size, files.options.beam_size) == (1, 5)
     # The same model with another beam is still another way to decode files, on one copy of
-    # the model (``with_beam_size``).
+    # the model (``sharing_model``).
     live, files = build_stt(Settings(stt_whisper_model="tiny.en", stt_file_whisper_model="tiny.en"))
     assert live is not files and files.options.beam_size == 5
     assert isinstance(live, FasterWhisperEngine) and isinstance(files, FasterWhisperEngine)

@@ -24,6 +24,9 @@ class STTEngineOptions:
     whisper_model_dir: Path | None = None
     whisper_beam_size: int = 1
     """Whisper's beam (1: greedy, the cheapest)."""
+    whisper_width_step: int = 50
+    """Frames a short decode's input is rounded to, so that decodes waiting together batch
+    (``WhisperOptions.width_step``; 1 for files)."""
     threads: int = 1
     partial_interval_s: float | None = 0.5
     openai_base_url: str = "https://api.openai.com/v1"
@@ -76,6 +79,7 @@ def build_stt_engine(options: STTEngineOptions, *, scheduler: DeadlineScheduler)
             model_dir=options.whisper_model_dir,
             threads=options.threads,
             beam_size=options.whisper_beam_size,
+            width_step=options.whisper_width_step,
         ),
         scheduler=scheduler,
         partial_interval_s=options.partial_interval_s,

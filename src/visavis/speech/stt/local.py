@@ -8,9 +8,9 @@ import asyncio
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ T = TypeVar("T")
 Audio = npt.NDArray[np.float32]
 
 WAITED_ON_S = 1.0  # a final due sooner than this is awaited now (a turn), later is a file
+MAX_BATCH = 4  # decodes joined into one pass (bench/stt_batch.py: 4 cost less than 8)
 
 
 class LocalSTTEngine(STTEngine):
@@ -41,6 +42,9 @@ class LocalSTTEngine(STTEngine):
         self.scheduler = scheduler
         self.partial_interval_s = partial_interval_s
         self._load_lock = asyncio.Lock()
+        self._batches = _Batches(self)
+        #: Decode passes run so far; decodes that waited together share one (``_Batches``).
+        self.passes = 0
         self._loaded = False
         self._closed = False
 
@@ -51,6 +55,15 @@ class LocalSTTEngine(STTEngine):
     @abc.abstractmethod
     def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
         """Decode float samples in [-1, 1) at 16 kHz (blocking; on a worker thread)."""
+
+    def batch_key(self, samples: int) -> Hashable | None:
+        """Utterances of the same key may be decoded in one batch (None: alone). An engine
+        that batches gives each utterance the same result in a batch as alone."""
+        return None
+
+    def _decode_batch(self, audios: Sequence[Audio], *, final: bool) -> list[list[Segment]]:
+        """Decode several utterances (blocking); engines that batch decode them in one pass."""
+        return [self._decode(audio, final=final) for audio in audios]
 
     async def load(self) -> None:
         """Load the model now, off the event loop, unless it is loaded already."""
@@ -95,11 +108,9 @@ class LocalSTTEngine(STTEngine):
         # A decode nobody waits on now (a partial; a file, due later) leaves a slot free for
         # the finals and first sentences that come while it runs: it cannot be stopped.
         waited_on = final and deadline - asyncio.get_running_loop().time() < WAITED_ON_S
-        async with self.scheduler.slot(deadline, spare=0 if waited_on else 1):
-            started = time.perf_counter()
-            segments = await run_to_completion(lambda: self._decode(audio, final=final))
-            elapsed = time.perf_counter() - started
-        self._observe(duration, elapsed)
+        request = _Decode(audio, final, waited_on, deadline, self.batch_key(len(audio)))
+        segments, elapsed, share = await self._batches.decode(request, spare=0 if waited_on else 1)
+        self._observe(duration, elapsed * share)
         transcript = Transcript.of_segments(
             segments, duration=duration, final=final, language=language
         )
@@ -114,6 +125,98 @@ class LocalSTTEngine(STTEngine):
 
     def _release(self) -> None:  # noqa: B027 - engines without native resources keep the default
         """Drop the model (blocking, once, after ``aclose``); running decodes finish first."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Decode:
+    """One utterance waiting to be decoded."""
+
+    audio: Audio
+    final: bool
+    waited_on: bool
+    deadline: float
+    key: Hashable | None  # the engine's batch key; None: decoded alone
+    result: asyncio.Future[tuple[list[Segment], float, float]] = dataclasses.field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    runner: asyncio.Task[None] | None = None
+
+    @property
+    def kind(self) -> tuple[bool, bool, Hashable | None]:
+        return self.final, self.waited_on, self.key
+
+
+class _Batches:
+    """Decodes waiting for a slot, joined into batches: the job that gets a slot takes the
+    other waiting decodes of its kind (final or partial, waited on or not, the engine's batch
+    key) with it, most
+    urgent first, up to ``MAX_BATCH``. Ten turns ending together are then decoded in a few
+    passes, not ten; a lone decode runs as before."""
+
+    def __init__(self, engine: LocalSTTEngine) -> None:
+        self.engine = engine
+        self.waiting: list[_Decode] = []
+
+    async def decode(self, request: _Decode, *, spare: int) -> tuple[list[Segment], float, float]:
+        """``(segments, wall seconds of its batch, its share of the batch's audio)``."""
+        self.waiting.append(request)
+        request.runner = asyncio.ensure_future(self._run(request, spare))
+        try:
+            return await asyncio.shield(request.result)
+        except asyncio.CancelledError:
+            if request in self.waiting:  # not started: nobody decodes it now
+                self.waiting.remove(request)
+                request.runner.cancel()
+            # Started in a batch: it finishes for the others; its outcome is nobody's.
+            request.result.add_done_callback(_consume)
+            raise
+
+    async def _run(self, request: _Decode, spare: int) -> None:
+        async with self.engine.scheduler.slot(request.deadline, spare=spare):
+            if request not in self.waiting:
+                return  # decoded in another's batch meanwhile
+            batch = self._take(request)
+            audios = [item.audio for item in batch]
+            self.engine.passes += 1
+            started = time.perf_counter()
+            try:
+                decoded = await run_to_completion(
+                    lambda: self.engine._decode_batch(audios, final=request.final)
+                )
+            except asyncio.CancelledError:
+                for item in batch:
+                    item.result.cancel()
+                raise
+            except Exception as exc:  # each caller gets the engine's error as its own
+                for item in batch:
+                    if not item.result.done():
+                        item.result.set_exception(exc)
+                return
+            elapsed = time.perf_counter() - started
+            total = sum(len(audio) for audio in audios) or 1
+            for item, segments in zip(batch, decoded, strict=True):
+                if not item.result.done():
+                    item.result.set_result((segments, elapsed, len(item.audio) / total))
+
+    def _take(self, request: _Decode) -> list[_Decode]:
+        """``request`` and, if it may share, the most urgent waiting decodes of its kind."""
+        self.waiting.remove(request)
+        if request.key is None:
+            return [request]
+        joining = sorted(
+            (w for w in self.waiting if w.kind == request.kind),
+            key=lambda w: w.deadline,
+        )[: MAX_BATCH - 1]
+        for item in joining:
+            self.waiting.remove(item)
+            if item.runner is not None:
+                item.runner.cancel()  # it waits for a slot it no longer needs
+        return [request, *joining]
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a caller that left does not log a lost error
 
 
 async def run_to_completion(work: Callable[[], T]) -> T:

