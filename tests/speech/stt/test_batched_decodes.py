@@ -106,16 +106,19 @@ class BatchRecorder(LocalSTTEngine):
         return [[Segment(f"{len(audio)}", 0.0, len(audio) / 16000)] for audio in audios]
 
 
-async def test_finals_partials_and_long_files_are_not_mixed() -> None:
+async def test_only_the_decodes_turns_wait_for_are_batched() -> None:
     scheduler = DeadlineScheduler(2)
     engine = BatchRecorder(scheduler)
     holders = [await _busy(scheduler), await _busy(scheduler)]
     loop = asyncio.get_running_loop()
     short = np.ones(16000, np.int16)
     finals = [asyncio.create_task(engine.transcribe(short)) for _ in range(3)]
-    partial = asyncio.create_task(
-        engine._transcribe(short, language="en", final=False, deadline=loop.time() + 0.5)
-    )
+    partials = [
+        asyncio.create_task(
+            engine._transcribe(short, language="en", final=False, deadline=loop.time() + 0.5)
+        )
+        for _ in range(2)
+    ]
     long_file = np.ones(16000 * 30, np.int16)
     files = [
         asyncio.create_task(engine.transcribe(long_file, deadline=loop.time() + 30))
@@ -124,9 +127,10 @@ async def test_finals_partials_and_long_files_are_not_mixed() -> None:
     await asyncio.sleep(0.05)
     for holder in holders:
         await _free(holder)
-    done = await asyncio.gather(*finals, partial, *files)
-    assert [t.text for t in done] == ["16000"] * 4 + ["480000"] * 2
-    assert sorted(engine.batches) == [(False, 1), (True, 1), (True, 1), (True, 3)]
+    done = await asyncio.gather(*finals, *partials, *files)
+    assert [t.text for t in done] == ["16000"] * 5 + ["480000"] * 2
+    # The finals a turn waits for go together; partials and files one by one.
+    assert sorted(engine.batches) == [(False, 1), (False, 1), (True, 1), (True, 1), (True, 3)]
 
 
 async def test_an_engine_error_reaches_every_caller_of_the_batch() -> None:

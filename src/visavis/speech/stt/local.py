@@ -108,7 +108,10 @@ class LocalSTTEngine(STTEngine):
         # A decode nobody waits on now (a partial; a file, due later) leaves a slot free for
         # the finals and first sentences that come while it runs: it cannot be stopped.
         waited_on = final and deadline - asyncio.get_running_loop().time() < WAITED_ON_S
-        request = _Decode(audio, final, waited_on, deadline, self.batch_key(len(audio)))
+        # Only the decodes a turn waits for batch: a partial's batch would hold a slot longer
+        # than one partial, in the way of the first words of a reply.
+        key = self.batch_key(len(audio)) if waited_on else None
+        request = _Decode(audio, final, waited_on, deadline, key)
         segments, elapsed, share = await self._batches.decode(request, spare=0 if waited_on else 1)
         self._observe(duration, elapsed * share)
         transcript = Transcript.of_segments(
