@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -150,11 +151,10 @@ class _Decode:
 
 
 class _Batches:
-    """Decodes waiting for a slot, joined into batches: the job that gets a slot takes the
-    other waiting decodes of its kind (final or partial, waited on or not, the engine's batch
-    key) with it, most
-    urgent first, up to ``MAX_BATCH``. Ten turns ending together are then decoded in a few
-    passes, not ten; a lone decode runs as before."""
+    """Decodes waiting for a slot, joined into batches: the decode of a turn that gets a slot
+    takes the other waiting decodes of turns with its batch key along, most urgent first, up
+    to ``MAX_BATCH``. Turns ending together are then decoded in a few passes, not one each; a
+    lone decode runs as before."""
 
     def __init__(self, engine: LocalSTTEngine) -> None:
         self.engine = engine
@@ -164,6 +164,7 @@ class _Batches:
         """``(segments, wall seconds of its batch, its share of the batch's audio)``."""
         self.waiting.append(request)
         request.runner = asyncio.ensure_future(self._run(request, spare))
+        request.runner.add_done_callback(functools.partial(_runner_failed, request))
         try:
             return await asyncio.shield(request.result)
         except asyncio.CancelledError:
@@ -215,6 +216,16 @@ class _Batches:
             if item.runner is not None:
                 item.runner.cancel()  # it waits for a slot it no longer needs
         return [request, *joining]
+
+
+def _runner_failed(request: _Decode, runner: asyncio.Task[None]) -> None:
+    """A runner that failed outside a decode (not one cancelled because another's batch took
+    its request) passes its error on, so its caller does not wait forever."""
+    if runner.cancelled() or request.result.done():
+        return
+    error = runner.exception()
+    if error is not None:
+        request.result.set_exception(error)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
