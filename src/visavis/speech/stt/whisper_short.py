@@ -64,8 +64,8 @@ def decode_short_batch(
     the decoder seems to have stopped early or looped (decode it padded instead). ``model`` is
     a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer.
 
-    On CPU a batch costs far less than its utterances one by one (four utterances of about
-    3 s: half the CPU time with tiny.en), which is what a burst of turns ending together needs.
+    On CPU a batch costs less than its utterances one by one (four, tiny.en: 0.73 of the CPU
+    time, ``bench/stt_batch.py``), which is what a burst of turns ending together needs.
     All ``audios`` must have the same ``width`` for ``width_step``; each keeps its own token
     budget.
     """
