@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from visavis.db.session import CancelSafeSession
 from visavis.errors import ConfigurationError
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -69,5 +70,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit, and whose statements finish
+    even if the task running them is cancelled (``visavis.db.session``)."""
+    return async_sessionmaker(engine, class_=CancelSafeSession, expire_on_commit=False)
