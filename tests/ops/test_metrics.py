@@ -197,7 +197,12 @@ async def test_a_conversation_moves_the_metrics(
     call = {"provider": "liveavatar", "endpoint": "/v1/sessions/token"}
     assert value(after, "visavis_provider_request_duration_seconds_count", **call) >= 1
     engine = server.ctx.tts.name
-    assert value(after, "visavis_tts_audio_seconds_total", engine=engine) > 0  # the warm-up
+
+    async def voice_warmed_up() -> bool:
+        # The warm-up synthesis runs in the background from startup; the sweep may come first.
+        return value(await _scrape(server), "visavis_tts_audio_seconds_total", engine=engine) > 0
+
+    await _until(voice_warmed_up, timeout=60.0)
 
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         statuses = [
