@@ -21,8 +21,12 @@ async def test_cancelled_writers_leave_whole_commits_and_a_clean_pool(
     caplog.set_level(logging.WARNING)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
+    # A table of the test's own, dropped at the end: the migrated schema must stay the models'.
     async with sessions() as db:
-        await db.execute(text("CREATE TABLE probe (writer INTEGER, round INTEGER, part INTEGER)"))
+        await db.execute(text("DROP TABLE IF EXISTS cancel_probe"))
+        await db.execute(
+            text("CREATE TABLE cancel_probe (writer INTEGER, round INTEGER, part INTEGER)")
+        )
         await db.commit()
 
     async def write_pairs(writer: int) -> None:
@@ -30,7 +34,7 @@ async def test_cancelled_writers_leave_whole_commits_and_a_clean_pool(
             async with sessions() as db:
                 for part in (0, 1):
                     await db.execute(
-                        text("INSERT INTO probe VALUES (:w, :r, :p)"),
+                        text("INSERT INTO cancel_probe VALUES (:w, :r, :p)"),
                         {"w": writer, "r": round_, "p": part},
                     )
                 await db.commit()
@@ -48,11 +52,17 @@ async def test_cancelled_writers_leave_whole_commits_and_a_clean_pool(
         async with sessions() as db:
             parts = (
                 await db.execute(
-                    text("SELECT COUNT(*) FROM probe GROUP BY writer, round HAVING COUNT(*) <> 2")
+                    text(
+                        "SELECT COUNT(*) FROM cancel_probe"
+                        " GROUP BY writer, round HAVING COUNT(*) <> 2"
+                    )
                 )
             ).all()
-            written = await db.scalar(text("SELECT COUNT(*) FROM probe"))
+            written = await db.scalar(text("SELECT COUNT(*) FROM cancel_probe"))
     finally:
+        async with sessions() as db:
+            await db.execute(text("DROP TABLE IF EXISTS cancel_probe"))
+            await db.commit()
         await engine.dispose()
     assert parts == [], "every commit holds both rows or neither"
     assert written and written > 0
