@@ -168,13 +168,20 @@ class LiteSocket(AudioChannel):
             elif state in ("closing", "closed"):
                 reason = message.get("end_reason") or message.get("reason")
                 self.end_reason = reason if isinstance(reason, str) else self.end_reason
-                self._closed(self.end_reason or str(state))
+                if state == "closed":
+                    self._closed(self.end_reason or "closed")
+                elif self.state != "closed":
+                    # Nothing more is sent; the why comes with "closed" or the socket's end.
+                    self.state = "closing"
+                    self._connected.set()
             return
         if isinstance(kind, str) and kind in _EVENTS:
             event_id = message.get("event_id")
             self._emit(_EVENTS[kind], event_id if isinstance(event_id, str) else None)
 
     def _closed(self, reason: str) -> None:
+        if self.state == "closed":
+            return  # said once, with the first reason known
         self.state = "closed"
         self._connected.set()
         self._emit("closed", None, reason)
