@@ -97,9 +97,8 @@ def measure(minutes: float, voice: str, ad_lib_every: int = 0) -> dict[str, Any]
     figures = json.loads(out.read_text())
     cues = [MouthCue(s, e, shape, "") for s, e, shape in figures.pop("cues")]
     phones = [PhoneTiming(p, s, e) for p, s, e in json.loads(truth.read_text())]
-    if ev.VOICES[voice][0] == "piper":
-        pcm, rate = read_audio(wav)
-        phones = ev.split_closures(pcm, rate, phones)
+    pcm, rate = read_audio(wav)
+    phones = ev.true_phones(voice, pcm, rate, phones)
     counts = ev.score(phones, cues, figures["audio_seconds"])
     spans = figures.pop("fallback_spans") or []
     figures["fallback_spans"] = len(spans)

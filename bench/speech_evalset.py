@@ -97,8 +97,7 @@ def load_evalset(
             meta = json.loads(meta_path.read_text())
             pcm, rate = read_audio(meta_path.with_suffix(".wav"))
             phones = [PhoneTiming(p, s, e) for p, s, e in meta["phones"]]
-            if VOICES[voice][0] == "piper":
-                phones = split_closures(pcm, rate, phones)
+            phones = true_phones(voice, pcm, rate, phones)
             items.append(EvalItem(meta_path.stem, voice, meta["text"], pcm, phones, rate))
     return items
 
@@ -269,6 +268,63 @@ def split_closures(pcm: np.ndarray, rate: int, phones: Sequence[PhoneTiming]) ->
             out.append(p)
         else:
             out += [PhoneTiming("CL", p.start, release), PhoneTiming(p.phone, release, p.end)]
+    return out
+
+
+QUIET_DB = 30.0  # a silent closure: this far under the recording's loud level
+LONGEST_CLOSURE_S = 0.1
+LEVEL_STEP_S = 0.005
+
+
+def true_phones(
+    voice: str, pcm: np.ndarray, rate: int, phones: Sequence[PhoneTiming]
+) -> list[PhoneTiming]:
+    """A voice's phone timings with every P/B's silent closure timed as ``CL``.
+
+    Piper's P/B hold their closure (split at the burst); eSpeak NG's start at the burst and
+    leave the closure at the end of the phone before (split where the audio falls silent);
+    festival's and flite's are split when read.
+    """
+    if VOICES[voice][0] == "piper":
+        phones = split_closures(pcm, rate, phones)
+    return split_silent_closures(pcm, rate, phones)
+
+
+def split_silent_closures(
+    pcm: np.ndarray, rate: int, phones: Sequence[PhoneTiming]
+) -> list[PhoneTiming]:
+    """The silent end of the phone right before a P/B release becomes ``CL``.
+
+    A synthesizer that starts a P/B at its burst times the closure before it as the end of the
+    phone before (an open vowel, often): frames where no sound is made but the lips are shut.
+    Silent here: ``QUIET_DB`` under the recording's loud level (its 95th percentile of 5 ms
+    levels), as the acoustic model's trainer labels closures; at most ``LONGEST_CLOSURE_S``.
+    """
+    step = max(1, int(LEVEL_STEP_S * rate))
+    blocks = len(pcm) // step
+    if blocks == 0:
+        return list(phones)
+    chunk = np.asarray(pcm[: blocks * step], dtype=np.float64) / 32768.0
+    level = 10.0 * np.log10((chunk.reshape(blocks, step) ** 2).mean(axis=1) + 1e-10)
+    quiet = level < float(np.percentile(level, 95)) - QUIET_DB
+    out: list[PhoneTiming] = []
+    for index, phone in enumerate(phones):
+        following = phones[index + 1] if index + 1 < len(phones) else None
+        closes_anyway = phone.phone in (SIL, "CL", "P", "B", "M")
+        if following is None or following.phone not in ("P", "B") or closes_anyway:
+            out.append(phone)
+            continue
+        release = following.start
+        k = min(blocks, int(round(release / LEVEL_STEP_S)))
+        while k > 0 and quiet[k - 1] and release - (k - 1) * LEVEL_STEP_S <= LONGEST_CLOSURE_S:
+            k -= 1
+        start = max(phone.start, k * LEVEL_STEP_S)
+        if start >= release - 1e-9:
+            out.append(phone)
+        elif start <= phone.start + 1e-9:
+            out.append(PhoneTiming("CL", phone.start, release))
+        else:
+            out += [PhoneTiming(phone.phone, phone.start, start), PhoneTiming("CL", start, release)]
     return out
 
 
