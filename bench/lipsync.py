@@ -44,7 +44,7 @@ METHODS = ("phones", "aligned", "audio", "frozen_b")
 
 def run_method(method: str, item: ev.EvalItem) -> tuple[list[MouthCue], dict]:
     if method == "phones":
-        track = animate(item.pcm, item.sample_rate, phones=ev.synthesizer_phones(item.phones))
+        track = animate(item.pcm, item.sample_rate, phones=item.reported)
     elif method == "aligned":
         track = animate(item.pcm, item.sample_rate, text=item.text)
     elif method == "audio":

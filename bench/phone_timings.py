@@ -90,7 +90,7 @@ def main() -> None:
             if sphinx is None:
                 unaligned += 1
                 continue
-            found += offsets_ms(ev.synthesizer_phones(item.phones), sphinx)
+            found += offsets_ms(item.reported, sphinx)
         if not found:
             voices[voice] = {"phones": 0, "unaligned": unaligned}
             continue

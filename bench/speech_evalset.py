@@ -64,7 +64,8 @@ _FESTIVAL_PHONES = {"pau": SIL, "h#": SIL, "brth": SIL, "sil": SIL}
 
 @dataclass
 class EvalItem:
-    """One utterance: 16 kHz audio, its text and its true phones."""
+    """One utterance: 16 kHz audio, its text, its true phones (``phones``) and the phones as
+    the synthesizer reports them, a closure with the phone before (``reported``)."""
 
     name: str
     voice: str
@@ -72,6 +73,7 @@ class EvalItem:
     pcm: np.ndarray
     phones: list[PhoneTiming]
     sample_rate: int = RATE
+    reported: list[PhoneTiming] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -96,9 +98,11 @@ def load_evalset(
         for meta_path in sorted(folder.glob("*.json")):
             meta = json.loads(meta_path.read_text())
             pcm, rate = read_audio(meta_path.with_suffix(".wav"))
-            phones = [PhoneTiming(p, s, e) for p, s, e in meta["phones"]]
-            phones = true_phones(voice, pcm, rate, phones)
-            items.append(EvalItem(meta_path.stem, voice, meta["text"], pcm, phones, rate))
+            raw = [PhoneTiming(p, s, e) for p, s, e in meta["phones"]]
+            held = held_closures(voice, pcm, rate, raw)
+            phones = split_silent_closures(pcm, rate, held)
+            reported = synthesizer_phones(held)
+            items.append(EvalItem(meta_path.stem, voice, meta["text"], pcm, phones, rate, reported))
     return items
 
 
@@ -285,9 +289,14 @@ def true_phones(
     leave the closure at the end of the phone before (split where the audio falls silent);
     festival's and flite's are split when read.
     """
-    if VOICES[voice][0] == "piper":
-        phones = split_closures(pcm, rate, phones)
-    return split_silent_closures(pcm, rate, phones)
+    return split_silent_closures(pcm, rate, held_closures(voice, pcm, rate, phones))
+
+
+def held_closures(
+    voice: str, pcm: np.ndarray, rate: int, phones: Sequence[PhoneTiming]
+) -> list[PhoneTiming]:
+    """The closures a voice's P/B hold, as ``CL`` (Piper's, split at the burst)."""
+    return split_closures(pcm, rate, phones) if VOICES[voice][0] == "piper" else list(phones)
 
 
 def split_silent_closures(
@@ -301,6 +310,7 @@ def split_silent_closures(
     levels), as the acoustic model's trainer labels closures; at most ``LONGEST_CLOSURE_S``.
     """
     step = max(1, int(LEVEL_STEP_S * rate))
+    block_s = step / rate
     blocks = len(pcm) // step
     if blocks == 0:
         return list(phones)
@@ -315,10 +325,10 @@ def split_silent_closures(
             out.append(phone)
             continue
         release = following.start
-        k = min(blocks, int(round(release / LEVEL_STEP_S)))
-        while k > 0 and quiet[k - 1] and release - (k - 1) * LEVEL_STEP_S <= LONGEST_CLOSURE_S:
+        k = min(blocks, int(round(release / block_s)))
+        while k > 0 and quiet[k - 1] and release - (k - 1) * block_s <= LONGEST_CLOSURE_S:
             k -= 1
-        start = max(phone.start, k * LEVEL_STEP_S)
+        start = max(phone.start, k * block_s)
         if start >= release - 1e-9:
             out.append(phone)
         elif start <= phone.start + 1e-9:
