@@ -50,6 +50,7 @@ from visavis.ops.metrics import Metrics
 from visavis.ops.metrics_server import MetricsServer
 from visavis.ops.sweeper import Sweeper
 from visavis.ops.webhook_delivery import DeliveryOptions, WebhookDispatcher
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.measured import MeasuredTTS
 from visavis.speech.turn_model import TurnModelUnavailableError
@@ -65,14 +66,19 @@ from visavis.voices.speaking import ProfileVoices
 logger = logging.getLogger(__name__)
 
 
-async def _warm_up(tts: TTSEngine, settings: Settings) -> None:
-    """Load the voice and speak once in the background, so no conversation pays for it; and
-    the audio turn model, if asked for."""
+async def _warm_up(tts: TTSEngine, stt: STTEngine | None, settings: Settings) -> None:
+    """Load the voice and speak once in the background, so no conversation pays for it; then
+    the live recognizer (``stt_warm_up``) and the audio turn model, if asked for."""
     try:
         async for _ in tts.synthesize("Hello there, and welcome."):
             pass
     except VisavisError:  # reported again, to the conversation, at its first synthesis
         logger.exception("could not warm up the voice")
+    if stt is not None and settings.stt_warm_up:
+        try:
+            await stt.load()
+        except VisavisError:  # reported again, to the conversation, at its first decode
+            logger.exception("could not load the speech recognizer")
     model = turn_model(settings)
     if model is not None:
         try:
@@ -232,7 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.metrics_port is not None
             else None
         )
-        warm_up = asyncio.create_task(_warm_up(ctx.tts, settings), name="voice-warm-up")
+        warm_up = asyncio.create_task(_warm_up(ctx.tts, ctx.stt, settings), name="voice-warm-up")
         try:
             if metrics_server is not None:
                 metrics_server.start()

@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     stt_whisper_beam_size: int = Field(default=1, ge=1, le=10)
     stt_file_whisper_beam_size: int = Field(default=5, ge=1, le=10)
     stt_whisper_model_path: Path | None = None
+    # Load the live recognizer at startup, beside the voice's warm-up: otherwise the first
+    # person who speaks waits for it (about a second) and hears no partial words meanwhile.
+    stt_warm_up: bool = True
     stt_threads: int = Field(default=1, ge=0, le=64)
     stt_concurrency: int = Field(default=0, ge=0, le=64)
     stt_partial_interval_ms: int = Field(default=500, ge=0, le=10000)

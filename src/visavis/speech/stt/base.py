@@ -108,6 +108,14 @@ class STTEngine(abc.ABC):
         if self.observer is not None:
             self.observer.recognized(engine=self.name, audio_s=audio_s, compute_s=compute_s)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the first decode can start at once (a remote engine has nothing to load)."""
+        return True
+
+    async def load(self) -> None:  # noqa: B027 - engines with nothing to load keep the default
+        """Load what decoding needs now, so the first person who speaks does not wait for it."""
+
     @abc.abstractmethod
     def stream(self, *, language: str | None = None) -> STTStream:
         """A new streaming session (partials as configured, then a final)."""

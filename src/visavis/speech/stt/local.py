@@ -66,6 +66,10 @@ class LocalSTTEngine(STTEngine):
         """Decode several utterances (blocking); engines that batch decode them in one pass."""
         return [self._decode(audio, final=final) for audio in audios]
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
     async def load(self) -> None:
         """Load the model now, off the event loop, unless it is loaded already."""
         async with self._load_lock:
