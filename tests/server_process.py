@@ -22,7 +22,8 @@ class ServerProcess:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         base = {k: v for k, v in os.environ.items() if not k.startswith("VISAVIS_")}
-        self.env = base | env | {"VISAVIS_PORT": str(self.port)}
+        # Loading Whisper at startup costs a second of CPU: on only where a test asks for it.
+        self.env = base | {"VISAVIS_STT_WARM_UP": "false"} | env | {"VISAVIS_PORT": str(self.port)}
         self.log_path = cwd / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready_after_s: float | None = None
