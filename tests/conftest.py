@@ -83,7 +83,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         env="development",
         secret_key=TEST_SECRET,
-        # Loading Whisper costs each test app a second of CPU; the tests that speak ask for it.
+        # Loading Whisper costs each test app a second of CPU: a test that needs it turns it on.
         stt_warm_up=False,
     )
 
