@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.conversation.live_client import live_clients_closed
 from tests.db_support import (
     PostgresTestDatabase,
     SqliteTemplate,
@@ -126,4 +127,4 @@ def make_tenant(ctx: AppContext) -> TenantFactory:
     return _make
 
 
-__all__ = ["TenantCredentials", "live_server"]
+__all__ = ["TenantCredentials", "live_clients_closed", "live_server"]

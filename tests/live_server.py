@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from tests.conversation.live_client import close_connected_clients
 from tests.fakes.loopback import LoopbackServer
 from visavis.app import create_app
 from visavis.cli.serve import uvicorn_options
@@ -72,5 +73,6 @@ async def live_server(settings: Settings) -> AsyncIterator[ServerFactory]:
         return RunningServer(app, server)
 
     yield start
+    await close_connected_clients()
     for server in started:
         server.stop()

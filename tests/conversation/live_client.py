@@ -6,11 +6,12 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -22,6 +23,23 @@ class Received:
     at: float
     message: dict[str, Any] | None = None
     frame: AudioFrame | None = None
+
+
+_connected: list[LiveClient] = []
+
+
+async def close_connected_clients() -> None:
+    """Close the clients a test left connected (it failed before closing them): their sockets
+    would otherwise surface as a ``ResourceWarning`` in whichever test runs next."""
+    while _connected:
+        await _connected.pop().close()
+
+
+@pytest.fixture
+async def live_clients_closed() -> AsyncIterator[None]:
+    """For tests against server processes: the clients they leave connected are closed."""
+    yield
+    await close_connected_clients()
 
 
 @dataclass
@@ -48,6 +66,7 @@ class LiveClient:
             + f"/v1/conversations/{self.conversation_id}/ws"
         )
         self.ws = await websockets.connect(url, sock=sock, max_size=None)
+        _connected.append(self)
         message = {"type": "hello", "token": self.token, "protocol": 1} | (hello or {})
         await self.send(message)
         self._reader = asyncio.create_task(self._read())
@@ -173,6 +192,7 @@ class LiveClient:
         return self.close_code
 
     async def close(self) -> None:
+        _connected[:] = [client for client in _connected if client is not self]
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:

@@ -26,7 +26,7 @@ from tests.server_process import ServerProcess
 from visavis.cli import app as cli
 from visavis.db.engine import sqlite_path
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("live_clients_closed")]
 
 
 @asynccontextmanager

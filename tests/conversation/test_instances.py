@@ -32,7 +32,11 @@ from visavis.cli import app as cli
 NOTICE_S = 2.0
 
 # Every test on the shared Redis runs in one test worker, one at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("redis"),
+    pytest.mark.usefixtures("live_clients_closed"),
+]
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from tests.fakes.tavus import serve_tavus
 from tests.server_process import ServerProcess
 from visavis.cli import app as cli
 
+pytestmark = pytest.mark.usefixtures("live_clients_closed")
+
 #: provider → (how its fake is served, its settings by base URL, the avatar, the stop call)
 PROVIDERS: dict[str, tuple[Any, dict[str, str], str, str | None]] = {
     "liveavatar-full": (

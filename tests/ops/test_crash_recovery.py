@@ -15,6 +15,8 @@ from tests.fakes.liveavatar import serve_liveavatar
 from tests.server_process import ServerProcess
 from visavis.cli import app as cli
 
+pytestmark = pytest.mark.usefixtures("live_clients_closed")
+
 AVATAR = "0d8a6d4e-4b1e-4c55-9a0b-6a3c1f1e2a01"
 
 

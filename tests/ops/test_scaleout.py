@@ -39,7 +39,12 @@ from visavis.cli import app as cli
 from visavis.db.engine import create_engine
 
 # Every test on the shared Redis runs in one test worker, one at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("redis")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.xdist_group("redis"),
+    pytest.mark.usefixtures("live_clients_closed"),
+]
 
 REDIS_URL = os.environ.get("VISAVIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CONVERSATIONS = 40
