@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conversation.live_client import LiveClient, start_conversation
-from tests.live_server import ServerFactory
+from tests.live_server import RunningServer, ServerFactory
 from tests.speech.stt.conftest import piper_speech, word_errors
 from visavis.conversation import mic_frames
 
@@ -60,10 +60,21 @@ async def connect(server: object) -> LiveClient:
     return client
 
 
+async def recognizer_loaded(server: RunningServer, timeout: float = 120.0) -> None:
+    stt = server.ctx.stt
+    assert stt is not None
+    deadline = time.monotonic() + timeout
+    while not stt.loaded:
+        assert time.monotonic() < deadline, "the recognizer never loaded"
+        await asyncio.sleep(0.05)
+
+
 async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_start_nothing(
     live_server: ServerFactory,
 ) -> None:
-    server = live_server()
+    # The recognizer loads at startup, as it does by default: loaded at the first decode, on a
+    # busy machine, it could take the whole utterance and leave no time for partial words.
+    server = live_server(stt_warm_up=True)
     client = await connect(server)
     await client.wait_for("turn_end", turn_id=1, timeout=60)
     assert client.ws is not None
@@ -85,6 +96,7 @@ async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_st
         await client.ws.send(mic_frames.encode_mic_frame(seq + index, quiet(0.02)))
     await client.wait_for("error", after=mark, code="audio_too_fast")
     await asyncio.sleep(3.2)
+    await recognizer_loaded(server)
     # Real speech: transcribed, timed, answered with audio.
     speech = piper_speech(ANSWER)
     mark = len(client.received)

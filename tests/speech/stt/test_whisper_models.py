@@ -16,7 +16,7 @@ from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt import STTModelError
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions
 from visavis.speech.stt.whisper_models import WHISPER_MODELS, PackagedFile, PackagedWhisperModel
-from visavis.speech.stt.whisper_short import loops
+from visavis.speech.stt.whisper_short import loops, repeat_start
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +157,15 @@ def test_a_stretch_said_twice_is_a_loop_and_a_short_echo_is_not() -> None:
     assert loops([10, *sentence, 18, 9, *sentence[:6]])
     assert not loops([1, 2, 3, 1, 2, 3, 4])  # "I'm sorry, I'm sorry"
     assert not loops([*sentence, 9, *sentence[:5]])  # five tokens again: people do that
+
+
+def test_a_loop_is_cut_where_the_decoder_starts_saying_it_again() -> None:
+    sentence = [11, 12, 13, 14, 15, 16, 17]
+    assert repeat_start([1, 2, *sentence, *sentence, 3]) == 9
+    # A phrase over and over keeps its first time only.
+    assert repeat_start([1, *[21, 22, 23] * 4]) == 4
+    assert repeat_start([5, *[31, 32] * 6, 6]) == 3
+    # A sentence started over keeps what came before the new start.
+    assert repeat_start([10, *sentence, 18, 9, *sentence[:6]]) == 10
+    assert repeat_start([1, 2, 3, 1, 2, 3, 4]) is None
+    assert repeat_start([*sentence, 9, *sentence[:5]]) is None

@@ -55,7 +55,8 @@ class WhisperOptions:
 
 
 class FasterWhisperEngine(LocalSTTEngine):
-    """Whisper on CPU: partials without word times (cheaper), finals with them."""
+    """Whisper on CPU: partials without word times and never decoded twice (cheaper), finals
+    with word times."""
 
     name = "faster-whisper"
     word_times = True
@@ -151,6 +152,7 @@ class FasterWhisperEngine(LocalSTTEngine):
                 words=final,
                 beam_size=self.options.beam_size,
                 width_step=self.options.width_step,
+                cut_loops=not final,
             )
             decoded.update(zip(rows, results, strict=True))
         return [

@@ -58,11 +58,15 @@ def decode_short_batch(
     words: bool,
     beam_size: int,
     width_step: int = 1,
+    cut_loops: bool = False,
 ) -> list[list[Segment] | None]:
     """Segments for each of ``audios`` (float32, 16 kHz, each short enough to ``fit``), in one
     pass of the encoder and the decoder; word-timed if ``words``. None for an utterance where
-    the decoder seems to have stopped early or looped (decode it padded instead). ``model`` is
-    a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer.
+    the decoder seems to have stopped early or looped (decode it padded instead) — unless
+    ``cut_loops``: then a loop is cut where the decoder started saying it again. That suits a
+    partial transcript, which the final replaces: decoded again the padded way, with its
+    fallback temperatures, it could take longer than the utterance itself on a busy machine.
+    ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer.
 
     On CPU a batch costs less than its utterances one by one (four, tiny.en: 0.73 of the CPU
     time, ``bench/stt_batch.py``), which is what a burst of turns ending together needs.
@@ -94,9 +98,12 @@ def decode_short_batch(
     spoken: list[tuple[int, list[int]]] = []  # (row, tokens) of the utterances with words
     for row, result in enumerate(results):
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot][: budgets[row]]
+        again = repeat_start(tokens)
+        if again is not None and cut_loops:
+            tokens, again = tokens[:again], None
         if result.no_speech_prob > NO_SPEECH and result.scores[0] < LOW_LOGPROB:
             decoded.append([])
-        elif loops(tokens):
+        elif again is not None:
             decoded.append(None)
         elif not tokenizer.decode(tokens).strip():
             decoded.append([])
@@ -156,13 +163,27 @@ def _heard_to_the_end(segment: Segment, audio: np.ndarray) -> bool:
 
 def loops(tokens: list[int], span: int = LOOP_TOKENS) -> bool:
     """Whether some run of ``span`` tokens comes twice, the two not overlapping."""
+    return repeat_start(tokens, span) is not None
+
+
+def repeat_start(tokens: list[int], span: int = LOOP_TOKENS) -> int | None:
+    """Where the decoder started saying again what it had said, if some run of ``span``
+    tokens comes twice (the two not overlapping): the index of the repeat's first token."""
     first_seen: dict[tuple[int, ...], int] = {}
     for start in range(len(tokens) - span + 1):
         run = tuple(tokens[start : start + span])
         seen = first_seen.setdefault(run, start)
         if start - seen >= span:
-            return True
-    return False
+            # The shortest period of the repeated stretch: a phrase said over and over is cut
+            # after its first time, not after its first few.
+            end = start + span
+            period = next(
+                step
+                for step in range(1, start - seen + 1)
+                if all(tokens[i] == tokens[i + step] for i in range(seen, end - step))
+            )
+            return seen + period
+    return None
 
 
 def _has_sound(audio: np.ndarray) -> bool:
