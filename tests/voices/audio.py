@@ -41,6 +41,20 @@ def reading() -> npt.NDArray[np.float32]:
     return np.concatenate(parts)
 
 
+@functools.cache
+def hardly_pausing() -> npt.NDArray[np.float32]:
+    """The same sentences read on without a breath: 80 ms between them, and none of the
+    synthesizer's own silences."""
+    engine = EspeakEngine()
+    gap = np.zeros(int(0.08 * RATE), dtype=np.float32)
+    parts = []
+    for sentence in SENTENCES:
+        pcm = engine.synthesize_sentence(sentence, RATE).pcm.astype(np.float32) / 32768
+        loud = np.flatnonzero(np.abs(pcm) > 0.02 * np.abs(pcm).max())
+        parts += [pcm[loud[0] : loud[-1] + 1] * 0.8, gap]
+    return np.concatenate(parts)
+
+
 def wav(samples: npt.NDArray[np.float32], rate: int = RATE) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 import soundfile
 
-from tests.voices.audio import RATE, reading, room, wav, webm_opus
+from tests.voices.audio import RATE, hardly_pausing, reading, room, wav, webm_opus
 from visavis.errors import InvalidInputError
 from visavis.voices.decoding import UnreadableAudio, decode
 from visavis.voices.jobs import choose_reference
@@ -61,6 +61,18 @@ def test_each_recording_fault_says_what_to_do(speech: npt.NDArray[np.float32]) -
     report = validate(decode(wav(np.clip(speech * 8, -1, 1)), max_seconds=120))
     clipping = next(p for p in report.problems if p.code == "clipping")
     assert "lower the microphone gain" in clipping.message
+
+
+@pytest.mark.parametrize(("room_dbfs", "verdict"), [(-60, set()), (-40, {"some_noise"})])
+def test_the_noise_is_measured_under_someone_who_hardly_pauses(
+    room_dbfs: float, verdict: set[str]
+) -> None:
+    voice = room(np.tile(hardly_pausing(), 2), noise=10 ** (room_dbfs / 20))
+    # The recording starts wherever the person happens to be in their reading.
+    for start_s in np.arange(0.0, 30.0, 2.3):
+        report = validate(decode(wav(voice[int(start_s * RATE) :][: 25 * RATE]), max_seconds=120))
+        assert abs(report.noise_floor_dbfs - room_dbfs) < 2, (start_s, report)
+        assert {p.code for p in report.problems} == verdict, (start_s, report)
 
 
 def test_corrupt_empty_and_two_hour_uploads_are_refused_before_decoding() -> None:

