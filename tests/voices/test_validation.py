@@ -104,8 +104,22 @@ def test_no_reference_clip_without_a_long_enough_stretch_of_speech(
         ]
     )
     audio = decode(wav(choppy), max_seconds=120)
+    report = validate(audio)
     with pytest.raises(InvalidInputError, match="continuous speech"):
-        reference_clip(audio, validate(audio))
+        reference_clip(audio, report)
+    # Said when a sample is recorded, so the person can record it again then: 1.5 s at a time,
+    # with half a second between, is speech enough, but not for a reference.
+    halting = np.concatenate(
+        [
+            np.concatenate([speech[i : i + RATE * 3 // 2], np.zeros(RATE // 2, dtype=np.float32)])
+            for i in range(0, 24 * RATE, RATE * 3 // 2)
+        ]
+    )
+    report = validate(decode(wav(halting), max_seconds=120))
+    assert report.usable, report.problems
+    warning = next(p for p in report.problems if p.code == "no_stretch")
+    assert warning.severity == "warning" and "straight through" in warning.message
+    assert "no_stretch" not in codes(wav(speech))
 
 
 def test_the_reference_clip_comes_from_the_cleanest_sample_that_has_one(

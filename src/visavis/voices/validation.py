@@ -40,6 +40,8 @@ class SampleLimits:
     min_snr_db: float = 15.0
     good_snr_db: float = 25.0
     min_sample_rate: int = 16000
+    #: The shortest reference clip GPT-SoVITS takes (``reference_clip``).
+    min_stretch_s: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,15 @@ def _with_problems(report: SampleReport, limits: SampleLimits) -> SampleReport:
             add("noisy", "error", "too much background noise: record in a quieter room")
         elif report.snr_db < limits.good_snr_db:
             add("some_noise", "warning", "some background noise: a quieter room clones better")
+        start, end = _longest_stretch(report.speech_windows)
+        stretch_s = (end - start) * WINDOW / ANALYSIS_RATE
+        if stretch_s < limits.min_stretch_s and report.duration_s >= limits.min_duration_s:
+            add(
+                "no_stretch",
+                "warning",
+                f"no {limits.min_stretch_s:g} s of speech without a pause, which a voice's "
+                "reference clip needs: read a sentence or two straight through",
+            )
     if 0 < report.sample_rate < limits.min_sample_rate:
         add(
             "low_sample_rate",
@@ -180,11 +191,25 @@ def reference_clip(
     Raises ``InvalidInputError`` when no stretch reaches ``min_s``.
     """
     window_s = WINDOW / ANALYSIS_RATE
-    bridge = int(0.3 / window_s)
+    best = _longest_stretch(report.speech_windows)
+    length_s = (best[1] - best[0]) * window_s
+    if length_s < min_s:
+        raise InvalidInputError(
+            f"no stretch of continuous speech of {min_s:g} s in this sample: record one "
+            "without long pauses"
+        )
+    end = best[0] + min(best[1] - best[0], int(max_s / window_s))
+    return audio.samples[best[0] * WINDOW : end * WINDOW]
+
+
+def _longest_stretch(speech_windows: tuple[bool, ...], bridge_s: float = 0.3) -> tuple[int, int]:
+    """The first and past-the-last window of the longest stretch of speech, pauses under
+    ``bridge_s`` bridged; ``(0, 0)`` without speech."""
+    bridge = int(bridge_s / (WINDOW / ANALYSIS_RATE))
     best = (0, 0)
     start: int | None = None
     gap = 0
-    flags = (*report.speech_windows, False)
+    flags = (*speech_windows, False)
     for i, is_speech in enumerate(flags):
         if is_speech:
             start = i if start is None else start
@@ -196,11 +221,4 @@ def reference_clip(
                 if end - start > best[1] - best[0]:
                     best = (start, end)
                 start, gap = None, 0
-    length_s = (best[1] - best[0]) * window_s
-    if length_s < min_s:
-        raise InvalidInputError(
-            f"no stretch of continuous speech of {min_s:g} s in this sample: record one "
-            "without long pauses"
-        )
-    end = best[0] + min(best[1] - best[0], int(max_s / window_s))
-    return audio.samples[best[0] * WINDOW : end * WINDOW]
+    return best
