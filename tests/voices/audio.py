@@ -55,6 +55,16 @@ def hardly_pausing() -> npt.NDArray[np.float32]:
     return np.concatenate(parts)
 
 
+def halting() -> npt.NDArray[np.float32]:
+    """The reading 1.5 s at a time, with half a second between: speech enough for a sample,
+    but no 3 s stretch for a reference clip."""
+    speech, step = reading(), RATE * 3 // 2
+    pause = np.zeros(RATE // 2, dtype=np.float32)
+    return np.concatenate(
+        [np.concatenate([speech[i : i + step], pause]) for i in range(0, 24 * RATE, step)]
+    )
+
+
 def wav(samples: npt.NDArray[np.float32], rate: int = RATE) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 import soundfile
 
-from tests.voices.audio import RATE, hardly_pausing, reading, room, wav, webm_opus
+from tests.voices.audio import RATE, halting, hardly_pausing, reading, room, wav, webm_opus
 from visavis.errors import InvalidInputError
 from visavis.voices.decoding import UnreadableAudio, decode
 from visavis.voices.jobs import choose_reference
@@ -107,15 +107,8 @@ def test_no_reference_clip_without_a_long_enough_stretch_of_speech(
     report = validate(audio)
     with pytest.raises(InvalidInputError, match="continuous speech"):
         reference_clip(audio, report)
-    # Said when a sample is recorded, so the person can record it again then: 1.5 s at a time,
-    # with half a second between, is speech enough, but not for a reference.
-    halting = np.concatenate(
-        [
-            np.concatenate([speech[i : i + RATE * 3 // 2], np.zeros(RATE // 2, dtype=np.float32)])
-            for i in range(0, 24 * RATE, RATE * 3 // 2)
-        ]
-    )
-    report = validate(decode(wav(halting), max_seconds=120))
+    # Said when a sample is recorded, so the person can record it again then.
+    report = validate(decode(wav(halting()), max_seconds=120))
     assert report.usable, report.problems
     warning = next(p for p in report.problems if p.code == "no_stretch")
     assert warning.severity == "warning" and "straight through" in warning.message

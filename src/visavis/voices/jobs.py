@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ from visavis.errors import ConflictError, InvalidInputError
 from visavis.voices.cloning import CloneRequest, CloningBackend, CloningError
 from visavis.voices.decoding import ANALYSIS_RATE, DecodedAudio
 from visavis.voices.samples import MAX_SAMPLES
-from visavis.voices.validation import reference_clip, validate
+from visavis.voices.validation import SampleLimits, reference_clip, validate
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def choose_reference(
     raise first or InvalidInputError("no samples to cut a reference clip from")
 
 
+def _warned(report: dict[str, Any], code: str) -> bool:
+    """Whether a stored sample report lists the problem ``code``."""
+    return any(problem.get("code") == code for problem in report.get("problems", ()))
+
+
 class CloningJobs:
     """Runs cloning jobs as tasks of this instance; ``aclose`` cancels them."""
 
@@ -129,6 +135,15 @@ class CloningJobs:
             raise InvalidInputError(
                 f"{have} of {self.min_samples} samples recorded: record the rest first"
             )
+        if self.backends[backend].needs_reference:
+            reports = await repo.sample_reports(profile_id)
+            if all(_warned(report, "no_stretch") for report in reports):
+                raise InvalidInputError(
+                    f"none of the {len(reports)} samples has {SampleLimits().min_stretch_s:g} s "
+                    "of speech without a pause, "
+                    f"which {backend} needs for the voice's reference clip: record one again, "
+                    "reading a sentence or two straight through"
+                )
         stale_before = utcnow() - timedelta(seconds=self.stale_s)
         if not await repo.claim_for_cloning(profile_id, backend, stale_before=stale_before):
             raise ConflictError("a cloning job for this voice is already queued or running")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +55,15 @@ class VoiceRepository:
         """The profile's samples, oldest first (their audio is loaded too)."""
         result = await self.session.execute(
             select(VoiceSample)
+            .where(VoiceSample.profile_id == profile_id, VoiceSample.tenant_id == self.tenant_id)
+            .order_by(VoiceSample.id)
+        )
+        return result.scalars().all()
+
+    async def sample_reports(self, profile_id: uuid.UUID) -> Sequence[dict[str, Any]]:
+        """The validation reports of the profile's samples, oldest first (without the audio)."""
+        result = await self.session.execute(
+            select(VoiceSample.report)
             .where(VoiceSample.profile_id == profile_id, VoiceSample.tenant_id == self.tenant_id)
             .order_by(VoiceSample.id)
         )
