@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.conversation.live_client import LiveClient, start_conversation
-from tests.live_server import RunningServer, ServerFactory
-from tests.speech.stt.conftest import piper_speech, word_errors
+from tests.live_server import ServerFactory
+from tests.speech.stt.conftest import piper_speech, until_loaded, word_errors
 from visavis.conversation import mic_frames
 
 pytestmark = pytest.mark.slow
@@ -60,15 +60,6 @@ async def connect(server: object) -> LiveClient:
     return client
 
 
-async def recognizer_loaded(server: RunningServer, timeout: float = 120.0) -> None:
-    stt = server.ctx.stt
-    assert stt is not None
-    deadline = time.monotonic() + timeout
-    while not stt.loaded:
-        assert time.monotonic() < deadline, "the recognizer never loaded"
-        await asyncio.sleep(0.05)
-
-
 async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_start_nothing(
     live_server: ServerFactory,
 ) -> None:
@@ -96,7 +87,7 @@ async def test_spoken_answer_is_transcribed_and_answered_bad_frames_and_noise_st
         await client.ws.send(mic_frames.encode_mic_frame(seq + index, quiet(0.02)))
     await client.wait_for("error", after=mark, code="audio_too_fast")
     await asyncio.sleep(3.2)
-    await recognizer_loaded(server)
+    await until_loaded(server.ctx.stt)
     # Real speech: transcribed, timed, answered with audio.
     speech = piper_speech(ANSWER)
     mark = len(client.received)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
 from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt.base import STTEngine
 from visavis.speech.stt.local import LocalSTTEngine
 from visavis.speech.stt.moonshine import MoonshineEngine
 from visavis.speech.stt.whisper import FasterWhisperEngine
@@ -15,6 +18,15 @@ from visavis.speech.tts.piper import PiperEngine
 from visavis.testing.word_errors import edit_distance
 
 SENTENCE = "Please tell me about the last project you worked on."
+
+
+async def until_loaded(stt: STTEngine | None, timeout: float = 120.0) -> None:
+    """Wait for a recognizer that loads in the background (the warm-up at startup)."""
+    assert stt is not None
+    deadline = time.monotonic() + timeout
+    while not stt.loaded:
+        assert time.monotonic() < deadline, "the recognizer never loaded"
+        await asyncio.sleep(0.05)
 
 
 def piper_speech(text: str) -> np.ndarray:

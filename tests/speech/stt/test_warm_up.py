@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.speech.stt.conftest import until_loaded
 from visavis.app import create_app
 from visavis.config import Settings
 
@@ -14,11 +15,7 @@ async def test_the_live_recognizer_is_loaded_at_startup_when_asked(settings: Set
     async with app.router.lifespan_context(app):
         stt = app.state.ctx.stt
         assert stt is not None and not stt.loaded  # it loads in the background
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 120
-        while not stt.loaded:
-            assert loop.time() < deadline, "the recognizer never loaded"
-            await asyncio.sleep(0.05)
+        await until_loaded(stt)
 
 
 async def test_without_the_warm_up_the_recognizer_loads_at_its_first_decode(
