@@ -8,7 +8,10 @@ played by a simulated player (as bench/turns.py, reporting playback like the bro
 
 - ``latency``: from the last speech sample sent to the first agent audio frame received, with
   the split from the server's own clock: endpoint wait (last voiced sample → end of turn
-  decided), STT (→ the turn starts), agent (→ first delta), first audio (→ first frame);
+  decided), STT (→ the turn starts), agent (→ first delta), first audio (→ first frame); and
+  ``end_of_turn_seen_ms``, from the last speech sample sent to the client's receipt of the end
+  of turn (the server's last voiced sample is where its detector stops hearing speech, which
+  trails the last loud sample);
 - ``barge_in``: speech started 0.8 s into a reply; from its first voiced sample sent to the last
   agent frame received;
 - ``echo``: the agent's audio, as played, mixed back into the microphone at ``--echo-db``
@@ -322,6 +325,12 @@ async def run_step(
         last = start + lead_in + voiced_bounds(pcm)[1]
         first = await client.wait(lambda: client.first_frame_of_turn(turn + 1), 60)
         stats.latency_ms.append((first - client.sent_time(last)) * 1000)
+        ended = client.message("voice", mark, event="speech_ended")
+        if ended is not None:
+            # The same end of turn seen from the client: it starts at the last loud sample,
+            # where the server's endpoint wait starts at the detector's last voiced window.
+            seen = (ended[0] - client.sent_time(last)) * 1000
+            stats.split.setdefault("end_of_turn_seen_ms", []).append(seen)
         await client.wait(lambda: client.message("turn_end", mark, turn_id=turn + 1), 90)
         said = await client.wait(lambda: user_line(client, mark), 30)
         heard = said[1]["entry"]["text"]
@@ -463,6 +472,7 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
         k: summary([x for r in results for x in r.split.get(k, [])])
         for k in (
             "endpoint_wait_ms",
+            "end_of_turn_seen_ms",
             "stt_ms",
             "agent_first_delta_ms",
             "first_audio_after_delta_ms",
