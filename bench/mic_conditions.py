@@ -54,7 +54,7 @@ RATE = 16000
 FRAME = 320
 Audio = npt.NDArray[np.float64]
 VOICES = ("piper-joe", "festival-slt-hts", "espeak-us", "festival-kal")
-# Pink noise: white noise through a 1/f filter (J. O. Smith's four-pole approximation).
+# Pink noise: white noise through a 1/f filter (J. O. Smith's three-pole filter).
 _PINK_B = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
 _PINK_A = [1.0, -2.494956002, 2.017265875, -0.522189400]
 
