@@ -10,7 +10,13 @@ A reading is one turn read aloud, so each boundary is a reader cut off; the ones
 clause are cut mid-thought. ``pauses`` lists every silence of 200 ms or more the detector heard
 (as ``Endpointer`` measures it: from the last voiced window to the next), with its place.
 
-Usage: ``python bench/human_pauses.py [--silences 300,400,500,600,700,800]``
+With ``--unfinished-ends``, each end silence is also run with the words at each pause heard
+as a live turn hears them (Whisper tiny.en on the audio so far, taken as known 150 ms after
+the pause): where they do not sound finished (``visavis.speech.turn_end``), the pause ends the
+turn only after that longer silence.
+
+Usage: ``python bench/human_pauses.py [--silences 300,400,500,600,700,800]
+[--unfinished-ends 1000,1200]``
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import functools
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import human_speech  # noqa: E402
 from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
+from visavis.speech.turn_end import sounds_finished  # noqa: E402
 from visavis.speech.vad import (  # noqa: E402
     Endpointer,
     EndpointOptions,
@@ -39,6 +48,8 @@ from visavis.speech.vad import (  # noqa: E402
 )
 
 SENTENCE_END = ".?!"
+PLACES = ("sentence end", "clause mark", "inside a clause")
+DECODE_S = 0.15
 CLAUSE_MARK = ",;:-—"
 
 
@@ -90,12 +101,49 @@ class Placer:
         return {"after": word + mark, "place": _place(mark)}
 
 
-def boundaries(pcm: np.ndarray, silence_ms: int) -> list[float]:
-    """Where the endpointer ends a turn inside the reading (the last voiced time before each)."""
-    endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms, max_utterance_s=600))
-    ends = [e.speech_end for e in endpointer.push(pcm) if isinstance(e, Utterance)]
+def boundaries(
+    pcm: np.ndarray, silence_ms: int, unfinished: tuple[int, Callable[[PauseHeard], bool]] | None
+) -> list[float]:
+    """Where the endpointer ends a turn inside the reading (the last voiced time before each).
+    With ``unfinished`` (a longer silence, and whether a pause's words sound finished), a pause
+    whose words go on ends the turn only after the longer silence; the words are taken as
+    known ``DECODE_S`` after the pause (the live path decodes them then)."""
+    endpointer = Endpointer(
+        EndpointOptions(end_silence_ms=silence_ms, max_utterance_s=600, pause_ms=200)
+    )
+    ends: list[float] = []
+    due: tuple[float, PauseHeard] | None = None
+    for start in range(0, len(pcm), 512):
+        for event in endpointer.push(pcm[start : start + 512]):
+            if isinstance(event, PauseHeard) and unfinished is not None:
+                due = (event.at + DECODE_S, event)
+            elif isinstance(event, SpeechResumed | Utterance):
+                due = None
+                if isinstance(event, Utterance):
+                    ends.append(event.speech_end)
+        if due is not None and unfinished is not None and endpointer.time >= due[0]:
+            if not unfinished[1](due[1]):
+                endpointer.end_pause_after(unfinished[0])
+            due = None
     ends += [e.speech_end for e in endpointer.flush() if isinstance(e, Utterance)]
     return ends[:-1]  # the last is the reading's own end
+
+
+class Finished:
+    """Whisper tiny.en (as live turns decode) on each pause's audio: do its words sound
+    finished? Remembered per reading and pause."""
+
+    def __init__(self) -> None:
+        self.engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1))
+        self.engine._load()  # blocking, once: this benchmark decodes synchronously
+        self.texts: dict[tuple[str, float, float], str] = {}
+
+    def at(self, voice: str, pause: PauseHeard) -> bool:
+        key = (voice, pause.start, pause.speech_end)
+        if key not in self.texts:
+            audio = (pause.pcm / 32768).astype(np.float32)
+            self.texts[key] = " ".join(s.text for s in self.engine._decode(audio, final=True))
+        return sounds_finished(self.texts[key])
 
 
 def pauses(pcm: np.ndarray) -> list[tuple[float, float]]:
@@ -119,28 +167,41 @@ def pauses(pcm: np.ndarray) -> list[tuple[float, float]]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--silences", default="300,400,500,600,700,800")
+    parser.add_argument("--unfinished-ends", default="", help="e.g. 1000,1200")
     args = parser.parse_args()
     silences = [int(s) for s in args.silences.split(",")]
+    slows = [int(s) for s in args.unfinished_ends.split(",") if s]
     engine = FasterWhisperEngine(
         WhisperOptions(model="base", beam_size=5, width_step=1), scheduler=DeadlineScheduler(1)
     )
     await engine.load()
+    finished = Finished() if slows else None
+    rules = [(str(ms), ms, None) for ms in silences] + [
+        (f"{ms}, unfinished words {slow}", ms, slow)
+        for ms in silences
+        for slow in slows
+        if slow > ms
+    ]
     report: dict[str, object] = {"silences_ms": silences, "readings": {}}
-    totals = {s: {"sentence end": 0, "clause mark": 0, "inside a clause": 0} for s in silences}
+    totals = {name: dict.fromkeys(PLACES, 0) for name, _, _ in rules}
     try:
         for reading in human_speech.readings():
             transcript = await engine.transcribe(reading.pcm)
             words = [(w.text.strip(), w.start, w.end) for s in transcript.segments for w in s.words]
             placer = Placer(reading.text, words)
             cuts: dict[str, object] = {}
-            for silence in silences:
+            for name, silence, slow in rules:
+                rule = None
+                if slow is not None and finished is not None:
+                    rule = (slow, functools.partial(finished.at, reading.voice))
                 placed = [
-                    placer.at(t) | {"at_s": round(t, 2)} for t in boundaries(reading.pcm, silence)
+                    placer.at(t) | {"at_s": round(t, 2)}
+                    for t in boundaries(reading.pcm, silence, rule)
                 ]
                 for p in placed:
-                    if p["place"] in totals[silence]:
-                        totals[silence][str(p["place"])] += 1
-                cuts[str(silence)] = placed
+                    if p["place"] in totals[name]:
+                        totals[name][str(p["place"])] += 1
+                cuts[name] = placed
             report["readings"][reading.voice] = {  # type: ignore[index]
                 "duration_s": round(len(reading.pcm) / 16000, 1),
                 "words": len(placer.ref),
@@ -155,7 +216,7 @@ async def main() -> None:
             }
     finally:
         await engine.aclose()
-    report["turns_ended_inside_by_place"] = {str(s): totals[s] for s in silences}
+    report["turns_ended_inside_by_place"] = totals
     print(json.dumps(report, indent=2))
 
 

@@ -11,7 +11,9 @@ is from the end of the last voiced sample to the moment the turn was declared ov
 With ``--finished-ends``, each setting is also run the way a live conversation hears: at
 each pause (200 ms) Whisper tiny.en transcribes the words so far, and when they sound finished
 (``visavis.speech.turn_end``) the turn ends after that shorter silence; the transcript is taken
-as ready ``--decode-s`` after the pause.
+as ready ``--decode-s`` after the pause. With ``--unfinished-ends``, the other way round: where
+the words do not sound finished, the pause ends the turn only after that longer silence (and,
+with both options, each pause gets one or the other).
 
 With ``--turn-model``, each setting is also run with an audio judge instead: at each pause
 (200 ms) Smart Turn v3 (``visavis.speech.turn_model``) scores the audio so far, and where it
@@ -27,8 +29,8 @@ fragment's phones, moved to the quietest 10 ms within 40 ms), so the voice befor
 the voice of a sentence going on.
 
 Usage: ``python bench/vad.py [--split train|test] [--limit N] [--silences 300,400,500,600]
-[--finished-ends 300,350,400 --decode-s 0.15] [--turn-model 250,300 --turn-thresholds 0.5
---model-s 0.1] [--variants fragments,whole]``
+[--finished-ends 300,350,400 --decode-s 0.15] [--unfinished-ends 900,1200]
+[--turn-model 250,300 --turn-thresholds 0.5 --model-s 0.1] [--variants fragments,whole]``
 """
 
 from __future__ import annotations
@@ -165,6 +167,13 @@ class Words:
             self.texts[key] = " ".join(s.text for s in segments)
         return sounds_finished(self.texts[key])
 
+    def wait(
+        self, variant: str, slow_ms: int, quick_ms: int | None, turn: int, pause: PauseHeard
+    ) -> int | None:
+        """The pause's end silence: ``slow_ms`` where the words go on, ``quick_ms`` (if any)
+        where they sound finished."""
+        return quick_ms if self.sound_finished(variant, turn, pause) else slow_ms
+
 
 class Judge:
     """Smart Turn v3 on the audio of each pause, remembered; ``cpu_ms`` per call (one core)."""
@@ -186,21 +195,27 @@ class Judge:
         return self.probabilities[key]
 
 
-#: A shorter end: (its silence in ms, seconds after the pause its verdict is ready, the verdict
-#: for turn number and pause, a label for the report).
-Quick = tuple[int, float, Callable[[int, PauseHeard], bool], dict[str, object]]
+#: Another end at a pause: (seconds after the pause its verdict is ready, the verdict for turn
+#: number and pause — the pause's own end silence in ms, or None to keep the setting's —, a
+#: label for the report).
+Quick = tuple[float, Callable[[int, PauseHeard], int | None], dict[str, object]]
+
+
+def when(quick_ms: int, verdict: Callable[[int, PauseHeard], bool]) -> Callable[..., int | None]:
+    """A verdict that ends the pause after ``quick_ms`` where ``verdict`` says so."""
+    return lambda turn, pause: quick_ms if verdict(turn, pause) else None
 
 
 def hear(pcm: np.ndarray, turn: int, silence_ms: int, quick: Quick | None) -> list[Utterance]:
-    """The turns the endpointer hears in ``pcm`` (and, with ``quick``, the shorter end at
-    pauses its verdict says finish the turn)."""
+    """The turns the endpointer hears in ``pcm`` (and, with ``quick``, the pause's own end
+    silence where its verdict gives one)."""
     if quick is None:
         endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms))
         return [e for e in endpointer.push(pcm) if isinstance(e, Utterance)]
-    quick_ms, ready_s, verdict, _label = quick
+    ready_s, verdict, _label = quick
     endpointer = Endpointer(EndpointOptions(end_silence_ms=silence_ms, pause_ms=200))
     utterances: list[Utterance] = []
-    due: tuple[float, bool] | None = None  # when the pause's verdict is known, and the verdict
+    due: tuple[float, int | None] | None = None  # when the pause's verdict is known, and it
     for start in range(0, len(pcm), 512):
         for event in endpointer.push(pcm[start : start + 512]):
             if isinstance(event, PauseHeard):
@@ -210,8 +225,8 @@ def hear(pcm: np.ndarray, turn: int, silence_ms: int, quick: Quick | None) -> li
                 if isinstance(event, Utterance):
                     utterances.append(event)
         if due is not None and endpointer.time >= due[0]:
-            if due[1]:
-                endpointer.end_pause_after(quick_ms)
+            if due[1] is not None:
+                endpointer.end_pause_after(due[1])
             due = None
     return utterances
 
@@ -239,7 +254,7 @@ def run(
     return {
         "variant": variant,
         "end_silence_ms": silence_ms,
-        **(quick[3] if quick else {}),
+        **(quick[2] if quick else {}),
         "turns": len(turns),
         "cut_mid_sentence": cut,
         "cut_rate": round(cut / len(turns), 3),
@@ -257,6 +272,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=16, help="sentences per voice")
     parser.add_argument("--silences", default="300,400,500,600,700")
     parser.add_argument("--finished-ends", default="", help="e.g. 300,350,400")
+    parser.add_argument("--unfinished-ends", default="", help="e.g. 900,1200")
     parser.add_argument("--decode-s", type=float, default=0.15)
     parser.add_argument("--turn-model", default="", help="e.g. 250,300")
     parser.add_argument("--turn-thresholds", default="0.5")
@@ -269,30 +285,41 @@ def main() -> None:
     variants = {name: [m[name] for m in made] for name in args.variants.split(",")}
     pauses = sum(p for *_, p in next(iter(variants.values())))
     silences = [int(ms) for ms in args.silences.split(",")]
-    words = Words() if args.finished_ends else None
+    words = Words() if args.finished_ends or args.unfinished_ends else None
     judge = Judge() if args.turn_model else None
     results = []
+    quicks = [int(q) for q in args.finished_ends.split(",") if q]
     for variant, heard in variants.items():
         results += [run(variant, heard, ms) for ms in silences]
         for ms in silences:
             if words is not None:
-                for quick in [int(q) for q in args.finished_ends.split(",") if int(q) < ms]:
-                    finished = functools.partial(words.sound_finished, variant)
+                for quick in [q for q in quicks if q < ms]:
+                    finished = when(quick, functools.partial(words.sound_finished, variant))
                     label: dict[str, object] = {"finished_end_ms": quick}
-                    results.append(run(variant, heard, ms, (quick, args.decode_s, finished, label)))
+                    results.append(run(variant, heard, ms, (args.decode_s, finished, label)))
+                for slow in [int(q) for q in args.unfinished_ends.split(",") if q and int(q) > ms]:
+                    waits = functools.partial(words.wait, variant, slow, None)
+                    label = {"unfinished_end_ms": slow}
+                    results.append(run(variant, heard, ms, (args.decode_s, waits, label)))
+                    for quick in [q for q in quicks if q < ms]:
+                        both_ways = functools.partial(words.wait, variant, slow, quick)
+                        label = {"unfinished_end_ms": slow, "finished_end_ms": quick}
+                        results.append(run(variant, heard, ms, (args.decode_s, both_ways, label)))
             if judge is not None:
                 for quick in [int(q) for q in args.turn_model.split(",") if int(q) < ms]:
                     for threshold in [float(t) for t in args.turn_thresholds.split(",")]:
-                        complete = functools.partial(complete_at, judge, variant, threshold)
-                        label = {"turn_model_end_ms": quick, "turn_model_threshold": threshold}
-                        results.append(
-                            run(variant, heard, ms, (quick, args.model_s, complete, label))
+                        complete = when(
+                            quick, functools.partial(complete_at, judge, variant, threshold)
                         )
+                        label = {"turn_model_end_ms": quick, "turn_model_threshold": threshold}
+                        results.append(run(variant, heard, ms, (args.model_s, complete, label)))
                         if words is not None:
-                            both = functools.partial(both_at, judge, words, variant, threshold)
+                            both = when(
+                                quick, functools.partial(both_at, judge, words, variant, threshold)
+                            )
                             ready = max(args.model_s, args.decode_s)
                             label = {**label, "and_finished_words": True}
-                            results.append(run(variant, heard, ms, (quick, ready, both, label)))
+                            results.append(run(variant, heard, ms, (ready, both, label)))
     report: dict[str, object] = {
         "split": args.split,
         "pauses_inside_sentences": pauses,
