@@ -503,7 +503,7 @@ async def bench(args: argparse.Namespace, base_url: str, pid: int) -> dict[str, 
         # included) against the seconds of audio they made or heard; the server's own count
         # of replies whose next sentence came after the listener ran out of audio.
         "server": {
-            name: round(value - totals_before[name], 1)
+            name: round(value - totals_before.get(name, 0.0), 1)
             for name, value in (await server_totals(base_url)).items()
         },
         "wall_s": round(wall, 1),
@@ -531,6 +531,9 @@ async def server_totals(base_url: str) -> dict[str, float]:
         for name, metric in SERVER_TOTALS.items():
             if line.startswith((f"{metric}{{", f"{metric} ")):
                 totals[name] += float(line.split()[-1])
+                if name == "stt_audio_s" and 'engine="' in line:  # which model heard what
+                    engine = line.split('engine="')[1].split('"')[0]
+                    totals[f"stt_audio_s {engine}"] = float(line.split()[-1])
     return totals
 
 

@@ -126,6 +126,14 @@ class FasterWhisperEngine(LocalSTTEngine):
             language="en",
         )
 
+    def _observe(self, audio_s: float, compute_s: float) -> None:
+        # By model: an instance may run two (live turns, files, or a finer one when idle).
+        if self.observer is not None:
+            model = "custom" if self.options.model_dir else self.options.model
+            self.observer.recognized(
+                engine=f"{self.name}:{model}", audio_s=audio_s, compute_s=compute_s
+            )
+
     def batch_key(self, samples: int) -> Hashable | None:
         if not (self.options.short_context and samples > 0 and fits(samples)):
             return None
