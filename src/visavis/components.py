@@ -290,6 +290,13 @@ def build_stt(
     one per core) and tell ``observer`` (the metrics) of every decode."""
     if scheduler is None:
         scheduler = DeadlineScheduler(settings.stt_concurrency or os.cpu_count() or 1)
+    live, files = _live_and_files_stt(settings, scheduler, observer)
+    return _finer_when_idle(settings, scheduler, observer, live, files), files
+
+
+def _live_and_files_stt(
+    settings: Settings, scheduler: DeadlineScheduler, observer: RecognitionObserver | None
+) -> tuple[STTEngine, STTEngine]:
     live_options = stt_options(settings, files=False)
     live = build_stt_engine(live_options, scheduler=scheduler)
     live.observer = observer
@@ -307,3 +314,40 @@ def build_stt(
     files = build_stt_engine(files_options, scheduler=scheduler)
     files.observer = observer
     return live, files
+
+
+def _finer_when_idle(
+    settings: Settings,
+    scheduler: DeadlineScheduler,
+    observer: RecognitionObserver | None,
+    live: STTEngine,
+    files: STTEngine,
+) -> STTEngine:
+    """``live``, or ``live`` and ``VISAVIS_STT_IDLE_WHISPER_MODEL`` as ``FinerWhenIdle`` (its
+    one copy shared with the files' engine where that is the same model)."""
+    from visavis.speech.stt.finer_when_idle import FinerWhenIdle
+    from visavis.speech.stt.whisper import FasterWhisperEngine
+
+    idle = settings.stt_idle_whisper_model
+    pause_ms = settings.stt_pause_ms
+    if not (
+        idle
+        and isinstance(live, FasterWhisperEngine)
+        and live.options.model_dir is None
+        and idle != live.options.model
+        and 0 < pause_ms < settings.stt_end_silence_ms
+    ):
+        return live  # nothing finer, or no pause to decode it at before the turn ends
+    beam, step = live.options.beam_size, live.options.width_step
+    if isinstance(files, FasterWhisperEngine) and files.options.model == idle:
+        fine = files.sharing_model(beam_size=beam, width_step=step)
+    else:
+        fine = FasterWhisperEngine(
+            replace(live.options, model=idle),
+            scheduler=scheduler,
+            partial_interval_s=live.partial_interval_s,
+        )
+        fine.observer = observer
+    # The decode starts at the pause; leave the answer 100 ms to start before the turn ends.
+    budget_s = max(0.05, (settings.stt_end_silence_ms - pause_ms) / 1000 - 0.1)
+    return FinerWhenIdle(live, fine, scheduler=scheduler, budget_s=budget_s)

@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     stt_whisper_beam_size: int = Field(default=1, ge=1, le=10)
     stt_file_whisper_beam_size: int = Field(default=5, ge=1, le=10)
     stt_whisper_model_path: Path | None = None
+    # A finer packaged model for live turns while the CPU has room for it (speech/stt/
+    # finer_when_idle.py): a turn's words decoded at the pause by this model where it can
+    # finish before the turn ends and no other decode runs or waits; "" (off): always the above.
+    stt_idle_whisper_model: Literal["", "tiny.en", "base"] = ""
     # Load the live recognizer at startup, beside the voice's warm-up: otherwise the first
     # person who speaks waits for it (about a second) and hears no partial words meanwhile.
     stt_warm_up: bool = True

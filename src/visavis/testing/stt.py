@@ -9,6 +9,7 @@ under the test kit's virtual time, instant (``decode_s`` is virtual).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -93,7 +94,10 @@ class FakeSTT(STTEngine):
             words = words[: max(1, int(duration / WORD_S))]
         timed = tuple(Word(word, i * WORD_S, (i + 1) * WORD_S, 1.0) for i, word in enumerate(words))
         segments = [Segment(" ".join(words), 0.0, duration, timed)] if words else []
-        transcript = Transcript.of_segments(segments, duration=duration, final=final)
+        transcript = dataclasses.replace(
+            Transcript.of_segments(segments, duration=duration, final=final),
+            decode_s=self.decode_s,
+        )
         self.decoded.append(transcript)
         return transcript
 
