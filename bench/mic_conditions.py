@@ -20,7 +20,7 @@ alone (white at −40 dBFS, pink at −30 dBFS, the hum): turns started by them 
 listener decodes each turn on its own, with no words of the other sentence around it.
 
 Usage: ``python bench/mic_conditions.py [--split train|test] [--voices a,b] [--limit N]
-[--conditions clean,quiet,...]``. Prints JSON.
+[--conditions clean,quiet,...] [--model tiny.en|base]``. Prints JSON.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speech_evalset as ev  # noqa: E402
 from visavis.speech.listener import FinalText, TranscriptionFailed, VoiceListener  # noqa: E402
 from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
-from visavis.speech.stt.whisper import FasterWhisperEngine  # noqa: E402
+from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
+from visavis.speech.stt.whisper_models import WHISPER_MODEL_NAMES  # noqa: E402
 from visavis.testing.word_errors import edit_distance  # noqa: E402
 from wer import whisper_normalize  # noqa: E402
 
@@ -121,6 +122,9 @@ async def main() -> None:
     parser.add_argument("--voices", default=",".join(VOICES))
     parser.add_argument("--limit", type=int, default=4, help="utterances per voice")
     parser.add_argument("--conditions", default="clean,quiet,clipped,white10,pink10,phone,hum")
+    parser.add_argument(
+        "--model", default="tiny.en", choices=WHISPER_MODEL_NAMES, help="the live turns' Whisper"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     shapes = conditions(rng)
@@ -131,7 +135,9 @@ async def main() -> None:
         for voice in args.voices.split(",")
         for item in ev.load_evalset([voice], split=args.split)[: args.limit]
     ]
-    engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1), partial_interval_s=0.5)
+    engine = FasterWhisperEngine(
+        WhisperOptions(model=args.model), scheduler=DeadlineScheduler(1), partial_interval_s=0.5
+    )
     await engine.load()
     streams = [
         np.concatenate([np.zeros(RATE), item.pcm.astype(np.float64), np.zeros(RATE * 3 // 2)])
@@ -141,6 +147,7 @@ async def main() -> None:
     words = sum(len(ref) for ref in refs)
     report: dict[str, object] = {
         "split": args.split,
+        "model": args.model,
         "voices": args.voices.split(","),
         "utterances": len(items),
         "words": words,
