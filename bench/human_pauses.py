@@ -28,7 +28,6 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,20 +35,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import human_speech  # noqa: E402
+import vad  # noqa: E402
 from visavis.speech.scheduling import DeadlineScheduler  # noqa: E402
 from visavis.speech.stt.whisper import FasterWhisperEngine, WhisperOptions  # noqa: E402
-from visavis.speech.turn_end import sounds_finished  # noqa: E402
 from visavis.speech.vad import (  # noqa: E402
     Endpointer,
     EndpointOptions,
     PauseHeard,
     SpeechResumed,
-    Utterance,
 )
 
 SENTENCE_END = ".?!"
 PLACES = ("sentence end", "clause mark", "inside a clause")
-DECODE_S = 0.15
+DECODE_S = 0.15  # the pause's words are known this long after it (as in bench/vad.py)
+RATE = 16000
 CLAUSE_MARK = ",;:-—"
 
 
@@ -101,49 +100,12 @@ class Placer:
         return {"after": word + mark, "place": _place(mark)}
 
 
-def boundaries(
-    pcm: np.ndarray, silence_ms: int, unfinished: tuple[int, Callable[[PauseHeard], bool]] | None
-) -> list[float]:
-    """Where the endpointer ends a turn inside the reading (the last voiced time before each).
-    With ``unfinished`` (a longer silence, and whether a pause's words sound finished), a pause
-    whose words go on ends the turn only after the longer silence; the words are taken as
-    known ``DECODE_S`` after the pause (the live path decodes them then)."""
-    endpointer = Endpointer(
-        EndpointOptions(end_silence_ms=silence_ms, max_utterance_s=600, pause_ms=200)
-    )
-    ends: list[float] = []
-    due: tuple[float, PauseHeard] | None = None
-    for start in range(0, len(pcm), 512):
-        for event in endpointer.push(pcm[start : start + 512]):
-            if isinstance(event, PauseHeard) and unfinished is not None:
-                due = (event.at + DECODE_S, event)
-            elif isinstance(event, SpeechResumed | Utterance):
-                due = None
-                if isinstance(event, Utterance):
-                    ends.append(event.speech_end)
-        if due is not None and unfinished is not None and endpointer.time >= due[0]:
-            if not unfinished[1](due[1]):
-                endpointer.end_pause_after(unfinished[0])
-            due = None
-    ends += [e.speech_end for e in endpointer.flush() if isinstance(e, Utterance)]
+def boundaries(pcm: np.ndarray, silence_ms: int, quick: vad.Quick | None) -> list[float]:
+    """Where the endpointer ends a turn inside the reading (the last voiced time before each),
+    as ``bench/vad.py`` hears a turn (with ``quick``, a pause's own end silence)."""
+    padded = np.concatenate([pcm, np.zeros(2 * RATE, np.int16)])  # the last turn ends too
+    ends = [u.speech_end for u in vad.hear(padded, 0, silence_ms, quick)]
     return ends[:-1]  # the last is the reading's own end
-
-
-class Finished:
-    """Whisper tiny.en (as live turns decode) on each pause's audio: do its words sound
-    finished? Remembered per reading and pause."""
-
-    def __init__(self) -> None:
-        self.engine = FasterWhisperEngine(scheduler=DeadlineScheduler(1))
-        self.engine._load()  # blocking, once: this benchmark decodes synchronously
-        self.texts: dict[tuple[str, float, float], str] = {}
-
-    def at(self, voice: str, pause: PauseHeard) -> bool:
-        key = (voice, pause.start, pause.speech_end)
-        if key not in self.texts:
-            audio = (pause.pcm / 32768).astype(np.float32)
-            self.texts[key] = " ".join(s.text for s in self.engine._decode(audio, final=True))
-        return sounds_finished(self.texts[key])
 
 
 def pauses(pcm: np.ndarray) -> list[tuple[float, float]]:
@@ -175,7 +137,7 @@ async def main() -> None:
         WhisperOptions(model="base", beam_size=5, width_step=1), scheduler=DeadlineScheduler(1)
     )
     await engine.load()
-    finished = Finished() if slows else None
+    pause_words = vad.Words() if slows else None
     rules = [(str(ms), ms, None) for ms in silences] + [
         (f"{ms}, unfinished words {slow}", ms, slow)
         for ms in silences
@@ -191,9 +153,10 @@ async def main() -> None:
             placer = Placer(reading.text, words)
             cuts: dict[str, object] = {}
             for name, silence, slow in rules:
-                rule = None
-                if slow is not None and finished is not None:
-                    rule = (slow, functools.partial(finished.at, reading.voice))
+                rule: vad.Quick | None = None
+                if slow is not None and pause_words is not None:
+                    waits = functools.partial(pause_words.wait, reading.voice, slow, None)
+                    rule = (DECODE_S, waits, {})
                 placed = [
                     placer.at(t) | {"at_s": round(t, 2)}
                     for t in boundaries(reading.pcm, silence, rule)
