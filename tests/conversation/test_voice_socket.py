@@ -143,3 +143,29 @@ async def test_speech_mid_reply_interrupts_the_agent(live_server: ServerFactory)
     assert entries[1]["role"] == "user"
     assert word_errors(STOP, entries[1]["text"]) <= 2, entries[1]["text"]
     await client.close()
+
+
+async def test_an_idle_instance_hears_the_turn_with_the_finer_model(
+    live_server: ServerFactory,
+) -> None:
+    # VISAVIS_STT_IDLE_WHISPER_MODEL=base; no partials, so nothing else decodes at the pause.
+    server = live_server(stt_warm_up=True, stt_idle_whisper_model="base", stt_partial_interval_ms=0)
+    client = await connect(server)
+    await client.wait_for("turn_end", turn_id=1, timeout=60)
+    await client.wait_count("transcript", 1)  # the greeting's line, shown once stored
+    await until_loaded(server.ctx.stt)
+    speech = piper_speech(ANSWER)
+    mark = len(client.received)
+    await stream(client, np.concatenate([speech, quiet(1.0)]))
+    said = await client.wait_for("transcript", after=mark, timeout=30)
+    assert said["entry"]["role"] == "user"
+    assert word_errors(ANSWER, said["entry"]["text"]) <= 2, said["entry"]["text"]
+    await client.wait_for("turn_end", turn_id=2, after=mark, timeout=60)
+    heard = {
+        line.split('engine="')[1].split('"')[0]: float(line.split()[-1])
+        for line in server.ctx.metrics.scrape().decode().splitlines()
+        if line.startswith("visavis_stt_audio_seconds_total{")
+    }
+    # The words at the pause went to base, which the files' engine loaded at startup.
+    assert heard.get("faster-whisper:base", 0) >= len(speech) / RATE
+    await client.close()

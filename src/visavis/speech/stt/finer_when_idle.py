@@ -1,7 +1,8 @@
 """Live turns decoded by a finer model while the CPU has room for it.
 
-Whisper base makes about half tiny.en's word errors on live turns, at two to three times its
-CPU (``bench/voice_turns.py``, one conversation). A turn's words are decoded at the pause,
+Whisper base costs two to three times tiny.en's CPU. On the voice-turn bench's turns (a
+natural-sounding voice) it misheard about half as often; on single sentences of robotic
+voices it is not reliably better (docs/speech-input.md). A turn's words are decoded at the pause,
 some hundred milliseconds before the turn can end: where the finer model can finish within
 ``budget_s`` and no other decode holds or waits for a slot, it decodes them; otherwise the
 fast one does. So a quiet instance hears better at no cost in latency, and a busy one answers
