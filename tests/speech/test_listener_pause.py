@@ -3,51 +3,22 @@ that decode is the turn's final when it ends there (in process, on virtual time)
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from visavis.config import MIN_PAUSE_MS, Settings
 from visavis.speech.listener import (
     FinalText,
-    ListenerEvent,
     PartialText,
     TentativeText,
     VoiceListener,
 )
 from visavis.speech.vad import EndpointOptions, SpeechResumed, SpeechStarted
 from visavis.testing import EnergyDetector, FakeSTT, run_virtual
-from visavis.testing.stt import silence, tone
+from visavis.testing.stt import hear_turn, silence, tone
 
 FIRST, WHOLE = "i would like", "i would like to talk about pipelines"
 OPTIONS = EndpointOptions(end_silence_ms=600, pause_ms=200)
-
-
-async def _hear(
-    listener: VoiceListener, audio: np.ndarray, arrivals: list[float] | None = None
-) -> list[ListenerEvent]:
-    """Stream ``audio`` in real time (20 ms frames) and collect events until the final (and
-    when each came, in stream seconds, into ``arrivals``)."""
-    events: list[ListenerEvent] = []
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-
-    async def read() -> None:
-        async for event in listener.events():
-            events.append(event)
-            if arrivals is not None:
-                arrivals.append(loop.time() - started)
-            if isinstance(event, FinalText):
-                return
-
-    reader = asyncio.create_task(read())
-    for start in range(0, len(audio), 320):
-        listener.push(audio[start : start + 320])
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(reader, 5)
-    await listener.aclose()
-    return events
 
 
 def test_the_pause_decode_is_the_final_when_the_turn_ends_there() -> None:
@@ -56,7 +27,7 @@ def test_the_pause_decode_is_the_final_when_the_turn_ends_there() -> None:
         listener = VoiceListener(stt, OPTIONS, detector=EnergyDetector())
         arrivals: list[float] = []
         audio = np.concatenate([silence(0.3), tone(440, 1.0), silence(1)])
-        events = await _hear(listener, audio, arrivals)
+        events = await hear_turn(listener, audio, arrivals)
         kinds = [type(e) for e in events if not isinstance(e, PartialText)]
         assert kinds == [SpeechStarted, TentativeText, FinalText]
         tentative = next(e for e in events if isinstance(e, TentativeText))
@@ -77,7 +48,7 @@ def test_speech_after_the_pause_voids_its_words() -> None:
         stt = FakeSTT({440: FIRST, 660: WHOLE})
         listener = VoiceListener(stt, OPTIONS, detector=EnergyDetector())
         audio = np.concatenate([silence(0.3), tone(440, 0.6), silence(0.4), tone(660, 1.5)])
-        events = await _hear(listener, np.concatenate([audio, silence(1.0)]))
+        events = await hear_turn(listener, np.concatenate([audio, silence(1.0)]))
         words = [
             (type(e).__name__, e.transcript.text)
             for e in events
@@ -101,7 +72,9 @@ def _end_wait(phrase: str) -> float:
     async def scenario() -> float:
         stt = FakeSTT({440: phrase}, decode_s=0.05)
         listener = VoiceListener(stt, OPTIONS, detector=EnergyDetector(), finished_end_ms=300)
-        events = await _hear(listener, np.concatenate([silence(0.3), tone(440, 1.0), silence(1)]))
+        events = await hear_turn(
+            listener, np.concatenate([silence(0.3), tone(440, 1.0), silence(1)])
+        )
         final = events[-1]
         assert isinstance(final, FinalText) and final.transcript.text == phrase
         return final.utterance.ended_at - final.utterance.speech_end

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,9 @@ from visavis.speech.stt.base import (
     Word,
 )
 from visavis.speech.stt.streaming import BufferedSTTStream
+
+if TYPE_CHECKING:
+    from visavis.speech.listener import ListenerEvent, VoiceListener
 
 #: Seconds of audio per recognized word (for partials and word times).
 WORD_S = 0.3
@@ -119,3 +123,32 @@ class EnergyDetector:
 
     def reset(self) -> None:
         """Nothing to forget: each window is judged alone."""
+
+
+async def hear_turn(
+    listener: VoiceListener, audio: Pcm16, arrivals: list[float] | None = None
+) -> list[ListenerEvent]:
+    """Stream ``audio`` to ``listener`` in real time (20 ms frames) and collect its events
+    until the first final (and when each came, in stream seconds, into ``arrivals``); then
+    close the listener."""
+    from visavis.speech.listener import FinalText
+
+    events: list[ListenerEvent] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def read() -> None:
+        async for event in listener.events():
+            events.append(event)
+            if arrivals is not None:
+                arrivals.append(loop.time() - started)
+            if isinstance(event, FinalText):
+                return
+
+    reader = asyncio.create_task(read())
+    for start in range(0, len(audio), 320):
+        listener.push(audio[start : start + 320])
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(reader, 5)
+    await listener.aclose()
+    return events

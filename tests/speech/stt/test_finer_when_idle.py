@@ -16,7 +16,7 @@ from visavis.speech.stt.finer_when_idle import SECONDS_PER_AUDIO_S, FinerWhenIdl
 from visavis.speech.stt.whisper import FasterWhisperEngine
 from visavis.speech.vad import EndpointOptions
 from visavis.testing import EnergyDetector, FakeSTT, run_virtual
-from visavis.testing.stt import silence, tone
+from visavis.testing.stt import hear_turn, silence, tone
 
 OPTIONS = EndpointOptions(end_silence_ms=600, pause_ms=200)
 
@@ -30,22 +30,9 @@ def _engines(fine_decode_s: float = 0.1) -> tuple[FakeSTT, FakeSTT, DeadlineSche
 async def _turn(engine: FinerWhenIdle, seconds: float = 2.0) -> list[ListenerEvent]:
     """One spoken turn streamed in real time; every event until its final."""
     listener = VoiceListener(engine, OPTIONS, detector=EnergyDetector())
-    events: list[ListenerEvent] = []
-
-    async def read() -> None:
-        async for event in listener.events():
-            events.append(event)
-            if isinstance(event, FinalText):
-                return
-
-    reader = asyncio.create_task(read())
-    audio = np.concatenate([silence(0.3), tone(440, seconds), silence(1.0)])
-    for start in range(0, len(audio), 320):
-        listener.push(audio[start : start + 320])
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(reader, 5)
-    await listener.aclose()
-    return events
+    return await hear_turn(
+        listener, np.concatenate([silence(0.3), tone(440, seconds), silence(1.0)])
+    )
 
 
 def _final(events: list[ListenerEvent]) -> str:
