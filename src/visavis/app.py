@@ -79,7 +79,7 @@ async def _warm_up(tts: TTSEngine, stt: STTEngine | None, settings: Settings) ->
             await stt.load()
         except VisavisError:  # reported again, to the conversation, at its first decode
             logger.exception("could not load the speech recognizer")
-    model = turn_model(settings)
+    model = turn_model(settings, end_silence_ms=settings.stt_end_silence_ms)
     if model is not None:
         try:
             await asyncio.to_thread(model.load)

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 
+from tests.api.test_errors_and_auth import assert_problem
 from tests.conftest import TenantFactory
 from visavis.context import AppContext
 from visavis.db.repositories.transcripts import TranscriptRepository
@@ -185,3 +186,30 @@ async def test_client_token_is_scoped_to_one_conversation(
         f"/v1/conversations/{conv['id']}/client-token", headers=acme.headers
     )
     assert refused.status_code == 409
+
+
+async def test_a_conversation_keeps_its_own_end_silence(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    patient = await client.post(
+        "/v1/conversations", json={"turn_taking": {"end_silence_ms": 1500}}, headers=acme.headers
+    )
+    assert patient.status_code == 201, patient.text
+    assert patient.json()["turn_taking"] == {"end_silence_ms": 1500}
+    read = await client.get(f"/v1/conversations/{patient.json()['id']}", headers=acme.headers)
+    assert read.json()["turn_taking"] == {"end_silence_ms": 1500}
+    plain = await client.post("/v1/conversations", json={}, headers=acme.headers)
+    assert plain.json()["turn_taking"] == {"end_silence_ms": None}, "null: the server's default"
+
+    for bad in (100, 299, 5001, "1500", 1500.0, True):
+        response = await client.post(
+            "/v1/conversations", json={"turn_taking": {"end_silence_ms": bad}}, headers=acme.headers
+        )
+        assert "end_silence_ms" in str(assert_problem(response, 422)["detail"]), bad
+    unknown = await client.post(
+        "/v1/conversations", json={"turn_taking": {"end_silence": 900}}, headers=acme.headers
+    )
+    assert_problem(unknown, 422)
+    listed = await client.get("/v1/conversations", headers=acme.headers)
+    assert len(listed.json()["items"]) == 2, "a refused request creates nothing"

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from visavis.conversation import mic_frames, protocol
+from visavis.speech.scheduling import DeadlineScheduler
+from visavis.speech.stt.finer_when_idle import FinerWhenIdle
 from visavis.testing import ConversationKit, EnergyDetector, FakeSTT, ScriptedAgent, run_virtual
 from visavis.testing.stt import silence, tone
 
@@ -281,5 +283,70 @@ def test_a_spoken_turn_is_answered_with_the_turn_model_asked_for() -> None:
             assert entry["role"] == "user" and entry["text"] == SAID
             await client.wait_for("turn_end", turn_id=1)
             assert agent.seen[-1][-1].content == SAID
+
+    run_virtual(scenario())
+
+
+@pytest.mark.parametrize("end_silence_ms", [None, 1500])
+def test_a_conversation_with_a_longer_end_silence_lets_the_person_think(
+    end_silence_ms: int | None,
+) -> None:
+    """A one-second pause ends the turn at the instance's 600 ms; a conversation created with
+    1,500 ms hears the person out, and its answer waits that long after the last word."""
+
+    async def scenario() -> None:
+        agent = ScriptedAgent(["Fine.", "Again.", "Once more."])
+        fields = {"end_silence_ms": end_silence_ms} if end_silence_ms else {}
+        async with kit(agent, conversation=fields) as client:
+            ready = await client.wait_for("ready")
+            assert ready["audio_in"]["end_silence_ms"] == (end_silence_ms or 600)
+            await client.wait_for("state", state="listening")
+            await client.speak(np.concatenate([silence(0.3), tone(440, 1.0), silence(1.0)]))
+            await client.speak(tone(440, 1.0))
+            done_speaking = client.now_ms()
+            await client.speak(silence(2.5))
+            await asyncio.sleep(1.0)
+            said = [
+                m["entry"]["duration_ms"]
+                for m in client.messages("transcript")
+                if m["entry"]["role"] == "user"
+            ]
+            expected = [1000, 1000] if end_silence_ms is None else [3000]
+            assert len(said) == len(expected), said
+            assert all(abs(d - e) <= 150 for d, e in zip(said, expected, strict=True)), said
+            if end_silence_ms is None:
+                return
+            ended = await client.wait_for("voice", event="speech_ended")
+            waited = next(r.at_ms for r in client.received if r.message is ended) - done_speaking
+            assert 1500 <= waited < 1500 + 400, waited
+
+    run_virtual(scenario())
+
+
+@pytest.mark.parametrize(("end_silence_ms", "heard"), [(1500, "fine words"), (400, "fast words")])
+def test_a_conversation_quicker_than_the_instance_keeps_the_fast_model(
+    end_silence_ms: int, heard: str
+) -> None:
+    """With a finer model for idle times, a conversation whose end silence is shorter than the
+    instance's has no time to wait for it: its turns go to the fast model."""
+
+    async def scenario() -> None:
+        agent = ScriptedAgent(["Fine.", "Again."])
+        engine = FinerWhenIdle(
+            FakeSTT({440: "fast words"}),
+            FakeSTT({440: "fine words"}),
+            scheduler=DeadlineScheduler(slots=2),
+            budget_s=0.3,
+        )
+        async with ConversationKit(
+            agent=agent,
+            stt=engine,
+            speech_detector=EnergyDetector,
+            conversation={"end_silence_ms": end_silence_ms},
+        ) as client:
+            await client.wait_for("state", state="listening")
+            await client.speak(np.concatenate([silence(0.3), tone(440, 1.0), silence(2.0)]))
+            entry = (await client.wait_for("transcript"))["entry"]
+            assert entry["role"] == "user" and entry["text"] == heard
 
     run_virtual(scenario())

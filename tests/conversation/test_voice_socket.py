@@ -46,12 +46,12 @@ def noise(seconds: float, dbfs: float = -50.0) -> np.ndarray:
     return (rng.standard_normal(int(seconds * RATE)) * 32767 * 10 ** (dbfs / 20)).astype(np.int16)
 
 
-async def connect(server: object) -> LiveClient:
+async def connect(server: object, **body: object) -> LiveClient:
     tenant = await server.tenant("acme")  # type: ignore[attr-defined]
     conversation_id, token = await start_conversation(
         server.base_url,  # type: ignore[attr-defined]
         tenant.key,
-        {"avatar": {"provider": "local"}},
+        {"avatar": {"provider": "local"}, **body},
     )
     client = LiveClient(server.base_url, conversation_id, token)  # type: ignore[attr-defined]
     await client.connect(hello=MIC)
@@ -168,4 +168,28 @@ async def test_an_idle_instance_hears_the_turn_with_the_finer_model(
     }
     # The words at the pause went to base, which the files' engine loaded at startup.
     assert heard.get("faster-whisper:base", 0) >= len(speech) / RATE
+    await client.close()
+
+
+async def test_a_patient_conversation_hears_a_thinking_pause_out(
+    live_server: ServerFactory,
+) -> None:
+    """Created with a 1.5 s end silence, the conversation keeps a person who stops for a
+    second mid-sentence in one turn (the server's 600 ms would have answered the half)."""
+    server = live_server(stt_warm_up=True)
+    client = await connect(server, turn_taking={"end_silence_ms": 1500})
+    assert client.messages("ready")[0]["audio_in"]["end_silence_ms"] == 1500
+    await client.wait_for("turn_end", turn_id=1, timeout=60)
+    await client.wait_count("transcript", 1)
+    await until_loaded(server.ctx.stt)
+    first, rest = ANSWER.split(" at ")
+    mark = len(client.received)
+    seq = await stream(client, np.concatenate([piper_speech(first + "..."), quiet(1.0)]))
+    await stream(client, np.concatenate([piper_speech("at " + rest), quiet(2.0)]), seq=seq)
+    said = await client.wait_for("transcript", after=mark, timeout=30)
+    assert said["entry"]["role"] == "user"
+    assert word_errors(ANSWER, said["entry"]["text"]) <= 3, said["entry"]["text"]
+    await client.wait_for("turn_end", turn_id=2, after=mark, timeout=60)
+    users = [m for m in client.messages("transcript") if m["entry"]["role"] == "user"]
+    assert len(users) == 1, [m["entry"]["text"] for m in users]
     await client.close()

@@ -34,6 +34,25 @@ class AvatarRequest(StrictModel):
     quality: Quality | None = None
 
 
+#: The bounds of a conversation's own end silence: under 300 ms most sentences are cut at
+#: their first pause; over 5 s the person wonders whether they were heard.
+MIN_END_SILENCE_MS = 300
+MAX_END_SILENCE_MS = 5000
+
+
+class TurnTaking(StrictModel):
+    """How the person's spoken turns end in this conversation."""
+
+    end_silence_ms: int | None = Field(
+        default=None,
+        ge=MIN_END_SILENCE_MS,
+        le=MAX_END_SILENCE_MS,
+        description="The silence after which the person's spoken turn ends, in ms. Longer "
+        "lets people think mid-answer (interviews); shorter answers sooner. Omitted or null: "
+        "the server's VISAVIS_STT_END_SILENCE_MS.",
+    )
+
+
 class ConversationCreate(StrictModel):
     agent: StoredText | None = Field(default=None, min_length=1, max_length=50)
     plan: StoredText | None = Field(
@@ -50,6 +69,7 @@ class ConversationCreate(StrictModel):
     twin: JsonUUID | None = Field(
         default=None, description='The twin an "agent": "twin" conversation talks to.'
     )
+    turn_taking: TurnTaking | None = None
 
 
 class AvatarPublic(BaseModel):
@@ -59,6 +79,12 @@ class AvatarPublic(BaseModel):
     quality: str | None = None
     reason: str | None = Field(default=None, description="Why an asked-for avatar is off.")
     detail: str | None = None
+
+
+class TurnTakingPublic(BaseModel):
+    end_silence_ms: int | None = Field(
+        description="This conversation's end silence in ms; null: the server's default."
+    )
 
 
 class ConversationPublic(BaseModel):
@@ -72,6 +98,7 @@ class ConversationPublic(BaseModel):
     ended_at: datetime | None
     end_reason: str | None
     twin: uuid.UUID | None = None
+    turn_taking: TurnTakingPublic
 
     @classmethod
     def of(cls, row: Conversation) -> ConversationPublic:
@@ -93,6 +120,7 @@ class ConversationPublic(BaseModel):
             ended_at=row.ended_at,
             end_reason=row.end_reason,
             twin=row.twin_id,
+            turn_taking=TurnTakingPublic(end_silence_ms=row.end_silence_ms),
         )
 
 

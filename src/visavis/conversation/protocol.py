@@ -362,8 +362,11 @@ def ready(
     }
 
 
-def audio_in(*, accepted: bool, reason: str | None = None) -> Message:
-    """``ready.audio_in``: whether the server takes the microphone, and its frame format."""
+def audio_in(
+    *, accepted: bool, reason: str | None = None, end_silence_ms: int | None = None
+) -> Message:
+    """``ready.audio_in``: whether the server takes the microphone, its frame format, and the
+    silence that ends a spoken turn."""
     if not accepted:
         return {"accepted": False, "reason": reason}
     return {
@@ -372,6 +375,7 @@ def audio_in(*, accepted: bool, reason: str | None = None) -> Message:
         "channels": 1,
         "header_bytes": MIC_HEADER_BYTES,
         "max_frame_ms": MIC_MAX_FRAME_MS,
+        "end_silence_ms": end_silence_ms,
     }
 
 

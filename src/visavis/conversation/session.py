@@ -177,6 +177,7 @@ class ConversationSession:
             agent_busy=lambda: self._turn_task is not None and not self._turn_task.done(),
             barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
             prepare=self.prepare,
+            end_silence_ms=self.conversation.end_silence_ms,
         )
         self.outbox.send_json(
             protocol.ready(

@@ -43,6 +43,7 @@ from visavis.speech.listener import (
     VoiceListener,
 )
 from visavis.speech.stt.base import STTEngine
+from visavis.speech.stt.finer_when_idle import FinerWhenIdle
 from visavis.speech.turn_model import TurnModel, TurnModelUnavailableError
 from visavis.speech.vad import EndpointOptions, SpeechDetector, SpeechStarted, Utterance
 from visavis.timing import ConversationClock
@@ -65,14 +66,14 @@ def refusal(hello: protocol.Hello, services: LiveServices) -> str | None:
     return None
 
 
-def turn_model(settings: Settings) -> TurnModel | None:
+def turn_model(settings: Settings, *, end_silence_ms: int) -> TurnModel | None:
     """The audio turn model if the settings ask for it and it is installed; else ``None`` (and
     a warning if it was asked for): turns then end after the end silence alone."""
     if not settings.stt_turn_model:
         return None
     try:
         # A verdict later than the end silence is moot: the turn has ended anyway.
-        return TurnModel(timeout_s=settings.stt_end_silence_ms / 1000)
+        return TurnModel(timeout_s=end_silence_ms / 1000)
     except TurnModelUnavailableError as exc:
         logger.warning("VISAVIS_STT_TURN_MODEL is on but %s", exc)
         return None
@@ -92,16 +93,28 @@ def open_voice_input(
     agent_busy: Callable[[], bool],
     barge_in: Callable[[], Awaitable[bool]],
     prepare: UserSaid | None,
+    end_silence_ms: int | None = None,
 ) -> tuple[VoiceInput | None, protocol.Message]:
     """Start hearing the connection's microphone if the client asked and the instance can;
-    with ``ready``'s ``audio_in``."""
+    with ``ready``'s ``audio_in``. ``end_silence_ms``: the conversation's own (``None``: the
+    instance's)."""
     why_not = refusal(hello, services)
     if why_not is not None or services.stt is None:
         return None, protocol.audio_in(accepted=False, reason=why_not)
     build = services.speech_detector
+    engine = services.stt
+    if (
+        isinstance(engine, FinerWhenIdle)
+        and end_silence_ms is not None
+        and end_silence_ms < services.settings.stt_end_silence_ms
+    ):
+        # The finer model's time budget is the instance's end silence: a shorter one leaves
+        # it none, and the turn would wait for it.
+        engine = engine.fast
     voice = VoiceInput(
-        engine=services.stt,
+        engine=engine,
         settings=services.settings,
+        end_silence_ms=end_silence_ms,
         clock=clock,
         send=send,
         user_said=user_said,
@@ -111,7 +124,7 @@ def open_voice_input(
         detector=build() if build is not None else None,
     )
     voice.start()
-    return voice, protocol.audio_in(accepted=True)
+    return voice, protocol.audio_in(accepted=True, end_silence_ms=voice.end_silence_ms)
 
 
 class VoiceInput:
@@ -129,15 +142,18 @@ class VoiceInput:
         barge_in: Callable[[], Awaitable[bool]],
         prepare: UserSaid | None = None,
         detector: SpeechDetector | None = None,
+        end_silence_ms: int | None = None,
     ) -> None:
         pause_ms = settings.stt_pause_ms
+        #: The silence that ends a turn: the conversation's own, else the instance's.
+        self.end_silence_ms = end_silence_ms or settings.stt_end_silence_ms
         options = EndpointOptions(
             threshold=settings.stt_vad_threshold,
             release_threshold=min(0.35, settings.stt_vad_threshold),
-            end_silence_ms=settings.stt_end_silence_ms,
+            end_silence_ms=self.end_silence_ms,
             min_speech_ms=settings.stt_min_speech_ms,
             max_utterance_s=settings.stt_max_utterance_s,
-            pause_ms=pause_ms if prepare and 0 < pause_ms < settings.stt_end_silence_ms else None,
+            pause_ms=pause_ms if prepare and 0 < pause_ms < self.end_silence_ms else None,
         )
         finished_ms = settings.stt_finished_end_silence_ms
         self.listener = VoiceListener(
@@ -145,7 +161,11 @@ class VoiceInput:
             options,
             detector=detector,
             finished_end_ms=finished_ms if options.pause_ms and finished_ms else None,
-            turn_model=turn_model(settings) if options.pause_ms else None,
+            turn_model=(
+                turn_model(settings, end_silence_ms=self.end_silence_ms)
+                if options.pause_ms
+                else None
+            ),
             turn_model_end_ms=settings.stt_turn_model_end_silence_ms,
             turn_model_threshold=settings.stt_turn_model_threshold,
         )

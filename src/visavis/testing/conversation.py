@@ -79,7 +79,9 @@ Step = dict[str, Any] | Pause | WaitFor
 class ConversationKit:
     """One conversation and its client, in process. Use as ``async with`` on a running loop.
 
-    ``database_url``: a migrated database to use (by default a throwaway SQLite file).
+    ``database_url``: a migrated database to use (by default a throwaway SQLite file);
+    ``conversation``: columns of the conversation's row beyond the kit's own
+    (``{"end_silence_ms": 1500}``).
     """
 
     def __init__(
@@ -94,8 +96,10 @@ class ConversationKit:
         database_url: str | None = None,
         stt: STTEngine | None = None,
         speech_detector: Callable[[], SpeechDetector] | None = None,
+        conversation: dict[str, Any] | None = None,
     ) -> None:
         self.agent = agent
+        self.conversation_fields = conversation or {}
         self.tts = tts if tts is not None else FakeTTS()
         self.avatar = avatar
         self.sample_rate = sample_rate
@@ -155,7 +159,9 @@ class ConversationKit:
             tenant = Tenant(name=f"kit-{uuid.uuid4().hex[:8]}")
             db.add(tenant)
             await db.flush()
-            conversation = Conversation(tenant_id=tenant.id, agent=self.agent.name)
+            conversation = Conversation(
+                tenant_id=tenant.id, agent=self.agent.name, **self.conversation_fields
+            )
             if self.avatar is not None:
                 conversation.avatar_requested = True
                 conversation.avatar_enabled = True

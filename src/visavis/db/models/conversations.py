@@ -42,6 +42,9 @@ class Conversation(Base):
     quota_reservation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     #: The twin an ``agent="twin"`` conversation talks to (no foreign key, as above).
     twin_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    #: How long the person's silence ends their spoken turn, for this conversation; ``None``:
+    #: the instance's ``stt_end_silence_ms``.
+    end_silence_ms: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class TranscriptEntry(Base):
