@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.live_server import RunningServer, ServerFactory, TenantCredentials
-from tests.speech.stt.conftest import word_errors, words_of
+from tests.speech.stt.conftest import piper_speech, word_errors, words_of
 from visavis.speech.decode import decode_audio
 from visavis.speech.encode import encode_audio
 
@@ -78,6 +78,19 @@ async def test_openai_sdk_speaks_and_transcribes_it_back(sdk: openai.AsyncOpenAI
         model="whisper-1", file=("a.wav", wav_data), response_format="srt"
     )
     assert str(srt).startswith("1\n00:00:00,000 --> ")
+
+
+@pytest.mark.slow
+async def test_a_prompt_spells_the_names_it_gives(sdk: openai.AsyncOpenAI) -> None:
+    said = "My name is Siobhan Nakamura and I applied for the data role."
+    wav_data = encode_audio(piper_speech(said), 16000, "wav")
+    plain = await sdk.audio.transcriptions.create(model="whisper-1", file=("a.wav", wav_data))
+    told = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_data), prompt="Siobhan Nakamura, Heroku."
+    )
+    assert "siobhan nakamura" not in plain.text.lower(), "the premise: unknown, it is misheard"
+    assert "Siobhan Nakamura" in told.text, told.text
+    assert word_errors(said, told.text) == 0, told.text
 
 
 async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:

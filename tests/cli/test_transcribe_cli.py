@@ -98,3 +98,14 @@ def test_too_long_audio_is_refused(recordings: tuple[Path, Path]) -> None:
     )
     assert result.exit_code == 1
     assert "longer than the limit of 2 s" in result.stderr
+
+
+def test_a_prompt_spells_the_names_it_gives(tmp_path: Path) -> None:
+    said = "I moved our services from Heroku to Kubernetes last spring."
+    wav = tmp_path / "heroku.wav"
+    sf.write(wav, piper_speech(said), 16000, subtype="PCM_16")
+    plain = CliRunner().invoke(app, ["transcribe", str(wav), "-q"])
+    told = CliRunner().invoke(app, ["transcribe", str(wav), "-q", "--prompt", "Heroku"])
+    assert plain.exit_code == told.exit_code == 0, plain.output + told.output
+    assert "Heroku" not in plain.stdout, "the premise: unknown, it is misheard"
+    assert "Heroku" in told.stdout and word_errors(said, told.stdout) == 0, told.stdout

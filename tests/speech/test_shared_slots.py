@@ -31,7 +31,7 @@ class RecordingEngine(LocalSTTEngine):
     def _release(self) -> None:
         pass
 
-    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
+    def _decode(self, audio: Audio, *, final: bool, prompt: str | None = None) -> list[Segment]:
         self.ran.append("decode")
         return [Segment("hello", 0.0, len(audio) / 16000)]
 

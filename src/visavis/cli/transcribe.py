@@ -52,6 +52,14 @@ def transcribe(
         typer.Option("--engine", help="Recognizer (default: VISAVIS_STT_ENGINE)."),
     ] = None,
     language: Annotated[str | None, typer.Option("--language", help="e.g. en")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt",
+            help="Names and terms the audio is likely to hold, to spell them right "
+            "(e.g. 'Siobhan Nakamura, Kubernetes').",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Transcribe speech in audio files (offline by default)."""
@@ -64,7 +72,16 @@ def transcribe(
     recognizer = build_stt_engine(options, scheduler=DeadlineScheduler(1))
     try:
         asyncio.run(
-            _run(recognizer, audio, fmt, out_dir, language, quiet, settings.stt_max_audio_s)
+            _run(
+                recognizer,
+                audio,
+                fmt,
+                out_dir,
+                language,
+                quiet,
+                settings.stt_max_audio_s,
+                prompt=prompt,
+            )
         )
     except VisavisError as exc:
         fail(exc.message)
@@ -78,6 +95,8 @@ async def _run(
     language: str | None,
     quiet: bool,
     max_audio_s: float,
+    *,
+    prompt: str | None = None,
 ) -> None:
     progress = Progress(
         TextColumn("{task.description}"),
@@ -99,7 +118,7 @@ async def _run(
                     progress.update(task, completed=piece.ended_at)
 
                 transcript = await transcribe_pieces(
-                    recognizer, pcm, pieces, language=language, on_piece=advance
+                    recognizer, pcm, pieces, language=language, prompt=prompt, on_piece=advance
                 )
                 progress.update(task, completed=len(pcm) / 16000)
                 target = None if out_dir is None else out_dir / f"{path.stem}.{fmt.value}"

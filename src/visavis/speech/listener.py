@@ -95,6 +95,7 @@ class VoiceListener:
         options: EndpointOptions | None = None,
         *,
         language: str | None = None,
+        prompt: str | None = None,
         detector: SpeechDetector | None = None,
         finished_end_ms: int | None = None,
         turn_model: TurnModel | None = None,
@@ -103,6 +104,8 @@ class VoiceListener:
     ) -> None:
         self.engine = engine
         self.language = language
+        #: Given to every decode: names and terms to spell (``stt.vocabulary``).
+        self.prompt = prompt
         #: At a pause whose words sound finished (``turn_end.sounds_finished``, English), the
         #: turn ends after this much silence instead of ``end_silence_ms``; ``None``: never.
         self.finished_end_ms = finished_end_ms
@@ -172,7 +175,7 @@ class VoiceListener:
         self._queue.put_nowait(None)
 
     def _open_stream(self) -> None:
-        stream = self.engine.stream(language=self.language)
+        stream = self.engine.stream(language=self.language, prompt=self.prompt)
         self._stream, self._forwarded = stream, 0
         start = self.endpointer.utterance_start or 0.0
         self._spawn(self._read_partials(stream, start))
@@ -181,7 +184,8 @@ class VoiceListener:
         self._drop_guess()
         loop = asyncio.get_running_loop()
         decode = loop.create_task(
-            self.engine.transcribe(pause.pcm, language=self.language), name="stt-pause"
+            self.engine.transcribe(pause.pcm, language=self.language, prompt=self.prompt),
+            name="stt-pause",
         )
         self._guess = (pause, decode)
         verdict = None
@@ -286,7 +290,9 @@ class VoiceListener:
             if decode is not None:
                 transcript = await decode
             else:
-                transcript = await self.engine.transcribe(utterance.pcm, language=self.language)
+                transcript = await self.engine.transcribe(
+                    utterance.pcm, language=self.language, prompt=self.prompt
+                )
         except VisavisError as exc:
             self._queue.put_nowait(TranscriptionFailed(utterance, exc))
             return

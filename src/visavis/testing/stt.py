@@ -47,10 +47,13 @@ def silence(seconds: float) -> Pcm16:
 
 
 class FakeSTT(STTEngine):
-    """Knows ``phrases`` by frequency (Hz); anything else is ``unknown``. Silence is ``""``."""
+    """Knows ``phrases`` by frequency (Hz); anything else is ``unknown``. Silence is ``""``.
+    A word of the phrase that a ``prompt`` spells otherwise (case aside) is spelled as there;
+    ``prompts`` keeps the prompt of every decode."""
 
     name = "fake"
     word_times = True
+    takes_prompt = True
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class FakeSTT(STTEngine):
         self.decode_s = decode_s
         self.partial_interval_s = partial_interval_s
         self.decoded: list[Transcript] = []
+        self.prompts: list[str | None] = []
         self.closed = False
 
     def phrase(self, pcm: Pcm16) -> str:
@@ -79,21 +83,28 @@ class FakeSTT(STTEngine):
                 return text
         return self.unknown
 
-    def stream(self, *, language: str | None = None) -> STTStream:
+    def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
         async def decode(pcm: Pcm16, final: bool, deadline: float) -> Transcript:
-            return await self._decode(pcm, final=final)
+            return await self._decode(pcm, final=final, prompt=prompt)
 
         return BufferedSTTStream(decode, partial_interval_s=self.partial_interval_s)
 
     async def transcribe(
-        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+        self,
+        pcm: Pcm16,
+        *,
+        language: str | None = None,
+        deadline: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
-        return await self._decode(pcm, final=True)
+        return await self._decode(pcm, final=True, prompt=prompt)
 
-    async def _decode(self, pcm: Pcm16, *, final: bool) -> Transcript:
+    async def _decode(self, pcm: Pcm16, *, final: bool, prompt: str | None) -> Transcript:
         await asyncio.sleep(self.decode_s)
+        self.prompts.append(prompt)
         duration = len(pcm) / SAMPLE_RATE
-        words = self.phrase(pcm).split()
+        spelled = {w.strip(".,;:").lower(): w.strip(".,;:") for w in (prompt or "").split()}
+        words = [spelled.get(word.lower(), word) for word in self.phrase(pcm).split()]
         if not final:
             words = words[: max(1, int(duration / WORD_S))]
         timed = tuple(Word(word, i * WORD_S, (i + 1) * WORD_S, 1.0) for i, word in enumerate(words))

@@ -89,6 +89,7 @@ class BatchRecorder(LocalSTTEngine):
     def __init__(self, scheduler: DeadlineScheduler, *, fail: bool = False) -> None:
         super().__init__(scheduler=scheduler, partial_interval_s=None)
         self.batches: list[tuple[bool, int]] = []
+        self.prompts: list[str | None] = []
         self.fail = fail
 
     def _load(self) -> None:
@@ -97,11 +98,14 @@ class BatchRecorder(LocalSTTEngine):
     def batch_key(self, samples: int) -> Hashable | None:
         return "short" if samples <= 16000 * 20 else None
 
-    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
-        return self._decode_batch([audio], final=final)[0]
+    def _decode(self, audio: Audio, *, final: bool, prompt: str | None = None) -> list[Segment]:
+        return self._decode_batch([audio], final=final, prompt=prompt)[0]
 
-    def _decode_batch(self, audios: Sequence[Audio], *, final: bool) -> list[list[Segment]]:
+    def _decode_batch(
+        self, audios: Sequence[Audio], *, final: bool, prompt: str | None = None
+    ) -> list[list[Segment]]:
         self.batches.append((final, len(audios)))
+        self.prompts.append(prompt)
         if self.fail:
             raise STTModelError("the model file is damaged")
         return [[Segment(f"{len(audio)}", 0.0, len(audio) / 16000)] for audio in audios]
@@ -145,3 +149,18 @@ async def test_an_engine_error_reaches_every_caller_of_the_batch() -> None:
         with pytest.raises(STTModelError, match="damaged"):
             await call
     assert engine.batches == [(True, 3)] and scheduler.busy == 0
+
+
+async def test_decodes_with_different_prompts_are_not_batched_together() -> None:
+    """A batch shares one prompt: each conversation's names stay its own."""
+    scheduler = DeadlineScheduler(1)
+    engine = BatchRecorder(scheduler)
+    holder = await _busy(scheduler)
+    short = np.ones(16000, np.int16)
+    prompts = ["Siobhan, Zalando", None, "Siobhan, Zalando", "Ngozi Okonjo"]
+    calls = [asyncio.create_task(engine.transcribe(short, prompt=p)) for p in prompts]
+    await asyncio.sleep(0.05)
+    await _free(holder)
+    await asyncio.gather(*calls)
+    by_prompt = sorted(zip(engine.prompts, (n for _, n in engine.batches), strict=True), key=str)
+    assert by_prompt == [("Ngozi Okonjo", 1), ("Siobhan, Zalando", 2), (None, 1)]

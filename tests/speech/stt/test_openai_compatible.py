@@ -63,6 +63,23 @@ async def test_final_transcript_with_words(fake: FakeOpenAIAudio, base_url: str)
     assert request["duration"] == pytest.approx(2.0)
 
 
+async def test_the_prompt_goes_to_the_server(fake: FakeOpenAIAudio, base_url: str) -> None:
+    engine = _engine(base_url)
+    assert engine.takes_prompt
+    await engine.transcribe(_tone(1.0), prompt="Names and terms: Siobhan Nakamura.")
+    stream = engine.stream(prompt="Names and terms: Heroku.")
+    stream.push_audio(_tone(1.0))
+    await stream.finish()
+    await stream.aclose()
+    await engine.transcribe(_tone(1.0))
+    await engine.aclose()
+    assert [r["fields"].get("prompt") for r in fake.requests] == [
+        ["Names and terms: Siobhan Nakamura."],
+        ["Names and terms: Heroku."],
+        None,
+    ]
+
+
 async def test_stream_sends_the_utterance_once_at_the_end(
     fake: FakeOpenAIAudio, base_url: str
 ) -> None:

@@ -59,7 +59,14 @@ async def create_transcription(
     language: Annotated[
         str | None, Form(max_length=16, description="ISO-639-1 code, e.g. en")
     ] = None,
-    prompt: Annotated[str | None, Form(max_length=4000, description="Ignored")] = None,
+    prompt: Annotated[
+        str | None,
+        Form(
+            max_length=4000,
+            description="Names and terms the audio is likely to hold, or the text before it: "
+            "steers the spelling (Whisper's prompt)",
+        ),
+    ] = None,
     response_format: Annotated[ResponseFormat, Form()] = "json",
     temperature: Annotated[float | None, Form(ge=0, le=1, description="Ignored")] = None,
     timestamp_granularities: Annotated[
@@ -75,7 +82,10 @@ async def create_transcription(
     )
     loop = asyncio.get_running_loop()
     transcript = await engine.transcribe(
-        pcm, language=language, deadline=loop.time() + BATCH_SLACK_S + len(pcm) / 16000
+        pcm,
+        language=language,
+        deadline=loop.time() + BATCH_SLACK_S + len(pcm) / 16000,
+        prompt=prompt,
     )
     words = timestamp_granularities is not None and "word" in timestamp_granularities
     body = render(transcript, response_format, words=words)

@@ -103,6 +103,8 @@ class STTEngine(abc.ABC):
     """Whether transcripts carry word times."""
     observer: RecognitionObserver | None = None
     """Told of every decode (partials, finals, files): the instance's metrics."""
+    takes_prompt: bool = False
+    """Whether a ``prompt`` guides the decoding (engines that cannot take one ignore it)."""
 
     def _observe(self, audio_s: float, compute_s: float) -> None:
         if self.observer is not None:
@@ -117,17 +119,25 @@ class STTEngine(abc.ABC):
         """Load what decoding needs now, so the first person who speaks does not wait for it."""
 
     @abc.abstractmethod
-    def stream(self, *, language: str | None = None) -> STTStream:
-        """A new streaming session (partials as configured, then a final)."""
+    def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
+        """A new streaming session (partials as configured, then a final); ``prompt`` as for
+        ``transcribe``, for every decode of the stream."""
 
     @abc.abstractmethod
     async def transcribe(
-        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+        self,
+        pcm: Pcm16,
+        *,
+        language: str | None = None,
+        deadline: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         """The final transcript of a whole recording.
 
         ``deadline`` is the ``loop.time()`` instant the result is needed by (default now):
-        the earliest deadline decodes first when decodes queue.
+        the earliest deadline decodes first when decodes queue. ``prompt`` (OpenAI's): text
+        the audio is likely to share — names and terms to spell, or what was said before —
+        which steers the words and their spelling, not what is heard.
         """
 
     @abc.abstractmethod

@@ -24,13 +24,15 @@ async def transcribe_pieces(
     pieces: list[Utterance],
     *,
     language: str | None = None,
+    prompt: str | None = None,
     on_piece: Callable[[Utterance], None] | None = None,
 ) -> Transcript:
-    """One final transcript of ``pcm`` from its speech ``pieces``."""
+    """One final transcript of ``pcm`` from its speech ``pieces``; ``prompt`` (names and
+    terms to spell) is given to every piece."""
     segments: list[Segment] = []
     decode_s = 0.0
     for piece in pieces:
-        part = await engine.transcribe(piece.pcm, language=language)
+        part = await engine.transcribe(piece.pcm, language=language, prompt=prompt)
         decode_s += part.decode_s
         segments += [_shift(s, piece.start) for s in part.segments]
         if on_piece is not None:

@@ -44,6 +44,7 @@ class FinerWhenIdle(STTEngine):
         self.fine = fine
         self.name = fast.name
         self.word_times = fast.word_times and fine.word_times
+        self.takes_prompt = fast.takes_prompt and fine.takes_prompt
         self.scheduler = scheduler
         self.budget_s = budget_s
         #: The finer model's decode time per second of audio, as last measured.
@@ -60,11 +61,16 @@ class FinerWhenIdle(STTEngine):
         await self.fast.load()
         await self.fine.load()
 
-    def stream(self, *, language: str | None = None) -> STTStream:
-        return self.fast.stream(language=language)
+    def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
+        return self.fast.stream(language=language, prompt=prompt)
 
     async def transcribe(
-        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+        self,
+        pcm: Pcm16,
+        *,
+        language: str | None = None,
+        deadline: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         audio_s = len(pcm) / SAMPLE_RATE
         if not self.room_for(audio_s):
@@ -73,9 +79,13 @@ class FinerWhenIdle(STTEngine):
                 # otherwise keep the finer model out for good. Drift back to try it again.
                 self.seconds_per_audio_s += RELAX_RATE * (self._prior - self.seconds_per_audio_s)
             self.decoded["fast"] += 1
-            return await self.fast.transcribe(pcm, language=language, deadline=deadline)
+            return await self.fast.transcribe(
+                pcm, language=language, deadline=deadline, prompt=prompt
+            )
         self.decoded["fine"] += 1
-        transcript = await self.fine.transcribe(pcm, language=language, deadline=deadline)
+        transcript = await self.fine.transcribe(
+            pcm, language=language, deadline=deadline, prompt=prompt
+        )
         if audio_s >= MIN_LEARN_AUDIO_S:
             measured = transcript.decode_s / audio_s
             self.seconds_per_audio_s += LEARNING_RATE * (measured - self.seconds_per_audio_s)

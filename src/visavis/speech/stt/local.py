@@ -54,7 +54,7 @@ class LocalSTTEngine(STTEngine):
         """Load the model (blocking; called once, on a worker thread)."""
 
     @abc.abstractmethod
-    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
+    def _decode(self, audio: Audio, *, final: bool, prompt: str | None = None) -> list[Segment]:
         """Decode float samples in [-1, 1) at 16 kHz (blocking; on a worker thread)."""
 
     def batch_key(self, samples: int) -> Hashable | None:
@@ -62,9 +62,11 @@ class LocalSTTEngine(STTEngine):
         that batches gives each utterance the same result in a batch as alone."""
         return None
 
-    def _decode_batch(self, audios: Sequence[Audio], *, final: bool) -> list[list[Segment]]:
+    def _decode_batch(
+        self, audios: Sequence[Audio], *, final: bool, prompt: str | None = None
+    ) -> list[list[Segment]]:
         """Decode several utterances (blocking); engines that batch decode them in one pass."""
-        return [self._decode(audio, final=final) for audio in audios]
+        return [self._decode(audio, final=final, prompt=prompt) for audio in audios]
 
     @property
     def loaded(self) -> bool:
@@ -89,23 +91,36 @@ class LocalSTTEngine(STTEngine):
             )
         return code
 
-    def stream(self, *, language: str | None = None) -> STTStream:
+    def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
         code = self.check_language(language)
 
         async def decode(pcm: Pcm16, final: bool, deadline: float) -> Transcript:
-            return await self._transcribe(pcm, language=code, final=final, deadline=deadline)
+            return await self._transcribe(
+                pcm, language=code, final=final, deadline=deadline, prompt=prompt
+            )
 
         return BufferedSTTStream(decode, partial_interval_s=self.partial_interval_s)
 
     async def transcribe(
-        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+        self,
+        pcm: Pcm16,
+        *,
+        language: str | None = None,
+        deadline: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         code = self.check_language(language)
         when = asyncio.get_running_loop().time() if deadline is None else deadline
-        return await self._transcribe(pcm, language=code, final=True, deadline=when)
+        return await self._transcribe(pcm, language=code, final=True, deadline=when, prompt=prompt)
 
     async def _transcribe(
-        self, pcm: Pcm16, *, language: str, final: bool, deadline: float
+        self,
+        pcm: Pcm16,
+        *,
+        language: str,
+        final: bool,
+        deadline: float,
+        prompt: str | None = None,
     ) -> Transcript:
         await self.load()
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
@@ -116,7 +131,7 @@ class LocalSTTEngine(STTEngine):
         # Only the decodes a turn waits for batch: a partial's batch would hold a slot longer
         # than one partial, in the way of the first words of a reply.
         key = self.batch_key(len(audio)) if waited_on else None
-        request = _Decode(audio, final, waited_on, deadline, key)
+        request = _Decode(audio, final, waited_on, deadline, key, prompt or None)
         segments, elapsed, share = await self._batches.decode(request, spare=0 if waited_on else 1)
         self._observe(duration, elapsed * share)
         transcript = Transcript.of_segments(
@@ -144,14 +159,15 @@ class _Decode:
     waited_on: bool
     deadline: float
     key: Hashable | None  # the engine's batch key; None: decoded alone
+    prompt: str | None
     result: asyncio.Future[tuple[list[Segment], float, float]] = dataclasses.field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     runner: asyncio.Task[None] | None = None
 
     @property
-    def kind(self) -> tuple[bool, bool, Hashable | None]:
-        return self.final, self.waited_on, self.key
+    def kind(self) -> tuple[bool, bool, Hashable | None, str | None]:
+        return self.final, self.waited_on, self.key, self.prompt
 
 
 class _Batches:
@@ -189,7 +205,9 @@ class _Batches:
             started = time.perf_counter()
             try:
                 decoded = await run_to_completion(
-                    lambda: self.engine._decode_batch(audios, final=request.final)
+                    lambda: self.engine._decode_batch(
+                        audios, final=request.final, prompt=request.prompt
+                    )
                 )
             except asyncio.CancelledError:
                 for item in batch:

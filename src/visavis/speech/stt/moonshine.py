@@ -61,7 +61,7 @@ class MoonshineEngine(LocalSTTEngine):
             self._transcribers.append(transcriber)
             self._pool.put(transcriber)
 
-    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
+    def _decode(self, audio: Audio, *, final: bool, prompt: str | None = None) -> list[Segment]:
         if not self._transcribers:
             raise STTModelError("the Moonshine engine is closed")
         if len(audio) == 0:

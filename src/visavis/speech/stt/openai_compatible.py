@@ -47,32 +47,42 @@ class OpenAICompatibleSTTEngine(STTEngine):
 
     name = "openai"
     word_times = True
+    takes_prompt = True
 
     def __init__(self, api: OpenAITranscriptionAPI, options: OpenAISTTOptions | None = None):
         self.api = api
         self.options = options or OpenAISTTOptions()
         self._requests = DeadlineScheduler(self.options.concurrency)
 
-    def stream(self, *, language: str | None = None) -> STTStream:
+    def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
         async def decode(pcm: Pcm16, final: bool, deadline: float) -> Transcript:
-            return await self._transcribe(pcm, language=language, final=final, deadline=deadline)
+            return await self._transcribe(
+                pcm, language=language, final=final, deadline=deadline, prompt=prompt
+            )
 
         return BufferedSTTStream(decode, partial_interval_s=self.options.partial_interval_s)
 
     async def transcribe(
-        self, pcm: Pcm16, *, language: str | None = None, deadline: float | None = None
+        self,
+        pcm: Pcm16,
+        *,
+        language: str | None = None,
+        deadline: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         when = asyncio.get_running_loop().time() if deadline is None else deadline
-        return await self._transcribe(pcm, language=language, final=True, deadline=when)
+        return await self._transcribe(
+            pcm, language=language, final=True, deadline=when, prompt=prompt
+        )
 
     async def _transcribe(
-        self, pcm: Pcm16, *, language: str | None, final: bool, deadline: float
+        self, pcm: Pcm16, *, language: str | None, final: bool, deadline: float, prompt: str | None
     ) -> Transcript:
         duration = len(pcm) / SAMPLE_RATE
         async with self._requests.slot(deadline):
             started = time.perf_counter()
             body = await self.api.transcribe(
-                wav_bytes(pcm), model=self.options.model, language=language
+                wav_bytes(pcm), model=self.options.model, language=language, prompt=prompt
             )
             elapsed = time.perf_counter() - started
         self._observe(duration, elapsed)

@@ -60,6 +60,7 @@ class FasterWhisperEngine(LocalSTTEngine):
 
     name = "faster-whisper"
     word_times = True
+    takes_prompt = True
 
     def __init__(
         self,
@@ -139,10 +140,12 @@ class FasterWhisperEngine(LocalSTTEngine):
             return None
         return width(samples, self.options.width_step)
 
-    def _decode(self, audio: Audio, *, final: bool) -> list[Segment]:
-        return self._decode_batch([audio], final=final)[0]
+    def _decode(self, audio: Audio, *, final: bool, prompt: str | None = None) -> list[Segment]:
+        return self._decode_batch([audio], final=final, prompt=prompt)[0]
 
-    def _decode_batch(self, audios: Sequence[Audio], *, final: bool) -> list[list[Segment]]:
+    def _decode_batch(
+        self, audios: Sequence[Audio], *, final: bool, prompt: str | None = None
+    ) -> list[list[Segment]]:
         model = self._model
         if model is None:
             raise STTModelError("the Whisper engine is closed")
@@ -161,14 +164,17 @@ class FasterWhisperEngine(LocalSTTEngine):
                 beam_size=self.options.beam_size,
                 width_step=self.options.width_step,
                 cut_loops=not final,
+                prompt=prompt,
             )
             decoded.update(zip(rows, results, strict=True))
         return [
-            found if (found := decoded.get(i)) is not None else self._decode_padded(audio, final)
+            found
+            if (found := decoded.get(i)) is not None
+            else self._decode_padded(audio, final, prompt)
             for i, audio in enumerate(audios)
         ]
 
-    def _decode_padded(self, audio: Audio, final: bool) -> list[Segment]:
+    def _decode_padded(self, audio: Audio, final: bool, prompt: str | None) -> list[Segment]:
         """faster-whisper's own way: 30 s windows."""
         if len(audio) == 0:
             return []
@@ -180,6 +186,7 @@ class FasterWhisperEngine(LocalSTTEngine):
             without_timestamps=not final,
             condition_on_previous_text=False,
             vad_filter=False,
+            initial_prompt=prompt,
         )
         segments = []
         for piece in pieces:

@@ -35,6 +35,9 @@ SOUND_RMS = 0.01  # about -40 dBFS over 30 ms
 # as a loop, and the utterance decoded the usual way (people rarely repeat five words or more
 # verbatim within one utterance; if they did, the padded decode keeps it).
 LOOP_TOKENS = 6
+# Whisper's context is 448 tokens; the text before the audio gets at most half, as in
+# faster-whisper.
+MAX_PROMPT_TOKENS = 223
 
 
 def fits(samples: int) -> bool:
@@ -59,6 +62,7 @@ def decode_short_batch(
     beam_size: int,
     width_step: int = 1,
     cut_loops: bool = False,
+    prompt: str | None = None,
 ) -> list[list[Segment] | None]:
     """Segments for each of ``audios`` (float32, 16 kHz, each short enough to ``fit``), in one
     pass of the encoder and the decoder; word-timed if ``words``. None for an utterance where
@@ -66,7 +70,8 @@ def decode_short_batch(
     ``cut_loops``: then a loop is cut where the decoder started saying it again. That suits a
     partial transcript, which the final replaces: decoded again the padded way, with its
     fallback temperatures, it could take longer than the utterance itself on a busy machine.
-    ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer.
+    ``model`` is a faster-whisper ``WhisperModel``, ``tokenizer`` its tokenizer; ``prompt``
+    is given to the decoder as the text before the audio, as faster-whisper does.
 
     On CPU a batch costs less than its utterances one by one (four, tiny.en: 0.73 of the CPU
     time, ``bench/stt_batch.py``), which is what a burst of turns ending together needs.
@@ -84,11 +89,13 @@ def decode_short_batch(
     encoded = model.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=False)
     seconds = [len(audio) / SAMPLE_RATE for audio in audios]
     budgets = [min(224, int(TOKENS_PER_SECOND * s) + 20) for s in seconds]
+    before = previous_text(tokenizer, prompt)
     results = model.model.generate(
         encoded,
-        [[*tokenizer.sot_sequence, tokenizer.no_timestamps]] * len(features),
+        [[*before, *tokenizer.sot_sequence, tokenizer.no_timestamps]] * len(features),
         beam_size=beam_size,
-        max_length=max(budgets),
+        # The length counts the prompt: the words keep the budget they have without one.
+        max_length=max(budgets) + len(before),
         suppress_blank=True,
         suppress_tokens=[-1],
         return_scores=True,
@@ -115,6 +122,16 @@ def decode_short_batch(
         segment = _segment(tokenizer.decode(tokens).strip(), timings.get(row, ()), seconds[row])
         decoded[row] = [segment] if _heard_to_the_end(segment, audios[row]) else None
     return decoded
+
+
+def previous_text(tokenizer: Any, prompt: str | None) -> list[int]:
+    """The tokens that give the decoder ``prompt`` as the text before the audio: Whisper's
+    ``<|startofprev|>`` and at most the prompt's last ``MAX_PROMPT_TOKENS`` (none without a
+    prompt)."""
+    text = (prompt or "").strip()
+    if not text:
+        return []
+    return [tokenizer.sot_prev, *tokenizer.encode(" " + text)[-MAX_PROMPT_TOKENS:]]
 
 
 def _word_times(
