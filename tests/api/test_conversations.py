@@ -213,3 +213,32 @@ async def test_a_conversation_keeps_its_own_end_silence(
     assert_problem(unknown, 422)
     listed = await client.get("/v1/conversations", headers=acme.headers)
     assert len(listed.json()["items"]) == 2, "a refused request creates nothing"
+
+
+async def test_a_conversation_keeps_the_names_its_recognizer_should_expect(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    terms = ["Siobhan Nakamura", "Zalando", "Kubernetes"]
+    made = await client.post("/v1/conversations", json={"vocabulary": terms}, headers=acme.headers)
+    assert made.status_code == 201, made.text
+    assert made.json()["vocabulary"] == terms
+    read = await client.get(f"/v1/conversations/{made.json()['id']}", headers=acme.headers)
+    assert read.json()["vocabulary"] == terms
+    plain = await client.post("/v1/conversations", json={}, headers=acme.headers)
+    assert plain.json()["vocabulary"] == []
+
+    for bad in (
+        ["x" * 61],
+        [""],
+        [f"term {n}" for n in range(51)],
+        "Siobhan, Zalando",
+        [5],
+        ["nul\x00inside"],
+    ):
+        response = await client.post(
+            "/v1/conversations", json={"vocabulary": bad}, headers=acme.headers
+        )
+        assert "vocabulary" in str(assert_problem(response, 422)["detail"]), bad
+    listed = await client.get("/v1/conversations", headers=acme.headers)
+    assert len(listed.json()["items"]) == 2, "a refused request creates nothing"

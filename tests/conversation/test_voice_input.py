@@ -350,3 +350,27 @@ def test_a_conversation_quicker_than_the_instance_keeps_the_fast_model(
             assert entry["role"] == "user" and entry["text"] == heard
 
     run_virtual(scenario())
+
+
+def test_the_conversations_vocabulary_spells_what_the_person_says() -> None:
+    """Every decode of the person's speech (partials, the pause, the final) is given the
+    conversation's names and terms; the fake spells a word as the prompt does."""
+
+    async def scenario() -> None:
+        agent = ScriptedAgent(["Fine.", "Again."])
+        stt = FakeSTT({440: "i build data pipelines at zalando"})
+        async with ConversationKit(
+            agent=agent,
+            stt=stt,
+            speech_detector=EnergyDetector,
+            conversation={"vocabulary": ["Zalando", "Siobhan Nakamura"]},
+        ) as client:
+            await client.wait_for("state", state="listening")
+            await client.speak(np.concatenate([silence(0.3), tone(440, 1.5), silence(1.0)]))
+            entry = (await client.wait_for("transcript"))["entry"]
+            assert entry["text"] == "i build data pipelines at Zalando"
+            assert agent.seen[-1][-1].content == entry["text"]
+            assert len(stt.prompts) >= 2
+            assert set(stt.prompts) == {"Names and terms: Zalando, Siobhan Nakamura."}
+
+    run_virtual(scenario())

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from visavis.avatars.names import ProviderName
 from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
+from visavis.speech.stt.vocabulary import MAX_TERM_CHARS, MAX_TERMS
 from visavis.stored_text import StoredText
 
 Provider = ProviderName
@@ -53,6 +54,9 @@ class TurnTaking(StrictModel):
     )
 
 
+VocabularyTerm = Annotated[StoredText, Field(min_length=1, max_length=MAX_TERM_CHARS)]
+
+
 class ConversationCreate(StrictModel):
     agent: StoredText | None = Field(default=None, min_length=1, max_length=50)
     plan: StoredText | None = Field(
@@ -70,6 +74,12 @@ class ConversationCreate(StrictModel):
         default=None, description='The twin an "agent": "twin" conversation talks to.'
     )
     turn_taking: TurnTaking | None = None
+    vocabulary: list[VocabularyTerm] | None = Field(
+        default=None,
+        max_length=MAX_TERMS,
+        description="Names and terms the person is likely to say (their name, companies, "
+        "products, jargon): the speech recognizer spells them as written here.",
+    )
 
 
 class AvatarPublic(BaseModel):
@@ -99,6 +109,7 @@ class ConversationPublic(BaseModel):
     end_reason: str | None
     twin: uuid.UUID | None = None
     turn_taking: TurnTakingPublic
+    vocabulary: list[str] = Field(description="The names and terms the recognizer expects.")
 
     @classmethod
     def of(cls, row: Conversation) -> ConversationPublic:
@@ -121,6 +132,7 @@ class ConversationPublic(BaseModel):
             end_reason=row.end_reason,
             twin=row.twin_id,
             turn_taking=TurnTakingPublic(end_silence_ms=row.end_silence_ms),
+            vocabulary=list(row.vocabulary or ()),
         )
 
 

@@ -178,6 +178,7 @@ class ConversationSession:
             barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
             prepare=self.prepare,
             end_silence_ms=self.conversation.end_silence_ms,
+            vocabulary=self.conversation.vocabulary,
         )
         self.outbox.send_json(
             protocol.ready(

@@ -28,7 +28,7 @@ import bisect
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from visavis.speech.listener import (
 )
 from visavis.speech.stt.base import STTEngine
 from visavis.speech.stt.finer_when_idle import FinerWhenIdle
+from visavis.speech.stt.vocabulary import vocabulary_prompt
 from visavis.speech.turn_model import TurnModel, TurnModelUnavailableError
 from visavis.speech.vad import EndpointOptions, SpeechDetector, SpeechStarted, Utterance
 from visavis.timing import ConversationClock
@@ -94,10 +95,11 @@ def open_voice_input(
     barge_in: Callable[[], Awaitable[bool]],
     prepare: UserSaid | None,
     end_silence_ms: int | None = None,
+    vocabulary: Sequence[str] | None = None,
 ) -> tuple[VoiceInput | None, protocol.Message]:
     """Start hearing the connection's microphone if the client asked and the instance can;
-    with ``ready``'s ``audio_in``. ``end_silence_ms``: the conversation's own (``None``: the
-    instance's)."""
+    with ``ready``'s ``audio_in``. ``end_silence_ms`` and ``vocabulary``: the conversation's
+    own (``None``: the instance's end silence; no names to expect)."""
     why_not = refusal(hello, services)
     if why_not is not None or services.stt is None:
         return None, protocol.audio_in(accepted=False, reason=why_not)
@@ -115,6 +117,7 @@ def open_voice_input(
         engine=engine,
         settings=services.settings,
         end_silence_ms=end_silence_ms,
+        prompt=vocabulary_prompt(vocabulary),
         clock=clock,
         send=send,
         user_said=user_said,
@@ -143,6 +146,7 @@ class VoiceInput:
         prepare: UserSaid | None = None,
         detector: SpeechDetector | None = None,
         end_silence_ms: int | None = None,
+        prompt: str | None = None,
     ) -> None:
         pause_ms = settings.stt_pause_ms
         #: The silence that ends a turn: the conversation's own, else the instance's.
@@ -159,6 +163,7 @@ class VoiceInput:
         self.listener = VoiceListener(
             engine,
             options,
+            prompt=prompt,
             detector=detector,
             finished_end_ms=finished_ms if options.pause_ms and finished_ms else None,
             turn_model=(

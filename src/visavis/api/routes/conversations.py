@@ -101,6 +101,7 @@ async def start_conversation(
     )
     row.twin_id = twin.id if twin is not None else None
     row.end_silence_ms = body.turn_taking.end_silence_ms if body.turn_taking else None
+    row.vocabulary = list(body.vocabulary) if body.vocabulary else None
     await session.commit()
     if ctx.launcher is not None:
         ctx.launcher.launch(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from visavis.db.base import Base, UTCDateTime, utcnow
@@ -45,6 +45,8 @@ class Conversation(Base):
     #: How long the person's silence ends their spoken turn, for this conversation; ``None``:
     #: the instance's ``stt_end_silence_ms``.
     end_silence_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Names and terms the person is likely to say, for the recognizer to spell as given.
+    vocabulary: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class TranscriptEntry(Base):

@@ -1,4 +1,4 @@
-"""conversation end silence: how long a pause ends the person's spoken turn
+"""conversation speech input: its own end silence and vocabulary
 
 Revision ID: 0008
 Revises: 0007
@@ -18,8 +18,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("end_silence_ms", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("vocabulary", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("vocabulary")
         batch_op.drop_column("end_silence_ms")
