@@ -45,6 +45,13 @@ async def test_invalid_plans_are_refused_with_what_to_fix(
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
     assert "questions" in bad.json()["detail"] and "surprise" in bad.json()["detail"]
+    long_term = await client.put(
+        "/v1/tenant/interview-plans/x",
+        json=SHORT_PLAN | {"vocabulary": ["Zalando", "x" * 61]},
+        headers=acme.headers,
+    )
+    assert long_term.status_code == 422
+    assert "vocabulary.1" in long_term.json()["detail"]
     bad_name = await client.put(
         "/v1/tenant/interview-plans/Not A Slug", json=SHORT_PLAN, headers=acme.headers
     )

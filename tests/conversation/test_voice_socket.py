@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conversation.live_client import LiveClient, start_conversation
+from tests.conversation.live_client import SHORT_PLAN, LiveClient, start_conversation, store_plan
 from tests.live_server import ServerFactory
 from tests.speech.stt.conftest import piper_speech, until_loaded, word_errors
 from visavis.conversation import mic_frames
@@ -46,11 +46,13 @@ def noise(seconds: float, dbfs: float = -50.0) -> np.ndarray:
     return (rng.standard_normal(int(seconds * RATE)) * 32767 * 10 ** (dbfs / 20)).astype(np.int16)
 
 
-async def connect(server: object, **body: object) -> LiveClient:
-    tenant = await server.tenant("acme")  # type: ignore[attr-defined]
+async def connect(server: object, tenant: object = None, **body: object) -> LiveClient:
+    """A conversation of ``tenant`` (default: a new one, acme) with the local avatar and
+    ``body``'s other fields, and its client, connected with the microphone accepted."""
+    tenant = tenant or await server.tenant("acme")  # type: ignore[attr-defined]
     conversation_id, token = await start_conversation(
         server.base_url,  # type: ignore[attr-defined]
-        tenant.key,
+        tenant.key,  # type: ignore[attr-defined]
         {"avatar": {"provider": "local"}, **body},
     )
     client = LiveClient(server.base_url, conversation_id, token)  # type: ignore[attr-defined]
@@ -192,4 +194,27 @@ async def test_a_patient_conversation_hears_a_thinking_pause_out(
     await client.wait_for("turn_end", turn_id=2, after=mark, timeout=60)
     users = [m for m in client.messages("transcript") if m["entry"]["role"] == "user"]
     assert len(users) == 1, [m["entry"]["text"] for m in users]
+    await client.close()
+
+
+async def test_names_from_the_conversation_and_its_plan_are_spelled_as_given(
+    live_server: ServerFactory,
+) -> None:
+    """The conversation's vocabulary and its interview plan's reach the live recognizer:
+    alone, Whisper hears "pie spark on hero coup, and should warn that Camira"."""
+    server = live_server(stt_warm_up=True)
+    tenant = await server.tenant("acme")
+    plan = await store_plan(
+        server.base_url, tenant.key, "platform", {**SHORT_PLAN, "vocabulary": ["Heroku"]}
+    )
+    client = await connect(server, tenant, plan=plan, vocabulary=["PySpark", "Siobhan Nakamura"])
+    await client.wait_for("turn_end", turn_id=1, timeout=60)
+    await client.wait_count("transcript", 1)
+    await until_loaded(server.ctx.stt)
+    said = "We ran PySpark on Heroku, and Siobhan Nakamura led the team."
+    mark = len(client.received)
+    await stream(client, np.concatenate([piper_speech(said), quiet(1.0)]))
+    heard = (await client.wait_for("transcript", after=mark, timeout=30))["entry"]["text"]
+    assert all(term in heard for term in ("PySpark", "Heroku", "Siobhan Nakamura")), heard
+    assert word_errors(said, heard) <= 1, heard
     await client.close()

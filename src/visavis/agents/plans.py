@@ -79,6 +79,9 @@ class InterviewPlan(BaseModel):
     probes: tuple[SpokenText, ...] = Field(default=DEFAULT_PROBES, min_length=1, max_length=20)
     #: Answers with fewer words than this count as short (a follow-up may be asked).
     min_answer_words: StrictInt = Field(default=10, ge=1, le=200)
+    #: Names and terms candidates are likely to say (the company, its products, the field's
+    #: jargon): the speech recognizer spells them as written, after the conversation's own.
+    vocabulary: tuple[Keyword, ...] = Field(default=(), max_length=50)
 
 
 def parse_plan(data: str | bytes | Mapping[str, Any]) -> InterviewPlan:

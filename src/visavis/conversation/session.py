@@ -105,6 +105,7 @@ class ConversationSession:
         self.agent = services.agents.create(
             conversation.agent, plan=plan, conversation=conversation
         )
+        self._plan_vocabulary = plan.vocabulary if plan is not None else ()
         voice = LocalVoice(
             services.tts, sample_rate=hello.sample_rate, scheduler=services.synthesis
         )
@@ -178,7 +179,7 @@ class ConversationSession:
             barge_in=functools.partial(self.interrupt, reason="voice_barge_in"),
             prepare=self.prepare,
             end_silence_ms=self.conversation.end_silence_ms,
-            vocabulary=self.conversation.vocabulary,
+            vocabulary=[*(self.conversation.vocabulary or ()), *self._plan_vocabulary],
         )
         self.outbox.send_json(
             protocol.ready(

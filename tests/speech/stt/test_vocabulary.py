@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from visavis.speech.scheduling import DeadlineScheduler
-from visavis.speech.stt.vocabulary import vocabulary_prompt
+from visavis.speech.stt.vocabulary import MAX_PROMPT_CHARS, vocabulary_prompt
 from visavis.speech.stt.whisper import FasterWhisperEngine
 
 from .conftest import piper_speech
@@ -23,6 +23,11 @@ def test_the_prompt_lists_each_term_once_in_order() -> None:
     assert vocabulary_prompt(["  ", ""]) is None
     assert vocabulary_prompt(None) is None
     assert vocabulary_prompt(["New\n  York"]) == "Names and terms: New York."
+    # Whisper keeps a prompt's last tokens: terms past what fits are left out, not the first.
+    many = vocabulary_prompt([f"Term number {n:02d}" for n in range(50)])
+    assert many is not None and len(many) <= MAX_PROMPT_CHARS
+    assert many.startswith("Names and terms: Term number 00, Term number 01,")
+    assert many.endswith(".") and "Term number 49" not in many
 
 
 @pytest.mark.slow
