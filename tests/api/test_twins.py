@@ -106,6 +106,7 @@ async def test_bad_twin_bodies_are_refused_with_what_to_fix(
         ({"name": "M", "voice": "someone-else"}, "voice"),
         ({"name": "M", "voice": "3090feA80955-E8-6B6F50D2cD1aEC50ED-5"}, "voice"),
         ({"name": "M", "persona": {"mood": "x"}}, "mood"),
+        ({"name": "M", "vocabulary": ["x" * 61]}, "vocabulary"),
     ]
     for body, hint in cases:
         response = await client.post("/v1/twins", json=body, headers=acme.headers)
@@ -136,6 +137,33 @@ async def test_conversations_talk_to_a_twin_of_their_own_tenant(
     assert wrong.status_code == 422 and '"agent": "twin"' in wrong.json()["detail"]
     listed = await client.get("/v1/conversations", headers=other.headers)
     assert listed.json()["items"] == []
+
+
+async def test_a_twins_vocabulary_joins_its_conversations(
+    client: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    acme = await make_tenant("acme")
+    twin = await _twin(client, acme, vocabulary=["Zalando", "Porto"])
+    shown = await client.get(f"/v1/twins/{twin}", headers=acme.headers)
+    assert shown.json()["vocabulary"] == ["Zalando", "Porto"]
+    made = await client.post(
+        "/v1/conversations",
+        json={"agent": "twin", "twin": twin, "vocabulary": ["Siobhan Nakamura", "Porto"]},
+        headers=acme.headers,
+    )
+    assert made.json()["vocabulary"] == ["Siobhan Nakamura", "Porto", "Zalando"]
+    changed = await client.patch(
+        f"/v1/twins/{twin}", json={"vocabulary": ["Klarna"]}, headers=acme.headers
+    )
+    assert changed.status_code == 200 and changed.json()["vocabulary"] == ["Klarna"]
+    again = await client.post(
+        "/v1/conversations", json={"agent": "twin", "twin": twin}, headers=acme.headers
+    )
+    assert again.json()["vocabulary"] == ["Klarna"]
+    cleared = await client.patch(
+        f"/v1/twins/{twin}", json={"vocabulary": None}, headers=acme.headers
+    )
+    assert cleared.json()["vocabulary"] == []
 
 
 async def test_facts_and_stories_crud_with_superseding(

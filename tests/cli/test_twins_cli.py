@@ -91,3 +91,17 @@ def test_import_shows_progress_and_refuses_broken_files_whole(cli_env: str, tmp_
     assert foreign.exit_code != 0 and "twin not found" in foreign.stderr
     _ok(["twins", "delete", "acme", twin])
     assert "Ana" not in _ok(["twins", "list", "acme"])
+
+
+def test_a_twin_created_with_terms_shows_its_vocabulary(cli_env: str) -> None:
+    runner.invoke(app, ["tenants", "create", "acme"])
+    twin = _ok(["twins", "create", "acme", "Maya", "--term", "Zalando", "--term", "Porto"]).strip()
+    assert json.loads(_ok(["twins", "show", "acme", twin]))["vocabulary"] == ["Zalando", "Porto"]
+    bad = runner.invoke(app, ["twins", "create", "acme", "Maya", "--term", "x" * 61])
+    assert bad.exit_code != 0
+    assert bad.stderr.strip() == (
+        "visavis: error: invalid twin (vocabulary.0): String should have at most 60 characters"
+    )
+    fact = runner.invoke(app, ["mind", "add-fact", "acme", twin, ""])
+    assert fact.exit_code != 0 and fact.stderr.startswith("visavis: error: invalid fact (")
+    assert "errors.pydantic.dev" not in fact.stderr, "the problem, not a link to the docs"

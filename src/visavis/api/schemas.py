@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from visavis.avatars.names import ProviderName
 from visavis.db.models import Conversation, ConversationTurn, TenantPreferences, TranscriptEntry
 from visavis.speech.stt.vocabulary import MAX_TERM_CHARS, MAX_TERMS
-from visavis.stored_text import StoredText
+from visavis.stored_text import StoredText, check_storable
 
 Provider = ProviderName
 Quality = Literal["auto", "high", "medium", "low"]
@@ -54,7 +54,11 @@ class TurnTaking(StrictModel):
     )
 
 
-VocabularyTerm = Annotated[StoredText, Field(min_length=1, max_length=MAX_TERM_CHARS)]
+VocabularyTerm = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TERM_CHARS),
+    AfterValidator(check_storable),
+]
 
 
 class ConversationCreate(StrictModel):

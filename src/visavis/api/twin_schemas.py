@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator
 
 from visavis.agents.openai_compatible import OpenAICompatibleOptions
-from visavis.api.schemas import AvatarRequest, JsonUUID, StrictModel
+from visavis.api.schemas import AvatarRequest, JsonUUID, StrictModel, VocabularyTerm
 from visavis.db.models import MemoryItem, MemoryQuery, Twin
+from visavis.speech.stt.vocabulary import MAX_TERMS
 
 
 class PersonaBody(StrictModel):
@@ -71,6 +72,12 @@ class TwinCreate(StrictModel):
     learning: bool = Field(
         default=False, description="Learn new facts from conversations (needs an LLM)."
     )
+    vocabulary: list[VocabularyTerm] = Field(
+        default_factory=list,
+        max_length=MAX_TERMS,
+        description="Names and terms its visitors are likely to say (its companies, places, "
+        "people): the speech recognizer of its conversations spells them as written.",
+    )
 
 
 class TwinUpdate(StrictModel):
@@ -80,6 +87,7 @@ class TwinUpdate(StrictModel):
     voice: Voice | None = None
     avatar: AvatarRequest | None = None
     learning: bool | None = None
+    vocabulary: list[VocabularyTerm] | None = Field(default=None, max_length=MAX_TERMS)
 
 
 class LLMPublic(BaseModel):
@@ -99,6 +107,7 @@ class TwinPublic(BaseModel):
     voice: str
     avatar: dict[str, Any] | None
     learning: bool
+    vocabulary: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -122,6 +131,7 @@ class TwinPublic(BaseModel):
             voice=row.voice,
             avatar=row.avatar,
             learning=row.learning,
+            vocabulary=list(row.vocabulary or ()),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

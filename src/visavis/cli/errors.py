@@ -22,15 +22,23 @@ def fail(message: str, *, exit_code: int = 1) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
+def fail_invalid(what: str, exc: ValueError) -> NoReturn:
+    """Fail with what is wrong in ``what`` (a model that did not validate): the first
+    problem, with where it is."""
+    if not isinstance(exc, ValidationError):
+        fail(f"invalid {what}: {exc}")
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    message = str(first.get("msg", "not valid")).removeprefix("Value error, ")
+    fail(f"invalid {what}{f' ({where})' if where else ''}: {message}")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, or a one-line explanation of what is wrong."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        message = str(first.get("msg", "invalid setting")).removeprefix("Value error, ")
-        fail(f"invalid settings{f' ({where})' if where else ''}: {message}")
+        fail_invalid("settings", exc)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

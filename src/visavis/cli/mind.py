@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from visavis.cli.errors import fail, load_settings, run_async
+from visavis.cli.errors import fail, fail_invalid, load_settings, run_async
 from visavis.cli.twin_support import parse_twin_id, tenant_scope
 from visavis.config import Settings
 from visavis.db.repositories.memory import MemoryQueryRepository, MemoryRepository
@@ -126,7 +126,7 @@ def add_fact(
     try:
         fact = FactIn(statement=statement, subject=subject, source="cli")
     except ValueError as exc:
-        fail(f"invalid fact: {str(exc).splitlines()[-1].strip()}")
+        fail_invalid("fact", exc)
     result = run_async(_add_fact(load_settings(), tenant, twin_id, fact))
     if not result.created:
         fail("the twin already knows this fact")

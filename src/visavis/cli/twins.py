@@ -12,7 +12,7 @@ from rich.table import Table
 from visavis.agents.base import Message
 from visavis.agents.twin import TwinAgent, TwinAgentOptions
 from visavis.api.twin_schemas import LLMBody, PersonaBody, TwinCreate, TwinPublic
-from visavis.cli.errors import fail, load_settings, run_async
+from visavis.cli.errors import fail, fail_invalid, load_settings, run_async
 from visavis.cli.twin_support import parse_twin_id, tenant_scope
 from visavis.config import Settings
 from visavis.db.repositories.tenants import TenantRepository
@@ -42,6 +42,12 @@ def create(
     llm_key_env: str | None = typer.Option(
         None, help="Name of the environment variable holding the LLM key (never the key)."
     ),
+    terms: list[str] = typer.Option(
+        [],
+        "--term",
+        help="A name or term its visitors are likely to say (repeat the option for more): "
+        "speech recognition spells it as written.",
+    ),
 ) -> None:
     """Create a twin of TENANT and print its id (offline unless an LLM is given)."""
     settings = load_settings()
@@ -60,9 +66,10 @@ def create(
             name=name,
             persona=PersonaBody(bio=bio, speaking_style=style),
             llm=LLMBody.model_validate(llm) if llm else None,
+            vocabulary=terms,
         )
     except ValueError as exc:
-        fail(f"invalid twin: {str(exc).splitlines()[-1].strip()}")
+        fail_invalid("twin", exc)
     typer.echo(run_async(_create(settings, tenant, body)))
 
 

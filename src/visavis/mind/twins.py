@@ -51,6 +51,7 @@ async def create_twin(
         voice=body.voice,
         avatar=body.avatar.model_dump(exclude_none=True) if body.avatar else None,
         learning=body.learning,
+        vocabulary=list(body.vocabulary) or None,
         memory_version=0,
     )
     _apply_llm(twin, body.llm, box)
@@ -77,6 +78,8 @@ async def update_twin(
         twin.avatar = body.avatar.model_dump(exclude_none=True) if body.avatar else None
     if "learning" in given and body.learning is not None:
         twin.learning = body.learning
+    if "vocabulary" in given:
+        twin.vocabulary = list(body.vocabulary or ()) or None
     twin.updated_at = utcnow()
     await session.flush()
     return twin

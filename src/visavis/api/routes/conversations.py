@@ -101,7 +101,9 @@ async def start_conversation(
     )
     row.twin_id = twin.id if twin is not None else None
     row.end_silence_ms = body.turn_taking.end_silence_ms if body.turn_taking else None
-    row.vocabulary = list(body.vocabulary) if body.vocabulary else None
+    # A twin's own vocabulary follows the conversation's, as its avatar fills in for none.
+    terms = [*(body.vocabulary or ()), *((twin.vocabulary or ()) if twin is not None else ())]
+    row.vocabulary = list(dict.fromkeys(terms)) or None
     await session.commit()
     if ctx.launcher is not None:
         ctx.launcher.launch(row)

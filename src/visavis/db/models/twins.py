@@ -44,6 +44,9 @@ class Twin(Base):
     #: ``{"provider", "avatar_id"}`` or ``None`` (the tenant's defaults).
     avatar: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     learning: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Names and terms its visitors are likely to say; its conversations' recognizer expects
+    #: them (copied into each conversation when it is created).
+    vocabulary: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     #: Bumped by every change of the memory: retrieval caches compare it.
     memory_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
