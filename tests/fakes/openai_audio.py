@@ -4,7 +4,10 @@ Speaks the real contract of ``POST /v1/audio/transcriptions`` (multipart ``file`
 ``language``, ``prompt``, ``response_format`` json | text | srt | vtt | verbose_json,
 ``timestamp_granularities[]``): the reply's text is a knob (``transcript``), its words spread
 evenly over the audio's real duration, read from the WAV it was sent (a file that is not a
-WAV is refused with 400, as a server that cannot decode it would). Requests are recorded.
+WAV is refused with 400, as a server that cannot decode it would). As OpenAI's do, the
+``gpt-4o-transcribe`` family answers only json or text: any other ``response_format`` gets the
+400 that names ``response_format``. ``words_in_segments`` answers as some self-hosted servers
+do, each segment holding its words and no top-level list. Requests are recorded.
 Run it alone with ``python -m tests.fakes.openai_audio --port 8082``.
 """
 
@@ -45,6 +48,8 @@ class FakeAudioConfig(BaseModel):
     fail_times: int | None = Field(default=None, ge=1)
     #: Answer 200 with a body that is not JSON.
     malformed: bool = False
+    #: verbose_json puts each segment's words inside it instead of a top-level ``words``.
+    words_in_segments: bool = False
 
 
 class FakeOpenAIAudio:
@@ -116,7 +121,16 @@ class FakeOpenAIAudio:
         if config.malformed:
             return PlainTextResponse("<html>gateway</html>", status_code=200)
         fmt = (fields.get("response_format") or ["json"])[0]
-        return _render(config.transcript, duration, fmt, fields)
+        model = fields["model"][0]
+        if _text_only(model) and fmt not in ("json", "text"):
+            return _error(
+                400,
+                f"response_format '{fmt}' is not compatible with model '{model}'. "
+                "Use 'json' or 'text' instead.",
+                "unsupported_value",
+                param="response_format",
+            )
+        return _render(config, duration, fmt, fields, model=model)
 
     def _take_failure(self, config: FakeAudioConfig) -> bool:
         if config.fail_status is None:
@@ -145,7 +159,19 @@ def _words(text: str, duration: float) -> list[dict[str, Any]]:
     ]
 
 
-def _render(text: str, duration: float, fmt: str, fields: dict[str, list[str]]) -> Response:
+def _text_only(model: str) -> bool:
+    return model.startswith("gpt-4o") and "transcribe" in model
+
+
+def _render(
+    config: FakeAudioConfig,
+    duration: float,
+    fmt: str,
+    fields: dict[str, list[str]],
+    *,
+    model: str,
+) -> Response:
+    text = config.transcript
     if fmt == "text":
         return PlainTextResponse(text)
     if fmt in ("srt", "vtt"):
@@ -153,7 +179,19 @@ def _render(text: str, duration: float, fmt: str, fields: dict[str, list[str]]) 
         sep = "." if fmt == "vtt" else ","
         return PlainTextResponse(f"{head}00:00:00{sep}000 --> {_clock(duration, sep)}\n{text}\n")
     if fmt != "verbose_json":
-        return JSONResponse({"text": text})
+        if _text_only(model):
+            tokens = len(text.split())
+            audio_tokens = round(duration * 10)
+            usage: dict[str, Any] = {
+                "type": "tokens",
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": tokens,
+                "total_tokens": audio_tokens + tokens,
+            }
+        else:
+            usage = {"type": "duration", "seconds": max(1, round(duration))}
+        return JSONResponse({"text": text, "usage": usage})
     granularities = fields.get("timestamp_granularities[]") or ["segment"]
     body: dict[str, Any] = {
         "task": "transcribe",
@@ -161,12 +199,21 @@ def _render(text: str, duration: float, fmt: str, fields: dict[str, list[str]]) 
         "duration": duration,
         "text": text,
     }
-    if "segment" in granularities:
-        body["segments"] = [
-            {"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": []}
-        ]
-    if "word" in granularities:
-        body["words"] = _words(text, duration)
+    words = _words(text, duration) if "word" in granularities else None
+    if "segment" in granularities or (words and config.words_in_segments):
+        segment: dict[str, Any] = {
+            "id": 0,
+            "seek": 0,
+            "start": 0.0,
+            "end": duration,
+            "text": text,
+            "tokens": [],
+        }
+        if words and config.words_in_segments:
+            segment["words"] = words
+        body["segments"] = [segment]
+    if words and not config.words_in_segments:
+        body["words"] = words
     return JSONResponse(body)
 
 
@@ -178,8 +225,10 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
-    body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+def _error(status: int, message: str, code: str, *, param: str | None = None) -> JSONResponse:
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    }
     return JSONResponse(body, status_code=status)
 
 

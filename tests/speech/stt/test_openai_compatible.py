@@ -131,6 +131,52 @@ async def test_built_by_name_from_options(fake: FakeOpenAIAudio, base_url: str) 
     await engine.aclose()
 
 
+@pytest.mark.parametrize("model", ["gpt-4o-transcribe", "gpt-4o-mini-transcribe"])
+async def test_a_model_that_answers_only_json_still_transcribes(
+    fake: FakeOpenAIAudio, base_url: str, model: str
+) -> None:
+    api = OpenAITranscriptionAPI(base_url=base_url, api_key="sk-test", timeout_s=5.0)
+    engine = OpenAICompatibleSTTEngine(api, OpenAISTTOptions(model=model))
+    first = await engine.transcribe(_tone(2.0), language="en")
+    stream = engine.stream()
+    stream.push_audio(_tone(1.0))
+    second = await stream.finish()
+    await stream.aclose()
+    await engine.aclose()
+    assert first.text == second.text == TEXT
+    assert first.segments[0].text == TEXT and first.words == ()
+    assert not engine.word_times
+    formats = [
+        (r["fields"]["response_format"], r["fields"].get("timestamp_granularities[]"))
+        for r in fake.requests
+    ]
+    # Refused once, asked again for json at once; the next utterance goes straight to json.
+    assert formats == [
+        (["verbose_json"], ["word", "segment"]),
+        (["json"], None),
+        (["json"], None),
+    ]
+
+
+async def test_other_refusals_are_not_asked_again(fake: FakeOpenAIAudio, base_url: str) -> None:
+    fake.configure(fail_status=400, fail_times=1)
+    engine = _engine(base_url)
+    with pytest.raises(TranscriptionError, match="refused with 400"):
+        await engine.transcribe(_tone(0.5))
+    assert (await engine.transcribe(_tone(0.5))).words  # still asks for times
+    await engine.aclose()
+    assert [r["fields"]["response_format"] for r in fake.requests] == [["verbose_json"]] * 2
+
+
+async def test_words_listed_inside_segments(fake: FakeOpenAIAudio, base_url: str) -> None:
+    fake.configure(words_in_segments=True)
+    engine = _engine(base_url)
+    transcript = await engine.transcribe(_tone(2.0))
+    await engine.aclose()
+    assert [w.text for w in transcript.words] == TEXT.split()
+    assert transcript.words[-1].end == pytest.approx(2.0, abs=0.01)
+
+
 def test_segments_take_the_words_inside_them() -> None:
     body = {
         "text": "one two three",

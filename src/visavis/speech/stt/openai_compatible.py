@@ -1,7 +1,9 @@
 """Speech recognition by an OpenAI-compatible server: the utterance is sent as a WAV file.
 
 No partials by default (each would be a full upload and decode at the server); finals carry
-word times when the server gives them (``timestamp_granularities[]=word``).
+word times when the server gives them (``timestamp_granularities[]=word``; the words may come at
+the top level, as OpenAI's do, or inside each segment, as some self-hosted servers send them). A
+model that answers only ``json`` gives text without times: ``word_times`` turns False.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class OpenAICompatibleSTTEngine(STTEngine):
                 wav_bytes(pcm), model=self.options.model, language=language, prompt=prompt
             )
             elapsed = time.perf_counter() - started
+        self.word_times = self.api.times_words(self.options.model)
         self._observe(duration, elapsed)
         segments = parse_segments(body)
         return Transcript(
@@ -101,17 +104,18 @@ class OpenAICompatibleSTTEngine(STTEngine):
 
 
 def parse_segments(body: dict[str, Any]) -> list[Segment]:
-    """Segments of a ``verbose_json`` answer, each with the words that fall inside it."""
+    """Segments of a ``verbose_json`` answer, each with the words that fall inside it (from
+    the answer's ``words``, or else from each segment's own)."""
     try:
-        words = [
-            Word(str(w["word"]).strip(), float(w["start"]), float(w["end"]))
-            for w in body.get("words") or ()
+        listed = body.get("words") or [
+            word for segment in body.get("segments") or () for word in segment.get("words") or ()
         ]
+        words = [Word(str(w["word"]).strip(), float(w["start"]), float(w["end"])) for w in listed]
         raw_segments = [
             (str(s["text"]).strip(), float(s["start"]), float(s["end"]))
             for s in body.get("segments") or ()
         ]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise TranscriptionError(f"the server's segments or words are malformed: {exc}") from exc
     text = str(body["text"]).strip()
     if not raw_segments:
