@@ -1,13 +1,18 @@
-"""A twin with a cloned voice, live on the conversation WebSocket, against the fake ElevenLabs:
-it speaks with that voice; when the service is slow or down, the bundled voice says the
-sentence, the client is told (``speech_voice``, a ``degraded`` state) and nothing is lost."""
+"""A cloned voice against the fake ElevenLabs. A twin with it, live on the conversation
+WebSocket, speaks with that voice; when the service is slow or down, the bundled voice says the
+sentence, the client is told (``speech_voice``, a ``degraded`` state) and nothing is lost. The
+OpenAI-compatible speech API speaks with it when asked for it by id."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import uuid
+import wave
 from collections.abc import Iterator
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import TEST_SECRET
@@ -159,3 +164,78 @@ async def test_with_the_cloning_service_down_the_twin_speaks_with_the_bundled_vo
     degraded = await client.wait_for("state", after=before, degraded=True)
     assert degraded["reason"] == "voice_unavailable"
     await client.close()
+
+
+async def test_the_speech_api_speaks_with_a_cloned_voice_asked_for_by_id(
+    live_server: ServerFactory, settings: Settings, elevenlabs: tuple[FakeElevenLabs, str]
+) -> None:
+    fake, _ = elevenlabs
+    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    server = live_server()
+    tenant, other = await server.tenant("acme"), await server.tenant("other")
+    async with (
+        contextlib.AsyncExitStack() as stack,
+        httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http,
+    ):
+        profile = (await http.post("/v1/voices", json={"name": "Maya"})).json()["id"]
+        speak = {"model": "tts-1", "input": "Hello there.", "response_format": "wav"}
+        early = await http.post("/v1/audio/speech", json={**speak, "voice": profile})
+        assert early.status_code == 409
+        assert early.headers["content-type"] == "application/problem+json"
+        assert early.json()["code"] == "voice_not_ready"
+        assert "'Maya' is not ready" in early.json()["detail"]
+        await ready_voice(settings.database_url, tenant.tenant_id, profile, "maya-clone")
+
+        sdk = openai.AsyncOpenAI(
+            base_url=f"{server.base_url}/v1", api_key=tenant.key, max_retries=0
+        )
+        await stack.enter_async_context(sdk)
+        sentence = "My cat is called Pastel, after the custard tarts."
+        speech = await sdk.audio.speech.create(
+            model="tts-1", voice={"id": profile}, input=sentence, response_format="wav"
+        )
+        with wave.open(io.BytesIO(speech.read())) as wav:
+            assert wav.getframerate() == 24000 and wav.getnframes() / 24000 > 1.5
+        assert fake.spoken == [sentence]  # the cloned voice said it
+        by_name = await http.post("/v1/audio/speech", json={**speak, "voice": profile})
+        assert by_name.status_code == 200 and fake.spoken[-1] == "Hello there."
+        cues = await http.post(
+            "/v1/audio/speech",
+            json={**speak, "voice": {"id": profile}, "response_format": "visavis.visemes"},
+        )
+        assert cues.status_code == 200 and cues.json()["mouth_cues"]
+        spoken = len(fake.spoken)
+        await sdk.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.")
+        assert len(fake.spoken) == spoken  # a voice name is the instance's own voice
+
+        foreign = await http.post(
+            "/v1/audio/speech", json={**speak, "voice": profile}, headers=other.headers
+        )
+        unknown = await http.post("/v1/audio/speech", json={**speak, "voice": str(uuid.uuid4())})
+        assert foreign.status_code == unknown.status_code == 404
+        assert len(fake.spoken) == spoken
+
+        fake.speech_fail_status = 503
+        down = await http.post(
+            "/v1/audio/speech", json={**speak, "voice": profile, "input": "Goodbye for now."}
+        )
+        assert down.status_code == 502
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["code"] == "voice_unavailable"
+        assert "any other voice name" in down.json()["detail"]
+
+
+async def test_without_a_cloning_service_a_voice_id_is_a_clear_error(
+    live_server: ServerFactory,
+) -> None:
+    server = live_server(elevenlabs_api_key=None)
+    tenant = await server.tenant("acme")
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        profile = (await http.post("/v1/voices", json={"name": "Maya"})).json()["id"]
+        answer = await http.post(
+            "/v1/audio/speech",
+            json={"model": "tts-1", "input": "Hello.", "voice": {"id": profile}},
+        )
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "voice_backend_unavailable"
+    assert "any other voice name" in answer.json()["detail"]

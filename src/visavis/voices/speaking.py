@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from visavis.db.repositories.twins import TwinRepository
 from visavis.db.repositories.voices import VoiceRepository
 from visavis.db.tenant_scope import scope_to_tenant
-from visavis.errors import NotFoundError
+from visavis.errors import ConfigurationError, ConflictError, NotFoundError
 from visavis.speech.tts.base import TTSEngine
 from visavis.speech.tts.cache import CachedTTSEngine
 from visavis.speech.tts.fallback import FallbackVoice, VoiceSwitch
@@ -62,6 +62,30 @@ class ProfileVoices:
         if profile.backend not in self.backends:
             return None
         return profile.backend, profile.provider_voice_id
+
+    async def profile_engine(self, tenant_id: uuid.UUID, profile_id: uuid.UUID) -> TTSEngine:
+        """The engine of one of the tenant's voice profiles, to speak with it directly.
+
+        ``NotFoundError``: no such profile in this tenant; ``ConflictError``: it is not ready
+        (still collecting samples, cloning, or failed); ``ConfigurationError``: its backend is
+        not configured on this instance.
+        """
+        async with self.sessions() as session:
+            await scope_to_tenant(session, tenant_id, switch_role=self.switch_role)
+            profile = await VoiceRepository(session, tenant_id).get(profile_id)
+        if profile.status != "ready" or not profile.backend or not profile.provider_voice_id:
+            raise ConflictError(
+                f"the voice {profile.name!r} is not ready to speak (status: {profile.status}); "
+                "add samples and start its cloning, or wait for it to finish",
+                code="voice_not_ready",
+            )
+        if profile.backend not in self.backends:
+            raise ConfigurationError(
+                f"the voice {profile.name!r} was cloned with {profile.backend}, which this "
+                "instance is not configured for",
+                code="voice_backend_unavailable",
+            )
+        return self.engine(profile.backend, profile.provider_voice_id)
 
     def engine(self, backend: str, voice_id: str) -> TTSEngine:
         """The instance's engine of one cloned voice (behind the synthesis cache)."""

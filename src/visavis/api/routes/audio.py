@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from visavis.api.deps import ContextDep, get_principal
+from visavis.api.deps import ContextDep, PrincipalDep, get_principal
 from visavis.api.problems import HTTPProblem
 from visavis.context import AppContext
 from visavis.speech.decode import decode_audio
@@ -22,7 +23,8 @@ from visavis.speech.encode import AudioFormat, encode_audio
 from visavis.speech.lipsync import animate
 from visavis.speech.stt import STTEngine
 from visavis.speech.stt.formats import MEDIA_TYPES, ResponseFormat, render
-from visavis.speech.tts.base import PhoneTiming
+from visavis.speech.tts.base import PhoneTiming, TTSEngine
+from visavis.voices.cloning import CloningError, CloningUnavailable
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"], dependencies=[Depends(get_principal)])
 
@@ -92,14 +94,26 @@ async def create_transcription(
     return Response(body, media_type=MEDIA_TYPES[response_format])
 
 
+class VoiceRef(BaseModel):
+    """OpenAI's custom voice reference, ``{"id": ...}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=100)
+
+
+VoiceName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class SpeechRequest(BaseModel):
-    """OpenAI's speech request; ``voice`` names are accepted and map to the instance's voice."""
+    """OpenAI's speech request. ``voice``: the id of one of the tenant's cloned voices (as a
+    string or ``{"id": ...}``) speaks with it; any other name is the instance's voice."""
 
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1, max_length=100)
     input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
-    voice: str = Field(default="default", min_length=1, max_length=100)
+    voice: VoiceName | VoiceRef = "default"
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "visavis.visemes"] = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
 
@@ -119,9 +133,22 @@ class SpeechRequest(BaseModel):
         }
     },
 )
-async def create_speech(ctx: ContextDep, request: SpeechRequest) -> Response:
-    """The instance's voice speaking ``input``. ``pcm`` is raw 24 kHz 16-bit mono."""
-    pcm, phones = await _synthesize(ctx, request.input, speed=request.speed)
+async def create_speech(
+    ctx: ContextDep, principal: PrincipalDep, request: SpeechRequest
+) -> Response:
+    """``input`` spoken by the voice asked for. ``pcm`` is raw 24 kHz 16-bit mono."""
+    voice = await _voice(ctx, principal.tenant_id, request.voice)
+    try:
+        pcm, phones = await _synthesize(ctx, voice, request.input, speed=request.speed)
+    except CloningError as exc:
+        retry = exc.retry_after_s if isinstance(exc, CloningUnavailable) else None
+        raise HTTPProblem(
+            502,
+            f"the cloned voice's service failed: {exc.message}; try again later, or ask for "
+            "the instance's own voice (any other voice name)",
+            code="voice_unavailable",
+            headers={"Retry-After": str(round(retry))} if retry else None,
+        ) from exc
     if request.response_format == VISEMES:
         return JSONResponse(await asyncio.to_thread(_with_visemes, pcm, phones, request.input))
     fmt: AudioFormat = request.response_format  # type: ignore[assignment]  # visemes went above
@@ -129,8 +156,25 @@ async def create_speech(ctx: ContextDep, request: SpeechRequest) -> Response:
     return Response(audio, media_type=AUDIO_MEDIA_TYPES[fmt])
 
 
+async def _voice(ctx: AppContext, tenant_id: uuid.UUID, voice: str | VoiceRef) -> TTSEngine:
+    """The tenant's cloned voice that ``voice`` names by id, or else the instance's voice."""
+    name = voice.id if isinstance(voice, VoiceRef) else voice
+    try:
+        profile_id = uuid.UUID(name)
+    except ValueError:
+        return ctx.tts
+    if ctx.twin_voices is None:
+        raise HTTPProblem(
+            503,
+            "cloned voices are not configured on this instance; ask for any other voice name "
+            "to hear the instance's own voice",
+            code="voice_backend_unavailable",
+        )
+    return await ctx.twin_voices.profile_engine(tenant_id, profile_id)
+
+
 async def _synthesize(
-    ctx: AppContext, text: str, *, speed: float
+    ctx: AppContext, voice: TTSEngine, text: str, *, speed: float
 ) -> tuple[np.ndarray, list[PhoneTiming] | None]:
     """All of ``text``'s audio, and its exact phones when the voice gives them."""
     pieces: list[np.ndarray] = []
@@ -138,7 +182,7 @@ async def _synthesize(
     offset = 0.0
     deadline = asyncio.get_running_loop().time() + BATCH_SLACK_S
     async for chunk in ctx.synthesis.synthesize(
-        ctx.tts, text, deadline=deadline, sample_rate=SPEECH_SAMPLE_RATE, rate=speed
+        voice, text, deadline=deadline, sample_rate=SPEECH_SAMPLE_RATE, rate=speed
     ):
         pieces.append(chunk.pcm)
         if chunk.phones is None or phones is None:
