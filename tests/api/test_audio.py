@@ -93,6 +93,29 @@ async def test_a_prompt_spells_the_names_it_gives(sdk: openai.AsyncOpenAI) -> No
     assert word_errors(said, told.text) == 0, told.text
 
 
+@pytest.mark.slow
+async def test_a_streamed_transcription_sends_each_stretch_of_speech_as_a_delta(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    first = "I led the migration of our billing system."
+    second = "It took us six months and we finished on time."
+    gap = np.zeros(24000, np.int16)  # 1.5 s: two stretches of speech
+    recording = np.concatenate([piper_speech(first), gap, piper_speech(second)])
+    wav_data = encode_audio(recording, 16000, "wav")
+    stream = await sdk.audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=("answer.wav", wav_data), stream=True
+    )
+    events = [event async for event in stream]
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert [e.type for e in events] == ["transcript.text.delta"] * 2 + ["transcript.text.done"]
+    done = events[-1]
+    assert done.type == "transcript.text.done"
+    assert "".join(deltas) == done.text
+    assert deltas[1].startswith(" ")
+    assert word_errors(first, deltas[0]) <= 1, deltas[0]
+    assert word_errors(f"{first} {second}", done.text) <= 2, done.text
+
+
 async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:
     pcm = (
         await sdk.audio.speech.create(
@@ -163,6 +186,17 @@ async def test_bad_input_is_problem_json(server: RunningServer, tenant: TenantCr
         assert body["code"] == "unsupported_language"
         body = _problem(await upload(wav, response_format="mp4"), 422)
         assert "response_format" in str(body["detail"])
+        body = _problem(await upload(wav, language="de", stream="true"), 422)
+        assert body["code"] == "unsupported_language"  # before any event is sent
+        body = _problem(await upload(wav, stream="true", response_format="verbose_json"), 422)
+        assert body["code"] == "stream_unsupported_format"
+        assert "ask for json or text" in str(body["detail"])
+        silence = await upload(wav, stream="true")
+        assert silence.headers["content-type"].startswith("text/event-stream")
+        assert silence.text == (
+            "event: transcript.text.done\n"
+            'data: {"type": "transcript.text.done", "text": ""}\n\n'
+        )
         body = _problem(await http.post("/v1/audio/transcriptions", data={"model": "x"}), 422)
         assert "file" in str(body["detail"])
         for bad in (

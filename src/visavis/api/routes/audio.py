@@ -11,11 +11,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from visavis.api.deps import ContextDep, PrincipalDep, get_principal
 from visavis.api.problems import HTTPProblem
+from visavis.api.transcription_stream import HEADERS as STREAM_HEADERS
+from visavis.api.transcription_stream import MEDIA_TYPE as STREAM_MEDIA_TYPE
+from visavis.api.transcription_stream import started, transcription_events
 from visavis.context import AppContext
 from visavis.speech.decode import decode_audio
 from visavis.speech.encode import MEDIA_TYPES as AUDIO_MEDIA_TYPES
@@ -47,7 +50,14 @@ def _stt(ctx: AppContext) -> STTEngine:
     "/transcriptions",
     summary="Transcribe audio (OpenAI-compatible)",
     responses={
-        200: {"content": {"text/plain": {}, "text/vtt": {}, "application/x-subrip": {}}},
+        200: {
+            "content": {
+                "text/plain": {},
+                "text/vtt": {},
+                "application/x-subrip": {},
+                STREAM_MEDIA_TYPE: {},
+            }
+        },
         413: {"description": "the file is too large or the audio too long"},
         415: {"description": "not audio in a format the server reads"},
     },
@@ -74,14 +84,37 @@ async def create_transcription(
     timestamp_granularities: Annotated[
         list[Literal["word", "segment"]] | None, Form(alias="timestamp_granularities[]")
     ] = None,
+    stream: Annotated[
+        bool,
+        Form(
+            description="Send the text as it is decoded: server-sent events "
+            "transcript.text.delta, then transcript.text.done (json or text only)"
+        ),
+    ] = False,
 ) -> Response:
-    """What is said in the file, as json, text, verbose_json (segments, words), srt or vtt."""
+    """What is said in the file, as json, text, verbose_json (segments, words), srt or vtt;
+    or, with ``stream``, as OpenAI's transcription events while it is decoded."""
     engine = _stt(ctx)
+    if stream and response_format not in ("json", "text"):
+        raise HTTPProblem(
+            422,
+            f"stream=true sends the text as events and cannot give {response_format}; ask "
+            "for json or text, or leave stream out",
+            code="stream_unsupported_format",
+        )
     data = await file.read()
     name = file.filename or "the file"
     pcm = await asyncio.to_thread(
         decode_audio, data, max_seconds=ctx.settings.stt_max_audio_s, name=name
     )
+    if stream:
+        engine.check_language(language)  # as the decode would, before the status is sent
+        events = await started(
+            transcription_events(
+                engine, pcm, language=language, prompt=prompt, slack_s=BATCH_SLACK_S
+            )
+        )
+        return StreamingResponse(events, media_type=STREAM_MEDIA_TYPE, headers=STREAM_HEADERS)
     loop = asyncio.get_running_loop()
     transcript = await engine.transcribe(
         pcm,

@@ -115,6 +115,11 @@ class STTEngine(abc.ABC):
         """Whether the first decode can start at once (a remote engine has nothing to load)."""
         return True
 
+    def check_language(self, language: str | None) -> str | None:
+        """The language to decode ``language`` as; ``UnsupportedLanguageError`` for one the
+        engine does not know. By default as given (a remote engine's server decides)."""
+        return language
+
     async def load(self) -> None:  # noqa: B027 - engines with nothing to load keep the default
         """Load what decoding needs now, so the first person who speaks does not wait for it."""
 

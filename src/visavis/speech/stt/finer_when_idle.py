@@ -61,6 +61,10 @@ class FinerWhenIdle(STTEngine):
         await self.fast.load()
         await self.fine.load()
 
+    def check_language(self, language: str | None) -> str | None:
+        self.fine.check_language(language)
+        return self.fast.check_language(language)
+
     def stream(self, *, language: str | None = None, prompt: str | None = None) -> STTStream:
         return self.fast.stream(language=language, prompt=prompt)
 
