@@ -138,6 +138,55 @@ async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:
     assert len(pcm) / 2 / 24000 < seconds < len(slow) / 2 / 24000
 
 
+def _events(body: str) -> list[dict[str, object]]:
+    """The data of each server-sent event, checked against its ``event:`` line."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        kind, data = block.split("\n")
+        event = json.loads(data.removeprefix("data: "))
+        assert kind == f"event: {event['type']}"
+        events.append(event)
+    return events
+
+
+async def test_speech_streams(server: RunningServer, tenant: TenantCredentials) -> None:
+    text = "Thank you for coming in today. Let us begin with your background."
+    speak = {"model": "tts-1", "voice": "alloy", "input": text}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
+        whole = await http.post("/v1/audio/speech", json={**speak, "response_format": "wav"})
+        async with http.stream(
+            "POST", "/v1/audio/speech", json={**speak, "response_format": "pcm"}
+        ) as raw:
+            assert "content-length" not in raw.headers  # sent as it is synthesized
+            pcm = b"".join([part async for part in raw.aiter_raw()])
+        sse = await http.post(
+            "/v1/audio/speech", json={**speak, "response_format": "pcm", "stream_format": "sse"}
+        )
+        sse_wav = await http.post(
+            "/v1/audio/speech", json={**speak, "response_format": "wav", "stream_format": "sse"}
+        )
+        refused = await http.post(
+            "/v1/audio/speech",
+            json={**speak, "response_format": "visavis.visemes", "stream_format": "sse"},
+        )
+    # The synthesis cache says a sentence once: every answer carries the same samples.
+    samples = decode_audio(whole.content, sample_rate=24000)
+    assert np.frombuffer(pcm, "<i2").tolist() == samples.tolist()
+    assert sse.headers["content-type"].startswith("text/event-stream")
+    events = _events(sse.text)
+    deltas = [e for e in events if e["type"] == "speech.audio.delta"]
+    assert len(deltas) >= 2  # at least a delta per sentence
+    assert [e["type"] for e in events[len(deltas) :]] == ["speech.audio.done"]
+    assert events[-1]["usage"] == {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    streamed = b"".join(base64.b64decode(str(e["audio"])) for e in deltas)
+    assert streamed == pcm
+    (wav_delta, done) = _events(sse_wav.text)
+    assert done["type"] == "speech.audio.done"
+    wav_samples = decode_audio(base64.b64decode(str(wav_delta["audio"])), sample_rate=24000)
+    assert wav_samples.tolist() == samples.tolist()
+    assert _problem(refused, 422)["code"] == "stream_unsupported_format"
+
+
 async def test_speech_with_mouth_cues(server: RunningServer, tenant: TenantCredentials) -> None:
     async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
         response = await http.post(

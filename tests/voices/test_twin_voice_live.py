@@ -224,6 +224,24 @@ async def test_the_speech_api_speaks_with_a_cloned_voice_asked_for_by_id(
         assert down.json()["code"] == "voice_unavailable"
         assert "any other voice name" in down.json()["detail"]
 
+        fake.speech_fail_status, fake.speech_break_after = None, 1
+        broken = await http.post(
+            "/v1/audio/speech",
+            json={
+                **speak,
+                "voice": profile,
+                "input": "I play the bass guitar in a small jazz band on Fridays.",
+                "response_format": "pcm",
+                "stream_format": "sse",
+            },
+        )
+        # Cut off after its first part: what was said went out, then an error event.
+        assert broken.status_code == 200
+        kinds = [line for line in broken.text.splitlines() if line.startswith("event: ")]
+        assert kinds[0] == "event: speech.audio.delta" and kinds[-1] == "event: error"
+        assert "event: speech.audio.done" not in kinds
+        assert "the cloned voice's service failed" in broken.text
+
 
 async def test_without_a_cloning_service_a_voice_id_is_a_clear_error(
     live_server: ServerFactory,

@@ -11,17 +11,12 @@ already, so it is an ``error`` event, which OpenAI's SDKs raise as an error.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
+from visavis.api.event_stream import sse
 from visavis.errors import VisavisError
 from visavis.speech.stt.base import Pcm16, STTEngine
 from visavis.speech.stt.files import each_piece, speech_pieces
-
-MEDIA_TYPE = "text/event-stream"
-#: Proxies must pass each event on as it comes (nginx buffers otherwise).
-HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def transcription_events(
@@ -41,31 +36,12 @@ async def transcription_events(
         async for _piece, part in decoded:
             text = part.text.strip()
             if text:
-                yield _event("transcript.text.delta", delta=(" " if texts else "") + text)
+                yield sse("transcript.text.delta", delta=(" " if texts else "") + text)
                 sent = True
                 texts.append(text)
     except VisavisError as exc:
         if not sent:
             raise
-        yield _event(
-            "error", error={"message": exc.message, "type": "server_error", "code": exc.code}
-        )
+        yield sse("error", error={"message": exc.message, "type": "server_error", "code": exc.code})
         return
-    yield _event("transcript.text.done", text=" ".join(texts))
-
-
-async def started(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``events`` once their first has come: what fails before it raises here, in the route."""
-    first = await anext(events)
-
-    async def resumed() -> AsyncIterator[bytes]:
-        yield first
-        async for event in events:
-            yield event
-
-    return resumed()
-
-
-def _event(kind: str, **fields: Any) -> bytes:
-    data = json.dumps({"type": kind, **fields}, ensure_ascii=False)
-    return f"event: {kind}\ndata: {data}\n\n".encode()
+    yield sse("transcript.text.done", text=" ".join(texts))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -15,10 +16,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from visavis.api.deps import ContextDep, PrincipalDep, get_principal
+from visavis.api.event_stream import SSE_MEDIA_TYPE, STREAM_HEADERS, started
 from visavis.api.problems import HTTPProblem
-from visavis.api.transcription_stream import HEADERS as STREAM_HEADERS
-from visavis.api.transcription_stream import MEDIA_TYPE as STREAM_MEDIA_TYPE
-from visavis.api.transcription_stream import started, transcription_events
+from visavis.api.speech_stream import pcm_bytes, speech_events
+from visavis.api.transcription_stream import transcription_events
 from visavis.context import AppContext
 from visavis.speech.decode import decode_audio
 from visavis.speech.encode import MEDIA_TYPES as AUDIO_MEDIA_TYPES
@@ -26,7 +27,7 @@ from visavis.speech.encode import AudioFormat, encode_audio
 from visavis.speech.lipsync import animate
 from visavis.speech.stt import STTEngine
 from visavis.speech.stt.formats import MEDIA_TYPES, ResponseFormat, render
-from visavis.speech.tts.base import PhoneTiming, TTSEngine
+from visavis.speech.tts.base import AudioChunk, PhoneTiming, TTSEngine
 from visavis.voices.cloning import CloningError, CloningUnavailable
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"], dependencies=[Depends(get_principal)])
@@ -55,7 +56,7 @@ def _stt(ctx: AppContext) -> STTEngine:
                 "text/plain": {},
                 "text/vtt": {},
                 "application/x-subrip": {},
-                STREAM_MEDIA_TYPE: {},
+                SSE_MEDIA_TYPE: {},
             }
         },
         413: {"description": "the file is too large or the audio too long"},
@@ -114,7 +115,7 @@ async def create_transcription(
                 engine, pcm, language=language, prompt=prompt, slack_s=BATCH_SLACK_S
             )
         )
-        return StreamingResponse(events, media_type=STREAM_MEDIA_TYPE, headers=STREAM_HEADERS)
+        return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
     loop = asyncio.get_running_loop()
     transcript = await engine.transcribe(
         pcm,
@@ -149,6 +150,11 @@ class SpeechRequest(BaseModel):
     voice: VoiceName | VoiceRef = "default"
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "visavis.visemes"] = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="audio: the bytes (pcm streams as it is synthesized); sse: "
+        "speech.audio.delta events, then speech.audio.done",
+    )
 
 
 @router.post(
@@ -169,22 +175,30 @@ class SpeechRequest(BaseModel):
 async def create_speech(
     ctx: ContextDep, principal: PrincipalDep, request: SpeechRequest
 ) -> Response:
-    """``input`` spoken by the voice asked for. ``pcm`` is raw 24 kHz 16-bit mono."""
-    voice = await _voice(ctx, principal.tenant_id, request.voice)
-    try:
-        pcm, phones = await _synthesize(ctx, voice, request.input, speed=request.speed)
-    except CloningError as exc:
-        retry = exc.retry_after_s if isinstance(exc, CloningUnavailable) else None
+    """``input`` spoken by the voice asked for. ``pcm`` is raw 24 kHz 16-bit mono, sent as
+    it is synthesized; ``stream_format: "sse"`` sends it as events."""
+    if request.stream_format == "sse" and request.response_format == VISEMES:
         raise HTTPProblem(
-            502,
-            f"the cloned voice's service failed: {exc.message}; try again later, or ask for "
-            "the instance's own voice (any other voice name)",
-            code="voice_unavailable",
-            headers={"Retry-After": str(round(retry))} if retry else None,
-        ) from exc
+            422,
+            "visavis.visemes is one JSON answer and cannot be sent as events; leave "
+            "stream_format out, or ask for an audio format",
+            code="stream_unsupported_format",
+        )
+    voice = await _voice(ctx, principal.tenant_id, request.voice)
+    chunks = _spoken(ctx, voice, request.input, speed=request.speed)
     if request.response_format == VISEMES:
+        pcm, phones = await _collect(chunks)
         return JSONResponse(await asyncio.to_thread(_with_visemes, pcm, phones, request.input))
     fmt: AudioFormat = request.response_format  # type: ignore[assignment]  # visemes went above
+    if request.stream_format == "sse":
+        events = await started(speech_events(chunks, fmt, SPEECH_SAMPLE_RATE))
+        return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
+    if fmt == "pcm":
+        audio_parts = await started(pcm_bytes(chunks))
+        return StreamingResponse(
+            audio_parts, media_type=AUDIO_MEDIA_TYPES[fmt], headers=STREAM_HEADERS
+        )
+    pcm, _ = await _collect(chunks)
     audio = await asyncio.to_thread(encode_audio, pcm, SPEECH_SAMPLE_RATE, fmt)
     return Response(audio, media_type=AUDIO_MEDIA_TYPES[fmt])
 
@@ -206,25 +220,46 @@ async def _voice(ctx: AppContext, tenant_id: uuid.UUID, voice: str | VoiceRef) -
     return await ctx.twin_voices.profile_engine(tenant_id, profile_id)
 
 
-async def _synthesize(
+async def _spoken(
     ctx: AppContext, voice: TTSEngine, text: str, *, speed: float
+) -> AsyncIterator[AudioChunk]:
+    """``text`` spoken by ``voice``, chunk by chunk at 24 kHz; a cloned voice's service
+    failing is a 502 problem, nothing to say a 422."""
+    said = False
+    deadline = asyncio.get_running_loop().time() + BATCH_SLACK_S
+    try:
+        async for chunk in ctx.synthesis.synthesize(
+            voice, text, deadline=deadline, sample_rate=SPEECH_SAMPLE_RATE, rate=speed
+        ):
+            said = True
+            yield chunk
+    except CloningError as exc:
+        retry = exc.retry_after_s if isinstance(exc, CloningUnavailable) else None
+        raise HTTPProblem(
+            502,
+            f"the cloned voice's service failed: {exc.message}; try again later, or ask for "
+            "the instance's own voice (any other voice name)",
+            code="voice_unavailable",
+            headers={"Retry-After": str(round(retry))} if retry else None,
+        ) from exc
+    if not said:
+        raise HTTPProblem(422, "the input has nothing to say", code="unspeakable_text")
+
+
+async def _collect(
+    chunks: AsyncIterator[AudioChunk],
 ) -> tuple[np.ndarray, list[PhoneTiming] | None]:
-    """All of ``text``'s audio, and its exact phones when the voice gives them."""
+    """All the audio, and its exact phones when the voice gives them."""
     pieces: list[np.ndarray] = []
     phones: list[PhoneTiming] | None = []
     offset = 0.0
-    deadline = asyncio.get_running_loop().time() + BATCH_SLACK_S
-    async for chunk in ctx.synthesis.synthesize(
-        voice, text, deadline=deadline, sample_rate=SPEECH_SAMPLE_RATE, rate=speed
-    ):
+    async for chunk in chunks:
         pieces.append(chunk.pcm)
         if chunk.phones is None or phones is None:
             phones = None
         else:
             phones += [PhoneTiming(p.phone, p.start + offset, p.end + offset) for p in chunk.phones]
         offset += chunk.duration
-    if not pieces:
-        raise HTTPProblem(422, "the input has nothing to say", code="unspeakable_text")
     return np.concatenate(pieces), phones
 
 
