@@ -94,26 +94,36 @@ async def test_a_prompt_spells_the_names_it_gives(sdk: openai.AsyncOpenAI) -> No
 
 
 @pytest.mark.slow
-async def test_a_streamed_transcription_sends_each_stretch_of_speech_as_a_delta(
+async def test_a_streamed_transcription_sends_its_text_piece_by_piece(
     sdk: openai.AsyncOpenAI,
 ) -> None:
-    first = "I led the migration of our billing system."
-    second = "It took us six months and we finished on time."
-    gap = np.zeros(24000, np.int16)  # 1.5 s: two stretches of speech
-    recording = np.concatenate([piper_speech(first), gap, piper_speech(second)])
+    said = [
+        "I led the migration of our billing system.",
+        "It took us six months and we finished on time.",
+        "The hardest part was moving the old invoices.",
+        "We wrote a checker that compared every total.",
+        "After the switch nobody noticed a difference.",
+        "That was the best outcome we could hope for.",
+        "Next year we want to do the same for payroll.",
+        "Payroll has more rules, so we will start small.",
+        "I would like to lead that project as well.",
+    ]
+    gap = np.zeros(24000, np.int16)  # 1.5 s between sentences: over 28 s in all
+    recording = np.concatenate([part for text in said for part in (piper_speech(text), gap)])
+    assert len(recording) / 16000 > 30
     wav_data = encode_audio(recording, 16000, "wav")
     stream = await sdk.audio.transcriptions.create(
         model="gpt-4o-mini-transcribe", file=("answer.wav", wav_data), stream=True
     )
     events = [event async for event in stream]
     deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    # Up to 28 s of speech a piece: two pieces, two deltas, then the whole text.
     assert [e.type for e in events] == ["transcript.text.delta"] * 2 + ["transcript.text.done"]
     done = events[-1]
     assert done.type == "transcript.text.done"
     assert "".join(deltas) == done.text
     assert deltas[1].startswith(" ")
-    assert word_errors(first, deltas[0]) <= 1, deltas[0]
-    assert word_errors(f"{first} {second}", done.text) <= 2, done.text
+    assert word_errors(" ".join(said), done.text) <= 3, done.text
 
 
 async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:
@@ -243,8 +253,7 @@ async def test_bad_input_is_problem_json(server: RunningServer, tenant: TenantCr
         silence = await upload(wav, stream="true")
         assert silence.headers["content-type"].startswith("text/event-stream")
         assert silence.text == (
-            "event: transcript.text.done\n"
-            'data: {"type": "transcript.text.done", "text": ""}\n\n'
+            'event: transcript.text.done\ndata: {"type": "transcript.text.done", "text": ""}\n\n'
         )
         body = _problem(await http.post("/v1/audio/transcriptions", data={"model": "x"}), 422)
         assert "file" in str(body["detail"])

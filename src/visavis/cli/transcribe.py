@@ -18,9 +18,8 @@ from visavis.errors import VisavisError
 from visavis.speech.decode import decode_audio
 from visavis.speech.scheduling import DeadlineScheduler
 from visavis.speech.stt import STTEngine, Transcript, build_stt_engine
-from visavis.speech.stt.files import speech_pieces, transcribe_pieces
+from visavis.speech.stt.files import Piece, speech_pieces, transcribe_pieces
 from visavis.speech.stt.formats import render, verbose
-from visavis.speech.vad import Utterance
 from visavis.stt_settings import stt_options
 
 
@@ -114,8 +113,8 @@ async def _run(
                 pieces = await asyncio.to_thread(speech_pieces, pcm)
                 progress.update(task, total=max(len(pcm) / 16000, 0.01))
 
-                def advance(piece: Utterance, task: TaskID = task) -> None:
-                    progress.update(task, completed=piece.ended_at)
+                def advance(piece: Piece, task: TaskID = task) -> None:
+                    progress.update(task, completed=piece.end)
 
                 transcript = await transcribe_pieces(
                     recognizer, pcm, pieces, language=language, prompt=prompt, on_piece=advance
