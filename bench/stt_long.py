@@ -37,6 +37,8 @@ import human_speech  # noqa: E402
 import speech_evalset as ev  # noqa: E402
 from stt import build  # noqa: E402
 from visavis.speech.stt.files import (  # noqa: E402
+    PIECE_MAX_S,
+    Piece,
     speech_pieces,
     speech_stretches,
     transcribe_pieces,
@@ -65,7 +67,10 @@ def long_files(split: str, voices: list[str], minutes: float) -> list[tuple[str,
 
 
 async def measure(
-    engine: LocalSTTEngine, files: list[tuple[str, str, np.ndarray]], way: str
+    engine: LocalSTTEngine,
+    files: list[tuple[str, str, np.ndarray]],
+    way: str,
+    max_piece_s: float = PIECE_MAX_S,
 ) -> dict[str, object]:
     errors = words = 0
     audio_s = cpu_s = 0.0
@@ -75,8 +80,12 @@ async def measure(
         if way == "whole":
             heard = (await engine.transcribe(pcm)).text
         else:
-            cut = speech_pieces if way == "pieces" else speech_stretches
-            heard = (await transcribe_pieces(engine, pcm, cut(pcm))).text
+            pieces = (
+                speech_pieces(pcm, max_piece_s=max_piece_s)
+                if way == "pieces"
+                else [Piece(s.pcm, s.start) for s in speech_stretches(pcm)]
+            )
+            heard = (await transcribe_pieces(engine, pcm, pieces)).text
         cpu_s += time.process_time() - cpu
         wrong, count = word_errors(text, heard)
         errors, words = errors + wrong, words + count
@@ -98,6 +107,11 @@ async def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--model", default="base")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument(
+        "--ways",
+        default="whole,pieces,stretches",
+        help="whole, stretches, pieces (up to 28 s, the default) or pieces:S (up to S s)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:1]))
@@ -112,9 +126,15 @@ async def main() -> None:
         "beam": args.beam,
         "files": len(files),
         "audio_s": round(sum(len(f[2]) for f in files) / RATE, 1),
-        "whole": await measure(engine, files, "whole"),
-        "pieces": await measure(engine, files, "pieces"),
-        "stretches": await measure(engine, files, "stretches"),
+        **{
+            way: await measure(
+                engine,
+                files,
+                way.partition(":")[0],
+                float(way.partition(":")[2] or PIECE_MAX_S),
+            )
+            for way in args.ways.split(",")
+        },
     }
     await engine.aclose()
     print(json.dumps(result, indent=2))

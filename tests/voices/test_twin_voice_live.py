@@ -38,6 +38,14 @@ def elevenlabs() -> Iterator[tuple[FakeElevenLabs, str]]:
 
 
 @pytest.fixture
+def maya(elevenlabs: tuple[FakeElevenLabs, str]) -> FakeElevenLabs:
+    """The fake service holding the voice a finished cloning job left there."""
+    fake, _ = elevenlabs
+    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    return fake
+
+
+@pytest.fixture
 def settings(database_url: str, elevenlabs: tuple[FakeElevenLabs, str]) -> Settings:
     fake, url = elevenlabs
     return Settings(
@@ -81,10 +89,9 @@ async def ask(client: LiveClient, question: str) -> tuple[int, str]:
 
 
 async def test_a_twin_speaks_with_its_cloned_voice_and_falls_back_when_it_is_slow(
-    live_server: ServerFactory, settings: Settings, elevenlabs: tuple[FakeElevenLabs, str]
+    live_server: ServerFactory, settings: Settings, maya: FakeElevenLabs
 ) -> None:
-    fake, _ = elevenlabs
-    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    fake = maya
     server = live_server()
     tenant, other = await server.tenant("acme"), await server.tenant("other")
     async with httpx.AsyncClient(base_url=server.base_url, headers=tenant.headers) as http:
@@ -134,10 +141,9 @@ async def test_a_twin_speaks_with_its_cloned_voice_and_falls_back_when_it_is_slo
 
 
 async def test_with_the_cloning_service_down_the_twin_speaks_with_the_bundled_voice(
-    live_server: ServerFactory, settings: Settings, elevenlabs: tuple[FakeElevenLabs, str]
+    live_server: ServerFactory, settings: Settings, maya: FakeElevenLabs
 ) -> None:
-    fake, _ = elevenlabs
-    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    fake = maya
     fake.speech_fail_status = 503
     server = live_server()
     tenant = await server.tenant("acme")
@@ -167,10 +173,9 @@ async def test_with_the_cloning_service_down_the_twin_speaks_with_the_bundled_vo
 
 
 async def test_the_speech_api_speaks_with_a_cloned_voice_asked_for_by_id(
-    live_server: ServerFactory, settings: Settings, elevenlabs: tuple[FakeElevenLabs, str]
+    live_server: ServerFactory, settings: Settings, maya: FakeElevenLabs
 ) -> None:
-    fake, _ = elevenlabs
-    fake.voices["maya-clone"] = {"name": "Maya", "files": 5, "seconds": 150.0}
+    fake = maya
     server = live_server()
     tenant, other = await server.tenant("acme"), await server.tenant("other")
     async with (
