@@ -124,6 +124,19 @@ async def test_a_streamed_transcription_sends_its_text_piece_by_piece(
     assert "".join(deltas) == done.text
     assert deltas[1].startswith(" ")
     assert word_errors(" ".join(said), done.text) <= 3, done.text
+    # Without stream, the same pieces: the same text, and a segment per sentence said.
+    verbose = await sdk.audio.transcriptions.create(
+        model="whisper-1",
+        file=("answer.wav", wav_data),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    assert verbose.text == done.text
+    segments = verbose.segments or []
+    assert len(segments) == len(said)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+    assert segments[-1].start > 28
+    assert verbose.duration == pytest.approx(len(recording) / 16000, abs=0.001)
 
 
 async def test_speech_formats(sdk: openai.AsyncOpenAI) -> None:

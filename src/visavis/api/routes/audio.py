@@ -26,6 +26,8 @@ from visavis.speech.encode import MEDIA_TYPES as AUDIO_MEDIA_TYPES
 from visavis.speech.encode import AudioFormat, encode_audio
 from visavis.speech.lipsync import animate
 from visavis.speech.stt import STTEngine
+from visavis.speech.stt.base import SAMPLE_RATE
+from visavis.speech.stt.files import PIECE_MAX_S, speech_pieces, transcribe_pieces
 from visavis.speech.stt.formats import MEDIA_TYPES, ResponseFormat, render
 from visavis.speech.tts.base import AudioChunk, PhoneTiming, TTSEngine
 from visavis.voices.cloning import CloningError, CloningUnavailable
@@ -108,21 +110,28 @@ async def create_transcription(
     pcm = await asyncio.to_thread(
         decode_audio, data, max_seconds=ctx.settings.stt_max_audio_s, name=name
     )
+    engine.check_language(language)  # as a decode would, even of a recording with no speech
     if stream:
-        engine.check_language(language)  # as the decode would, before the status is sent
         events = await started(
             transcription_events(
                 engine, pcm, language=language, prompt=prompt, slack_s=BATCH_SLACK_S
             )
         )
         return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
-    loop = asyncio.get_running_loop()
-    transcript = await engine.transcribe(
-        pcm,
-        language=language,
-        deadline=loop.time() + BATCH_SLACK_S + len(pcm) / 16000,
-        prompt=prompt,
-    )
+    if len(pcm) / SAMPLE_RATE > PIECE_MAX_S:
+        # Longer than one decode: a piece at a time, as the stream and the CLI decode.
+        pieces = await asyncio.to_thread(speech_pieces, pcm)
+        transcript = await transcribe_pieces(
+            engine, pcm, pieces, language=language, prompt=prompt, slack_s=BATCH_SLACK_S
+        )
+    else:
+        loop = asyncio.get_running_loop()
+        transcript = await engine.transcribe(
+            pcm,
+            language=language,
+            deadline=loop.time() + BATCH_SLACK_S + len(pcm) / SAMPLE_RATE,
+            prompt=prompt,
+        )
     words = timestamp_granularities is not None and "word" in timestamp_granularities
     body = render(transcript, response_format, words=words)
     return Response(body, media_type=MEDIA_TYPES[response_format])

@@ -97,12 +97,14 @@ async def transcribe_pieces(
     language: str | None = None,
     prompt: str | None = None,
     on_piece: Callable[[Piece], None] | None = None,
+    slack_s: float | None = None,
 ) -> Transcript:
     """One final transcript of ``pcm`` from its speech ``pieces``; ``prompt`` (names and
-    terms to spell) is given to every piece."""
+    terms to spell) is given to every piece; ``slack_s`` as for ``each_piece``."""
     segments: list[Segment] = []
     decode_s = 0.0
-    async for piece, part in each_piece(engine, pieces, language=language, prompt=prompt):
+    parts = each_piece(engine, pieces, language=language, prompt=prompt, slack_s=slack_s)
+    async for piece, part in parts:
         decode_s += part.decode_s
         segments += part.segments
         if on_piece is not None:
