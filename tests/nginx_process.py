@@ -7,6 +7,8 @@ port, and nothing else changes. Used by the nginx tests and by ``bench/scaleout.
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 import time
@@ -49,9 +51,12 @@ def loopback_nginx_conf(
         if access_log is not None
         else "access_log off;"
     )
+    # Workers of a root master run as another user by default, who cannot write the test's
+    # private folder where large request bodies are buffered: keep them as the test's user.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
     main = directory / "nginx.conf"
     main.write_text(
-        f"""daemon off;
+        f"""{user}daemon off;
 pid {directory}/nginx.pid;
 error_log {directory}/error.log warn;
 events {{ worker_connections 1024; }}
