@@ -293,6 +293,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_limits={
             lipsync_routes.LIPSYNC_PATH: settings.lipsync_max_upload_bytes,
             "/v1/audio/transcriptions": settings.stt_max_upload_bytes,
+            "/v1/voices/[^/]+/samples": settings.stt_max_upload_bytes,
         },
     )
     for router in (health.router, conversations.router, tenant.router, local.router, ws.router):

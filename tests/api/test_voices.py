@@ -8,6 +8,7 @@ import uuid
 import httpx
 import numpy as np
 import soundfile
+from scipy.signal import resample_poly
 
 from tests.conftest import TenantFactory
 from tests.voices.audio import RATE, reading, room, wav, webm_opus
@@ -47,8 +48,14 @@ async def test_samples_are_validated_and_only_usable_ones_are_kept(
         f"/v1/voices/{voice}/samples", content=b"\x1aE\xdf\xa3 broken" * 40, headers=acme.headers
     )
     assert corrupt.status_code == 422 and "not audio we can read" in corrupt.json()["detail"]
+    # A studio's WAV: 48 kHz, nearly 3 MB, over the 1 MiB of ordinary requests.
+    studio = wav(resample_poly(room(reading()), 3, 1).astype(np.float32), rate=48000)
+    assert len(studio) > 2 * 1024 * 1024
+    kept = await client.post(f"/v1/voices/{voice}/samples", content=studio, headers=acme.headers)
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["duration_s"] > 25
     shown = (await client.get(f"/v1/voices/{voice}", headers=acme.headers)).json()
-    assert len(shown["samples"]) == 1 and shown["samples_needed"] == 4
+    assert len(shown["samples"]) == 2 and shown["samples_needed"] == 3
 
     for method, path in [
         ("GET", f"/v1/voices/{voice}"),
@@ -66,10 +73,11 @@ async def test_samples_are_validated_and_only_usable_ones_are_kept(
         assert response.status_code == 404 and response.headers["content-type"] == PROBLEM
     assert (await client.get("/v1/voices", headers=other.headers)).json() == {"items": []}
 
-    removed = await client.delete(
-        f"/v1/voices/{voice}/samples/{uploaded.json()['id']}", headers=acme.headers
-    )
-    assert removed.status_code == 204
+    for sample in (uploaded.json(), kept.json()):
+        removed = await client.delete(
+            f"/v1/voices/{voice}/samples/{sample['id']}", headers=acme.headers
+        )
+        assert removed.status_code == 204
     assert (await client.get(f"/v1/voices/{voice}", headers=acme.headers)).json()["samples"] == []
 
 

@@ -118,8 +118,9 @@ def test_uploads_reach_the_instances_and_streams_pass_as_they_come(
     with httpx.Client(base_url=base, timeout=15) as http:
         refused = http.post("/v1/tenant/interview-plans", content=recording)
         assert refused.status_code == 413  # nginx's own limit for ordinary requests
-        lipsync = http.post("/v1/lipsync", content=recording)
-        assert lipsync.status_code == 200 and lipsync.text.endswith(f" {len(recording)}")
+        for path in ("/v1/lipsync", f"/v1/voices/{uuid.uuid4()}/samples"):
+            upload = http.post(path, content=recording)
+            assert upload.status_code == 200 and upload.text.endswith(f" {len(recording)}")
         with http.stream("POST", "/v1/audio/transcriptions", content=recording) as answer:
             assert answer.status_code == 200
             lines = answer.iter_lines()

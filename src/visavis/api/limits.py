@@ -4,6 +4,7 @@ count, and no NUL in the URL."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +43,7 @@ class RequestLimitsMiddleware:
     """413 for bodies over ``max_bytes``, 422 for JSON nested deeper than ``max_depth``.
 
     Bodies are small by policy, so the whole body is buffered (at most ``max_bytes``) and then
-    replayed to the application. ``body_limits`` gives some paths (file uploads) their own.
+    replayed to the application. ``upload_limits`` gives some paths (file uploads) their own.
     """
 
     def __init__(
@@ -60,8 +61,11 @@ class RequestLimitsMiddleware:
         self.max_depth = max_depth
         self.max_headers = max_headers
         self.max_header_bytes = max_header_bytes
-        # Paths that take large uploads (audio): streamed through under their own limit.
-        self.upload_limits = dict(upload_limits or {})
+        # Paths that take large uploads (audio): streamed through under their own limit. Keys
+        # are patterns a path must match whole (``/v1/voices/[^/]+/samples``).
+        self.upload_limits = [
+            (re.compile(path), limit) for path, limit in (upload_limits or {}).items()
+        ]
 
     def _refuse_head(self, scope: Scope) -> ProblemResponse | None:
         """431 for too many or too large headers; 400 for a NUL (``%00``) in the URL.
@@ -111,7 +115,8 @@ class RequestLimitsMiddleware:
             return
         headers = {name.lower(): value for name, value in scope.get("headers") or []}
         declared = headers.get(b"content-length")
-        upload_limit = self.upload_limits.get(scope.get("path", ""))
+        path = scope.get("path", "")
+        upload_limit = next((n for p, n in self.upload_limits if p.fullmatch(path)), None)
         if upload_limit is not None:
             await self._upload(scope, receive, send, declared, upload_limit)
             return
