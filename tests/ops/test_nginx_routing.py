@@ -25,7 +25,6 @@ from tests.fakes.loopback import LoopbackServer, free_port
 from tests.nginx_process import loopback_nginx_conf
 from tests.ops.test_deploy_files import nginx
 
-
 #: Set by the client once it has the first part of a streamed answer: the second part waits.
 FIRST_PART_SEEN = threading.Event()
 

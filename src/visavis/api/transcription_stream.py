@@ -3,9 +3,10 @@ server-sent events.
 
 The recording is cut into pieces of up to 28 s at its pauses (as ``visavis transcribe`` cuts
 it) and each piece's words go out as a ``transcript.text.delta`` once decoded;
-``transcript.text.done`` carries the whole text. A long recording thus shows its progress. A failure before the first event is raised
-(the route answers it with its status, as without ``stream``); after it, the status is sent
-already, so it is an ``error`` event, which OpenAI's SDKs raise as an error.
+``transcript.text.done`` carries the whole text. A long recording thus shows its progress. A
+failure before the first event is raised (the route answers it with its status, as without
+``stream``); after it, the status is sent already, so it is an ``error`` event, which
+OpenAI's SDKs raise as an error.
 """
 
 from __future__ import annotations
